@@ -1,0 +1,44 @@
+// Package objstore is the seam between Shoal's data path and the stores
+// that keep file data as immutable objects (blocks): a local directory (the
+// default), memory (tests), and later S3-compatible stores.
+//
+// Objects are written whole and never modified: Put of an existing key
+// replaces it atomically (readers see the old or the new object, never a
+// mix). A Put that returns nil is durable as far as the store promises
+// (the local directory store fsyncs the file and its directory).
+package objstore
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned for a key that does not exist.
+var ErrNotFound = errors.New("objstore: object not found")
+
+// Info describes an object.
+type Info struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// Store is an object store.
+type Store interface {
+	// Get returns length bytes of object key starting at off; length < 0
+	// means to the end. A range past the end is truncated to the object;
+	// off beyond the end returns an empty slice.
+	Get(ctx context.Context, key string, off, length int64) ([]byte, error)
+	// Put stores data under key, replacing any previous object atomically.
+	Put(ctx context.Context, key string, data []byte) error
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Head returns the object's Info or ErrNotFound.
+	Head(ctx context.Context, key string) (Info, error)
+	// List returns up to limit objects (all when limit <= 0) whose keys
+	// start with prefix and sort strictly after `after`, in key order.
+	List(ctx context.Context, prefix, after string, limit int) ([]Info, error)
+	// Close releases the store.
+	Close() error
+}
