@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func newFsckCmd() *cobra.Command {
+	var dir string
+	var verifyData, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "fsck [--data DIR] [--verify-data] [--json]",
+		Short: "Verify every invariant of a local filesystem",
+		Long: "Verify the metadata invariants (every entry points at a live inode, link\n" +
+			"counts match, every slice reference is accounted for) and the block store (no\n" +
+			"missing or orphan blocks; with --verify-data, every block's checksum).\n" +
+			"Exit status: 0 clean, 1 problems found, 2 fsck could not run.",
+		Args: cobra.NoArgs,
+	}
+	dataFlag(cmd, &dir, false)
+	cmd.Flags().BoolVar(&verifyData, "verify-data", false, "read every block and check its CRC (slow)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		w := cmd.OutOrStdout()
+		opfail := func(p string, err error) error {
+			newReporter(cmd).fail(p, err)
+			return &exitError{ExitUsage}
+		}
+		// Checking a directory that does not exist would create an empty
+		// filesystem and call it clean.
+		if _, err := os.Stat(dir); err != nil {
+			return opfail(dir, osReason(err))
+		}
+		c, closeClient, err := openLocal(cmd, dir)
+		if err != nil {
+			return opfail(dir, err)
+		}
+		problems, err := c.Check(verifyData)
+		st, serr := c.StatFS()
+		if cerr := closeClient(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return opfail(dir, err)
+		}
+		if asJSON {
+			out := struct {
+				Clean      bool     `json:"clean"`
+				Problems   []string `json:"problems"`
+				Inodes     *int64   `json:"inodes,omitempty"`
+				UsedBytes  *int64   `json:"used_bytes,omitempty"`
+				VerifyData bool     `json:"verify_data"`
+			}{Clean: len(problems) == 0, Problems: problems, VerifyData: verifyData}
+			if out.Problems == nil {
+				out.Problems = []string{}
+			}
+			if serr == nil {
+				inodes, used := int64(st.UsedInodes), int64(st.UsedBytes)
+				out.Inodes, out.UsedBytes = &inodes, &used
+			}
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(out); err != nil {
+				return opfail("", err)
+			}
+		} else {
+			for _, p := range problems {
+				fmt.Fprintln(w, p)
+			}
+			switch {
+			case len(problems) > 0:
+				fmt.Fprintf(w, "fsck: %d problem%s\n", len(problems), map[bool]string{true: "s"}[len(problems) != 1])
+			case serr == nil:
+				fmt.Fprintf(w, "fsck: clean, %d inodes, %d bytes used\n", int64(st.UsedInodes), int64(st.UsedBytes))
+			default:
+				fmt.Fprintln(w, "fsck: clean")
+			}
+		}
+		if len(problems) > 0 {
+			return &exitError{ExitFail}
+		}
+		return nil
+	}
+	return cmd
+}
