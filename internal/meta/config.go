@@ -1,0 +1,73 @@
+package meta
+
+import (
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/shoalfs/shoal/internal/fserr"
+)
+
+// Config configures an FS. The zero value is valid.
+type Config struct {
+	// Name names the filesystem; when set it must match the name recorded
+	// when the filesystem was formatted.
+	Name string
+	// ID is the key prefix of this filesystem in the engine (default 1), so
+	// one engine can hold several filesystems.
+	ID uint32
+	// Capacity is the byte capacity StatFS reports and writes are held to
+	// (0: unlimited, reported as 1 PiB).
+	Capacity uint64
+	// MaxInodes bounds the number of inodes (0: unlimited).
+	MaxInodes uint64
+	// Logger receives Warn for repaired inconsistencies and Info for
+	// sessions cleaned at start. Nil discards.
+	Logger *slog.Logger
+	// Clock gives the time stamped on inodes (nil: time.Now).
+	Clock func() time.Time
+	// IDBatch is how many inode or slice ids one process reserves per
+	// counter transaction (default 1024).
+	IDBatch uint64
+	// CleanStaleSessions makes New treat every session record other than
+	// its own as left by a dead process: their open inodes are released.
+	// Set it for the embedded engine (one process owns it).
+	CleanStaleSessions bool
+}
+
+const (
+	defaultIDBatch      = 1024
+	unlimitedBytes      = 1 << 50
+	unlimitedInodes     = 1 << 40
+	usageRefreshEvery   = time.Second
+	maxSymlinkFollows   = 40
+	truncateBatch       = 1024
+	reclaimChunksPerTxn = 256
+)
+
+// EnsureDefaults fills unset fields with their defaults.
+func (c *Config) EnsureDefaults() {
+	if c.ID == 0 {
+		c.ID = 1
+	}
+	if c.IDBatch == 0 {
+		c.IDBatch = defaultIDBatch
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	if len(c.Name) > MaxName {
+		return fserr.Errorf("meta.Config", fserr.Invalid, "meta: config: name longer than %d bytes", MaxName)
+	}
+	if c.IDBatch > 1<<20 {
+		return fserr.Errorf("meta.Config", fserr.Invalid, "meta: config: IDBatch %d too large", c.IDBatch)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+// Package meta owns Shoal's namespace: inodes, directory entries, chunk
+// slice lists, xattrs, symlinks, open-file sessions, usage counters and the
+// garbage-collection queues, all stored in one kv.Engine (DESIGN.md
+// "Metadata schema"). FS implements Service over any kv.Engine.
+//
+// Every namespace operation is one engine transaction, so the invariants
+// below hold between transactions whatever the interleaving; (*FS).Check
+// verifies them:
+//
+//   - every dentry (D) points at a live inode of the recorded type, and has
+//     exactly one readdir index entry (E) with the same sequence number;
+//   - a file's nlink equals its number of dentries; a directory's nlink is
+//     2 plus its number of subdirectories, and its Parent is the directory
+//     holding its dentry (the root is its own parent);
+//   - an inode with nlink 0 exists only while some session holds it open;
+//     once closed, its I record is deleted and, if it had data, its ino is
+//     queued under G until Reclaim deletes its chunks;
+//   - every chunk belongs to a live inode or to an inode queued under G;
+//   - a slice id is referenced by n >= 1 chunk records and has an R record
+//     holding n-1 when n > 1; a slice in the freed list (F) is referenced
+//     by no record;
+//   - the striped usage counters (U) sum to the regular-file bytes and the
+//     number of inodes recomputed from the I records.
+//
+// Key layout (all keys start with 'F' and the big-endian filesystem id, so
+// one engine holds several filesystems; ids are big-endian so scans are
+// ordered):
+//
+//	V                 format record (magic, version, name)
+//	N name            id counters (inode, slice, session), bumped in batches
+//	I ino             attributes, fixed 72-byte encoding, version byte first
+//	D parent name     child ino, type, entry sequence number
+//	E parent seq      child ino, type, name (the readdir index)
+//	C ino index       chunk: concatenated 24-byte slice records, oldest first
+//	X ino name        xattr value
+//	L ino             symlink target
+//	S sess            session record; S sess ino: ino held open by sess
+//	O ino sess        the reverse of S sess ino ("is ino open anywhere?")
+//	G ino             unlinked, closed inode whose chunks await Reclaim
+//	R slice           extra references to a slice beyond its implicit one
+//	F slice           freed slice awaiting deletion of its blocks (value: size)
+//	U stripe          usage deltas (bytes, inodes), 64 stripes chosen by ino
+//
+// ReadDir cookies. A cookie must be a uint64 that survives concurrent
+// creates and deletes, and names do not fit in 64 bits. Each directory
+// therefore hands out a monotonic sequence number (kept in its attribute
+// record, which every entry change writes anyway for mtime) to each entry
+// it gains; the E index orders entries by that number, so ReadDir is one
+// scan of E starting after the cookie, and resuming after a deleted entry
+// simply continues with the next larger number. Entries created during a
+// listing appear at its end; a renamed entry gets a new number (POSIX
+// allows it to be seen twice or not at all).
+//
+// Slice references. A slice committed by Write has one implicit reference
+// per chunk record naming it; the first is implicit and the others are
+// counted in R. Dropping a record (truncate, compaction, reclaim) consumes
+// R first; when the last reference goes the slice moves to F. Write and
+// the replacement list of CompactChunk must use fresh slice ids (from
+// NewSliceID, committed once); ids that CompactChunk carries over from
+// the records it replaces are recounted exactly.
+//
+// Large truncates delete at most truncateBatch chunk keys per transaction;
+// a truncate over more chunks first shrinks the file in several
+// transactions from the end (each an intermediate, consistent, shorter
+// file) before the final one.
+package meta
