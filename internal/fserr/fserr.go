@@ -54,6 +54,7 @@ const (
 	Conflict                 // EAGAIN: a transaction kept conflicting past its retries
 	TextBusy                 // ETXTBSY
 	NotFound                 // ENOENT for non-path lookups (a key, a table)
+	ArgTooBig                // E2BIG: an argument (an xattr value) exceeds its limit
 	kindEnd
 )
 
@@ -88,6 +89,7 @@ var kindInfo = [...]struct {
 	Conflict:     {"transaction conflict, try again", syscall.EAGAIN},
 	TextBusy:     {"text file busy", syscall.ETXTBSY},
 	NotFound:     {"not found", syscall.ENOENT},
+	ArgTooBig:    {"argument list too long", syscall.E2BIG},
 }
 
 // String is the user-facing description of the kind.

@@ -12,8 +12,7 @@ import (
 // Xattr names follow Linux: the name must be 1..255 bytes (ERANGE
 // otherwise, as setxattr/getxattr report it), carry a namespace prefix
 // with a non-empty remainder (EOPNOTSUPP for an unknown prefix, EINVAL for
-// a bare "user."), and values are at most 64 KiB (Linux says E2BIG; fserr
-// has no E2BIG kind, so Range/ERANGE is returned). system.* (POSIX ACLs)
+// a bare "user."), and values are at most 64 KiB (E2BIG, as Linux). system.* (POSIX ACLs)
 // is not supported (EOPNOTSUPP).
 
 func checkXattrName(op, name string) error {
@@ -106,7 +105,7 @@ func (fs *FS) SetXattr(ctx context.Context, id Identity, ino Ino, name string, v
 		return err
 	}
 	if len(value) > MaxXattrValue {
-		return fserr.E(op, name, fserr.Range)
+		return fserr.E(op, name, fserr.ArgTooBig)
 	}
 	now := fs.now()
 	err := fs.eng.Update(ctx, func(tx kv.Txn) error {

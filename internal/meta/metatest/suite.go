@@ -778,7 +778,7 @@ func testXattr(e *Env) {
 		{"255 name", e.FS.SetXattr(e.Ctx, Owner, f.Ino, longName[:255], nil, 0), 0},
 		{"no namespace", e.FS.SetXattr(e.Ctx, Owner, f.Ino, "foo", nil, 0), syscall.EOPNOTSUPP},
 		{"bare prefix", e.FS.SetXattr(e.Ctx, Owner, f.Ino, "user.", nil, 0), syscall.EINVAL},
-		{"big value", e.FS.SetXattr(e.Ctx, Owner, f.Ino, "user.big", big, 0), syscall.ERANGE},
+		{"big value", e.FS.SetXattr(e.Ctx, Owner, f.Ino, "user.big", big, 0), syscall.E2BIG},
 		{"other write", e.FS.SetXattr(e.Ctx, Other, f.Ino, "user.o", nil, 0), syscall.EACCES},
 		{"trusted by user", e.FS.SetXattr(e.Ctx, Owner, f.Ino, "trusted.t", nil, 0), syscall.EPERM},
 		{"trusted by root", e.FS.SetXattr(e.Ctx, Root, f.Ino, "trusted.t", []byte("t"), 0), 0},
