@@ -68,6 +68,7 @@ func New() *cobra.Command {
 	root.AddCommand(newFSCmd())
 	root.AddCommand(newFsckCmd())
 	root.AddCommand(newVersionCmd())
+	root.AddCommand(newBenchCmd())
 
 	return root
 }
