@@ -336,26 +336,26 @@ func (e *Engine) try(ctx context.Context, fn func(kv.Txn) error) error {
 	}
 
 	e.commit.mu.Lock()
-	defer e.commit.mu.Unlock()
-	defer e.releaseLocked(seq)
-	if err != nil {
+	if err != nil || len(t.writes) == 0 {
+		e.releaseLocked(seq)
+		e.commit.mu.Unlock()
 		return err
 	}
-	if len(t.writes) == 0 {
-		return nil
-	}
 	if e.rangeConflictLocked(seq, t.ranges) {
+		e.releaseLocked(seq)
+		e.commit.mu.Unlock()
 		return kv.ErrConflict
 	}
-	if err := bt.Commit(); err != nil {
-		switch {
-		case errors.Is(err, badger.ErrConflict):
-			return kv.ErrConflict
-		case errors.Is(err, badger.ErrTxnTooBig):
-			return fserr.E(op, fserr.TooBig, fmt.Errorf("kv/badger: transaction writes too much (limit ~15%% of MemTableSize): %w", err))
-		}
-		return fserr.E(op, fserr.IO, err)
-	}
+	// CommitWith orders the transaction (Badger's own conflict check and
+	// commit timestamp) before it returns and writes it in the background,
+	// so the range check and the ordering happen together under our lock
+	// while the write itself overlaps with other commits: Badger batches
+	// them into one write. Waiting under the lock would serialise every
+	// commit behind the previous one's write.
+	done := make(chan error, 1)
+	bt.CommitWith(func(err error) { done <- err })
+	// Recorded before the outcome is known: a commit Badger then rejects
+	// only costs a concurrent scanner a needless retry.
 	e.commit.seq++
 	if e.commit.nactive > 1 {
 		keys := make([][]byte, 0, len(t.writes))
@@ -363,6 +363,17 @@ func (e *Engine) try(ctx context.Context, fn func(kv.Txn) error) error {
 			keys = append(keys, []byte(k))
 		}
 		e.commit.log = append(e.commit.log, commitRec{seq: e.commit.seq, keys: keys})
+	}
+	e.releaseLocked(seq)
+	e.commit.mu.Unlock()
+	if err := <-done; err != nil {
+		switch {
+		case errors.Is(err, badger.ErrConflict):
+			return kv.ErrConflict
+		case errors.Is(err, badger.ErrTxnTooBig):
+			return fserr.E(op, fserr.TooBig, fmt.Errorf("kv/badger: transaction writes too much (limit ~15%% of MemTableSize): %w", err))
+		}
+		return fserr.E(op, fserr.IO, err)
 	}
 	return nil
 }
