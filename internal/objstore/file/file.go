@@ -1,0 +1,442 @@
+// Package file is the local-directory objstore.Store, Shoal's default block
+// store. Each key is a file under the root directory; '/' in a key maps to
+// subdirectories.
+//
+// Invariants:
+//   - A Put is atomic: the data goes to a temporary file in the target
+//     directory, which is fsynced and renamed over the key; then the
+//     directory is fsynced so the entry survives a crash. Concurrent Puts
+//     into one directory share directory fsyncs (group commit).
+//   - Temporary files are named with tmpPrefix; keys whose segments start
+//     with it are rejected, List skips them and Open removes leftovers of a
+//     crash.
+//   - Keys are relative, '/'-separated, with no empty, "." or ".." segments,
+//     so a key can never name a path outside the root.
+package file
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/objstore"
+)
+
+// tmpPrefix starts the names of in-progress Put files.
+const tmpPrefix = ".tmp."
+
+// Options configures a Store. The zero value is the durable default.
+type Options struct {
+	// NoSync skips fsyncs: a Put is atomic but may be lost on a crash.
+	// For tests and benchmarks only.
+	NoSync bool
+}
+
+// Store is a directory of objects.
+type Store struct {
+	root string
+	opts Options
+
+	dirsMu sync.Mutex
+	dirs   map[string]*dirSync
+}
+
+var _ objstore.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store rooted at dir and removes
+// temporary files left by an interrupted Put.
+func Open(dir string, opts Options) (*Store, error) {
+	const op = "objstore/file.Open"
+	if dir == "" {
+		return nil, fserr.E(op, dir, fserr.Invalid)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fserr.E(op, dir, fserr.Invalid, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fserr.E(op, dir, err)
+	}
+	err = filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), tmpPrefix) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fserr.E(op, dir, fserr.IO, err)
+	}
+	return &Store{root: abs, opts: opts, dirs: make(map[string]*dirSync)}, nil
+}
+
+// checkKey rejects keys that could escape the root or collide with
+// temporary files.
+func checkKey(op, key string) error {
+	if key == "" || strings.HasPrefix(key, "/") || strings.ContainsRune(key, 0) {
+		return fserr.Errorf(op, fserr.Invalid, "objstore/file: invalid key %q: empty, absolute or contains NUL", key)
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch {
+		case seg == "" || seg == "." || seg == "..":
+			return fserr.Errorf(op, fserr.Invalid, "objstore/file: invalid key %q: empty, \".\" or \"..\" segment", key)
+		case strings.HasPrefix(seg, tmpPrefix):
+			return fserr.Errorf(op, fserr.Invalid, "objstore/file: invalid key %q: segment starts with reserved %q", key, tmpPrefix)
+		}
+	}
+	return nil
+}
+
+func (s *Store) path(key string) string {
+	return filepath.Join(s.root, filepath.FromSlash(key))
+}
+
+func notFound(op, key string) error {
+	return fserr.E(op, key, fserr.NotExist, objstore.ErrNotFound)
+}
+
+// Get implements objstore.Store with pread.
+func (s *Store) Get(ctx context.Context, key string, off, length int64) ([]byte, error) {
+	const op = "objstore/file.Get"
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkKey(op, key); err != nil {
+		return nil, err
+	}
+	if off < 0 {
+		return nil, fserr.Errorf(op, fserr.Invalid, "objstore/file: negative offset %d", off)
+	}
+	f, err := os.Open(s.path(key))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, notFound(op, key)
+		}
+		return nil, fserr.E(op, key, fserr.IO, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fserr.E(op, key, fserr.IO, err)
+	}
+	size := fi.Size()
+	if fi.IsDir() {
+		return nil, notFound(op, key)
+	}
+	if off >= size {
+		return []byte{}, nil
+	}
+	n := size - off
+	if length >= 0 && length < n {
+		n = length
+	}
+	buf := make([]byte, n)
+	got, err := f.ReadAt(buf, off)
+	if err != nil && !(errors.Is(err, io.EOF) && int64(got) == n) {
+		if errors.Is(err, io.EOF) {
+			// The file cannot shrink (objects are replaced, not
+			// truncated), so a short read means the store changed
+			// underneath us.
+			return nil, fserr.Errorf(op, fserr.IO, "objstore/file: %s: short read %d of %d at %d", key, got, n, off)
+		}
+		return nil, fserr.E(op, key, fserr.IO, err)
+	}
+	return buf, nil
+}
+
+// Put implements objstore.Store.
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	const op = "objstore/file.Put"
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkKey(op, key); err != nil {
+		return err
+	}
+	p := s.path(key)
+	dir := filepath.Dir(p)
+	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = s.mkdirAll(dir); err != nil {
+			return fserr.E(op, key, fserr.IO, err)
+		}
+		f, err = os.CreateTemp(dir, tmpPrefix+"*")
+	}
+	if err != nil {
+		if errors.Is(err, unix.ENOTDIR) {
+			return fserr.Errorf(op, fserr.Exist, "objstore/file: key %q: a parent segment is an object", key)
+		}
+		return fserr.E(op, key, fserr.IO, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		if errors.Is(err, unix.ENOSPC) {
+			return fserr.E(op, key, fserr.NoSpace, err)
+		}
+		return fserr.E(op, key, fserr.IO, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if !s.opts.NoSync {
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return fail(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fserr.E(op, key, fserr.IO, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) {
+			return fserr.Errorf(op, fserr.Exist, "objstore/file: key %q is a prefix of other keys", key)
+		}
+		return fserr.E(op, key, fserr.IO, err)
+	}
+	if s.opts.NoSync {
+		return nil
+	}
+	// Every Put is treated as a new entry: a rename over an existing file
+	// also changes the directory, and telling the cases apart costs a
+	// stat that the group-committed fsync makes pointless.
+	if err := s.syncDir(dir); err != nil {
+		return fserr.E(op, key, fserr.IO, err)
+	}
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents, fsyncing each parent
+// whose entry list changed so the new directories survive a crash.
+func (s *Store) mkdirAll(dir string) error {
+	var created []string
+	for d := dir; d != s.root && len(d) > len(s.root); d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if s.opts.NoSync {
+		return nil
+	}
+	for _, d := range created {
+		if err := s.syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dirSync group-commits fsyncs of one directory: a caller needs a sync
+// that started after its rename, and one sync serves every caller that
+// arrived before it started.
+type dirSync struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	started uint64 // syncs started
+	done    uint64 // highest sync number finished
+	running bool
+	err     error // result of the sync numbered done
+}
+
+func (s *Store) syncDir(dir string) error {
+	s.dirsMu.Lock()
+	ds := s.dirs[dir]
+	if ds == nil {
+		ds = &dirSync{}
+		ds.cond = sync.NewCond(&ds.mu)
+		if len(s.dirs) > 4096 {
+			// Bound the map; losing sharing on a few directories is harmless.
+			clear(s.dirs)
+		}
+		s.dirs[dir] = ds
+	}
+	s.dirsMu.Unlock()
+
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	// The next sync to start is the first one sure to follow our rename
+	// (a running one may predate it).
+	need := ds.started + 1
+	for ds.done < need {
+		if ds.running {
+			ds.cond.Wait()
+			if ds.done >= need && ds.err != nil {
+				return ds.err
+			}
+			continue
+		}
+		ds.running = true
+		ds.started++
+		n := ds.started
+		ds.mu.Unlock()
+		err := fsyncPath(dir)
+		ds.mu.Lock()
+		ds.running = false
+		ds.done = n
+		ds.err = err
+		ds.cond.Broadcast()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fsyncPath(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Delete implements objstore.Store. Empty directories are left in place:
+// removing them would race with Puts into the same directory.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	const op = "objstore/file.Delete"
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkKey(op, key); err != nil {
+		return err
+	}
+	err := os.Remove(s.path(key))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fserr.E(op, key, fserr.IO, err)
+	}
+	return nil
+}
+
+// Head implements objstore.Store.
+func (s *Store) Head(ctx context.Context, key string) (objstore.Info, error) {
+	const op = "objstore/file.Head"
+	if err := ctx.Err(); err != nil {
+		return objstore.Info{}, err
+	}
+	if err := checkKey(op, key); err != nil {
+		return objstore.Info{}, err
+	}
+	fi, err := os.Stat(s.path(key))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return objstore.Info{}, notFound(op, key)
+		}
+		return objstore.Info{}, fserr.E(op, key, fserr.IO, err)
+	}
+	if fi.IsDir() {
+		return objstore.Info{}, notFound(op, key)
+	}
+	return objstore.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// List implements objstore.Store. It walks directories depth first with
+// each directory's entries in key order (a directory sorts as its name
+// plus "/", which is where its keys fall), skipping subtrees that cannot
+// hold a key with prefix after `after`, and stops at limit. Only one
+// directory's listing is in memory per level.
+func (s *Store) List(ctx context.Context, prefix, after string, limit int) ([]objstore.Info, error) {
+	const op = "objstore/file.List"
+	var out []objstore.Info
+	err := s.walk(ctx, s.root, "", prefix, after, limit, &out)
+	if errors.Is(err, errLimit) {
+		err = nil
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fserr.E(op, prefix, fserr.IO, err)
+	}
+	return out, nil
+}
+
+var errLimit = errors.New("limit reached")
+
+type dirent struct {
+	sortKey string // key relative to the root; directories end in "/"
+	dir     bool
+}
+
+func (s *Store) walk(ctx context.Context, dir, rel, prefix, after string, limit int, out *[]objstore.Info) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while walking
+		}
+		return err
+	}
+	des, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	ents := make([]dirent, 0, len(des))
+	for _, de := range des {
+		name := de.Name()
+		if strings.HasPrefix(name, tmpPrefix) {
+			continue
+		}
+		if de.IsDir() {
+			ents = append(ents, dirent{rel + name + "/", true})
+		} else if de.Type().IsRegular() {
+			ents = append(ents, dirent{rel + name, false})
+		}
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].sortKey < ents[j].sortKey })
+	for _, e := range ents {
+		k := e.sortKey
+		if e.dir {
+			if !strings.HasPrefix(k, prefix) && !strings.HasPrefix(prefix, k) {
+				continue
+			}
+			if after >= k && !strings.HasPrefix(after, k) {
+				continue // every key under k sorts before after
+			}
+			if err := s.walk(ctx, filepath.Join(dir, filepath.Base(k[:len(k)-1])), k, prefix, after, limit, out); err != nil {
+				return err
+			}
+			continue
+		}
+		if k <= after || !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		fi, err := os.Lstat(filepath.Join(dir, filepath.Base(k)))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return err
+		}
+		*out = append(*out, objstore.Info{Key: k, Size: fi.Size(), ModTime: fi.ModTime()})
+		if limit > 0 && len(*out) >= limit {
+			return errLimit
+		}
+	}
+	return nil
+}
+
+// Close implements objstore.Store.
+func (s *Store) Close() error { return nil }
