@@ -1,0 +1,319 @@
+package shoal
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalfs/shoal/internal/data"
+	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/kv"
+	"github.com/shoalfs/shoal/internal/kv/badger"
+	"github.com/shoalfs/shoal/internal/lockfile"
+	"github.com/shoalfs/shoal/internal/meta"
+	"github.com/shoalfs/shoal/internal/objstore"
+	filestore "github.com/shoalfs/shoal/internal/objstore/file"
+)
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	id          meta.Identity
+	umask       fs.FileMode
+	logger      *slog.Logger
+	writeBuffer int64
+	blockCache  int64
+	syncWrites  bool
+	gcInterval  time.Duration
+}
+
+func defaultOptions() options {
+	return options{
+		umask:      0o022,
+		gcInterval: 10 * time.Second,
+	}
+}
+
+// WithIdentity sets who the Client acts as (default root, uid 0, which
+// passes permission checks as Linux's CAP_DAC_OVERRIDE/CAP_FOWNER would).
+func WithIdentity(uid, gid uint32, groups ...uint32) Option {
+	return func(o *options) {
+		o.id = meta.Identity{Uid: uid, Gid: gid, Gids: append([]uint32(nil), groups...)}
+	}
+}
+
+// WithUmask sets the permission bits cleared from every created file's
+// mode (default 022).
+func WithUmask(mask fs.FileMode) Option {
+	return func(o *options) { o.umask = mask & fs.ModePerm }
+}
+
+// WithLogger sets the logger for background work (nil discards).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithWriteBuffer bounds the memory buffering unflushed writes.
+func WithWriteBuffer(bytes int64) Option { return func(o *options) { o.writeBuffer = bytes } }
+
+// WithBlockCache sets the byte budget of the block cache.
+func WithBlockCache(bytes int64) Option { return func(o *options) { o.blockCache = bytes } }
+
+// WithSyncWrites makes the engine fsync every metadata commit. Off by
+// default: commits then survive process death, and File.Sync is what
+// makes a file durable against power loss.
+func WithSyncWrites(on bool) Option { return func(o *options) { o.syncWrites = on } }
+
+// WithGCInterval sets how often the background reclaim and block GC run
+// (default 10s; 0 disables it, leaving GC to Client.GC).
+func WithGCInterval(d time.Duration) Option { return func(o *options) { o.gcInterval = d } }
+
+// Client is a Shoal filesystem. It is safe for concurrent use. Values
+// returned by WithContext are views sharing one core.
+type Client struct {
+	core *core
+	ctx  context.Context
+	view bool
+}
+
+// checker is what Check needs from the metadata service beyond
+// meta.Service; the in-process meta.FS has it.
+type checker interface {
+	Check(ctx context.Context) ([]string, error)
+	LiveSlices(ctx context.Context, fn func(meta.Slice) error) error
+}
+
+// core is the state every view of a Client shares.
+type core struct {
+	meta    meta.Service
+	store   objstore.Store
+	data    *data.Layer
+	syncer  kv.Syncer // nil when the engine cannot sync on demand
+	id      meta.Identity
+	umask   fs.FileMode
+	logger  *slog.Logger
+	closers []func() error // run in order by Close, after data and meta
+
+	files    openFiles
+	appendMu sync.Mutex // serializes O_APPEND writes in this client
+
+	closed  atomic.Bool
+	stopGC  context.CancelFunc
+	gcDone  sync.WaitGroup
+	closeMu sync.Mutex
+}
+
+// OpenLocal opens (creating if needed) the filesystem kept in dir:
+// dir/LOCK is the process lock, dir/meta the Badger engine and
+// dir/blocks the block store. Only one Client in one process may hold a
+// directory at a time: another opener gets an error of kind KindBusy
+// naming the holder's pid and command line.
+func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error) {
+	const op = "openlocal"
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.ensureDefaults()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fserr.E(op, dir, err)
+	}
+	lock, err := lockfile.Acquire(filepath.Join(dir, "LOCK"))
+	if err != nil {
+		return nil, fserr.E(op, dir, err)
+	}
+	undo := []func() error{lock.Close}
+	fail := func(err error) (*Client, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			_ = undo[i]()
+		}
+		return nil, fserr.E(op, dir, err)
+	}
+	eng, err := badger.Open(filepath.Join(dir, "meta"), badger.Options{SyncWrites: o.syncWrites, Logger: o.logger})
+	if err != nil {
+		return fail(err)
+	}
+	undo = append(undo, eng.Close)
+	store, err := filestore.Open(filepath.Join(dir, "blocks"), filestore.Options{})
+	if err != nil {
+		return fail(err)
+	}
+	undo = append(undo, store.Close)
+	m, err := meta.New(ctx, eng, meta.Config{Logger: o.logger, CleanStaleSessions: true})
+	if err != nil {
+		return fail(err)
+	}
+	undo = append(undo, m.Close)
+	d, err := data.New(m, store, o.dataConfig())
+	if err != nil {
+		return fail(err)
+	}
+	var syncer kv.Syncer
+	if s, ok := kv.Engine(eng).(kv.Syncer); ok {
+		syncer = s
+	}
+	// newClient closes meta and data itself; the engine, store and lock
+	// go after them, the lock last so no one opens the directory while
+	// the engine is still flushing.
+	return newClient(m, store, d, syncer, o, store.Close, eng.Close, lock.Close), nil
+}
+
+func (o *options) ensureDefaults() {
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+func (o *options) dataConfig() data.Config {
+	return data.Config{
+		BufferBytes: o.writeBuffer,
+		CacheBytes:  o.blockCache,
+		Logger:      o.logger,
+	}
+}
+
+// newClient builds a Client over its layers. It takes ownership of m and
+// d (closed by Close), then runs closers in order. Remote backends and
+// tests over the in-memory engine use it directly.
+func newClient(m meta.Service, s objstore.Store, d *data.Layer, syncer kv.Syncer, o options, closers ...func() error) *Client {
+	o.ensureDefaults()
+	co := &core{
+		meta:    m,
+		store:   s,
+		data:    d,
+		syncer:  syncer,
+		id:      o.id,
+		umask:   o.umask,
+		logger:  o.logger,
+		closers: closers,
+	}
+	gctx, cancel := context.WithCancel(context.Background())
+	co.stopGC = cancel
+	if o.gcInterval > 0 {
+		co.gcDone.Add(1)
+		go co.gcLoop(gctx, o.gcInterval)
+	}
+	return &Client{core: co, ctx: context.Background()}
+}
+
+func (co *core) gcLoop(ctx context.Context, every time.Duration) {
+	defer co.gcDone.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := co.data.GC(ctx); err != nil && ctx.Err() == nil {
+				co.logger.Warn("shoal: background gc failed", "err", err)
+			}
+		}
+	}
+}
+
+// WithContext returns a view of c whose operations run under ctx. The
+// view shares everything with c; closing it closes nothing.
+func (c *Client) WithContext(ctx context.Context) *Client {
+	if ctx == nil {
+		panic("shoal: nil context")
+	}
+	return &Client{core: c.core, ctx: ctx, view: true}
+}
+
+// Close stops background work and releases the engine, the block store
+// and the directory lock. Files still open are not flushed: close them
+// first. Later calls on c or its views fail with KindClosed.
+func (c *Client) Close() error {
+	if c.view {
+		return nil
+	}
+	co := c.core
+	co.closeMu.Lock()
+	defer co.closeMu.Unlock()
+	if co.closed.Swap(true) {
+		return fserr.E("close", "", fserr.Closed)
+	}
+	co.stopGC()
+	co.gcDone.Wait()
+	var errs []error
+	errs = append(errs, co.data.Close(), co.meta.Close())
+	for _, fn := range co.closers {
+		errs = append(errs, fn())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return wrap("close", "", err)
+	}
+	return nil
+}
+
+// check fails once the client is closed.
+func (c *Client) check(op, name string) error {
+	if c.core.closed.Load() {
+		return fserr.E(op, name, fserr.Closed)
+	}
+	return nil
+}
+
+// GC reclaims deleted files and deletes blocks no slice references, now.
+func (c *Client) GC() error {
+	const op = "gc"
+	if err := c.check(op, ""); err != nil {
+		return err
+	}
+	_, err := c.core.data.GC(c.ctx)
+	return wrap(op, "", err)
+}
+
+// Check verifies the filesystem: metadata invariants, then that every
+// live slice's blocks exist and no block is orphaned; with verifyData it
+// also reads every block and checks its CRC. It returns the problems
+// found (none means healthy).
+func (c *Client) Check(verifyData bool) ([]string, error) {
+	const op = "check"
+	if err := c.check(op, ""); err != nil {
+		return nil, err
+	}
+	ck, ok := c.core.meta.(checker)
+	if !ok {
+		return nil, fserr.E(op, "", fserr.NotSupported)
+	}
+	problems, err := ck.Check(c.ctx)
+	if err != nil {
+		return problems, wrap(op, "", err)
+	}
+	live := func(fn func(meta.Slice) error) error { return ck.LiveSlices(c.ctx, fn) }
+	more, err := c.core.data.CheckBlocks(c.ctx, live, verifyData)
+	problems = append(problems, more...)
+	return problems, wrap(op, "", err)
+}
+
+// StatFS reports filesystem usage.
+func (c *Client) StatFS() (FSStat, error) {
+	const op = "statfs"
+	if err := c.check(op, ""); err != nil {
+		return FSStat{}, err
+	}
+	s, err := c.core.meta.StatFS(c.ctx)
+	if err != nil {
+		return FSStat{}, wrap(op, "", err)
+	}
+	avail := uint64(0)
+	if s.TotalBytes > s.UsedBytes {
+		avail = s.TotalBytes - s.UsedBytes
+	}
+	return FSStat{
+		TotalBytes:  s.TotalBytes,
+		UsedBytes:   s.UsedBytes,
+		AvailBytes:  avail,
+		TotalInodes: s.TotalInodes,
+		UsedInodes:  s.UsedInodes,
+		BlockSize:   statBlockSize,
+	}, nil
+}

@@ -1,0 +1,42 @@
+// Package shoal is the public Go SDK of Shoal: a POSIX filesystem reached
+// without FUSE. A Client is opened on a local data directory (OpenLocal:
+// an embedded Badger engine for metadata and a directory of immutable
+// blocks for file data, one process at a time); every other surface (the
+// S3 gateway, FUSE, the Python agent, the CLI) is built on the same Client.
+//
+// # Names
+//
+// Names are io/fs-style, like Go's os.Root: slash-separated and relative
+// to the filesystem root, with "." naming the root itself. Every method
+// accepts a single leading "/" and strips it ("/a/b" is "a/b"), except the
+// io/fs interface methods Open, Stat, ReadDir and ReadFile, which follow
+// fs.ValidPath strictly (testing/fstest requires Open("/x") to fail).
+// After that, a name must satisfy fs.ValidPath: no "." or ".." elements
+// other than a lone ".", no empty elements ("a//b"), no trailing slash and
+// no NUL byte. Anything else is an error of kind KindInvalid (EINVAL)
+// naming the path. Symbolic links met while resolving a name are followed
+// as POSIX does, within the filesystem: an absolute target is taken from
+// the filesystem root.
+//
+// # Contexts
+//
+// Methods take no context, like the os package, so that a Client is an
+// io/fs.FS. WithContext returns a cheap view of the Client bound to a
+// context; the default context is context.Background.
+//
+// # Errors
+//
+// Every error is a *Error (an alias of Shoal's one error type) carrying
+// the SDK operation ("mkdir", "open", ...), the name as given, and a Kind
+// that maps to one POSIX errno. errors.Is works against the io/fs
+// sentinels (fs.ErrNotExist ...) and against syscall.Errno values
+// (syscall.ENOENT ...). context.Canceled and DeadlineExceeded stay
+// reachable with errors.Is.
+//
+// # Consistency
+//
+// Metadata operations are linearizable. File data is close-to-open: after
+// File.Close or File.Sync returns, any client that opens the file sees the
+// data. Within one Client, Stat of a file open for writing reports the
+// size including writes not yet flushed, as POSIX requires.
+package shoal

@@ -1,0 +1,620 @@
+package shoal
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+	"syscall"
+
+	"github.com/shoalfs/shoal/internal/data"
+	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/meta"
+)
+
+// File is an open file or directory. Each File has its own offset; it
+// is safe for concurrent use (ReadAt and WriteAt may run in parallel;
+// offset-based calls are serialized).
+type File struct {
+	c     *Client
+	name  string // as given to OpenFile
+	base  string
+	ino   meta.Ino
+	isDir bool
+	flag  int
+	h     *data.Handle // nil for a directory
+
+	// mu guards off, closed and dir. ReadAt/WriteAt hold it shared so
+	// Close waits for them; Read/Write/Seek/Close hold it exclusively.
+	mu     sync.RWMutex
+	off    int64
+	closed bool
+	dir    *DirIter
+}
+
+// Open flags beyond those the os package defines, for OpenFile.
+const (
+	O_DIRECTORY = syscall.O_DIRECTORY // fail with KindNotDir unless name is a directory
+	O_NOFOLLOW  = syscall.O_NOFOLLOW  // fail with KindLoop if name is a symbolic link
+)
+
+var (
+	_ fs.File         = (*File)(nil)
+	_ fs.ReadDirFile  = (*File)(nil)
+	_ io.ReadWriter   = (*File)(nil)
+	_ io.ReaderAt     = (*File)(nil)
+	_ io.WriterAt     = (*File)(nil)
+	_ io.Seeker       = (*File)(nil)
+	_ io.StringWriter = (*File)(nil)
+	_ io.Closer       = (*File)(nil)
+)
+
+// openFiles tracks the Files open in a client by inode, so a truncate
+// can first flush writes other handles still buffer (otherwise a later
+// flush would bring back data the truncate removed).
+type openFiles struct {
+	mu    sync.Mutex
+	byIno map[meta.Ino]map[*File]struct{}
+}
+
+func (o *openFiles) add(f *File) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.byIno == nil {
+		o.byIno = make(map[meta.Ino]map[*File]struct{})
+	}
+	m := o.byIno[f.ino]
+	if m == nil {
+		m = make(map[*File]struct{})
+		o.byIno[f.ino] = m
+	}
+	m[f] = struct{}{}
+}
+
+func (o *openFiles) remove(f *File) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m := o.byIno[f.ino]
+	delete(m, f)
+	if len(m) == 0 {
+		delete(o.byIno, f.ino)
+	}
+}
+
+func (o *openFiles) handle(ino meta.Ino) *data.Handle {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for f := range o.byIno[ino] {
+		return f.h
+	}
+	return nil
+}
+
+// flushOpen commits the writes this client buffers for ino. All handles
+// of an inode share its state in the data layer, so one Flush covers them.
+func (c *Client) flushOpen(ino meta.Ino) error {
+	if h := c.core.files.handle(ino); h != nil {
+		// A handle closed meanwhile flushed on its way out.
+		if err := h.Flush(c.ctx); err != nil && !fserr.Is(fserr.Closed, err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// OpenFile opens name with os.O_* flags: an access mode (O_RDONLY,
+// O_WRONLY, O_RDWR) or'ed with O_CREATE, O_EXCL, O_TRUNC, O_APPEND, and
+// this package's O_DIRECTORY and O_NOFOLLOW (a final symlink then fails with KindLoop).
+// perm, less the umask, is the mode of a created file.
+func (c *Client) OpenFile(name string, flag int, perm fs.FileMode) (*File, error) {
+	const op = "open"
+	if err := c.check(op, name); err != nil {
+		return nil, err
+	}
+	n, err := cleanName(op, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.openFile(op, name, n, flag, perm)
+}
+
+// Open opens name for reading (fs.FS: name must be fs.ValidPath).
+func (c *Client) Open(name string) (fs.File, error) {
+	const op = "open"
+	if err := c.check(op, name); err != nil {
+		return nil, err
+	}
+	n, err := strictName(op, name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := c.openFile(op, name, n, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Create creates or truncates name (mode 0666 less the umask) and opens
+// it for reading and writing.
+func (c *Client) Create(name string) (*File, error) {
+	return c.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+// ReadFile returns the contents of name (fs.ReadFileFS: name must be
+// fs.ValidPath).
+func (c *Client) ReadFile(name string) ([]byte, error) {
+	const op = "readfile"
+	if err := c.check(op, name); err != nil {
+		return nil, err
+	}
+	n, err := strictName(op, name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := c.openFile(op, name, n, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size := 512
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && fi.Size() < 1<<40 {
+		size = int(fi.Size()) + 1 // +1 so the final Read sees EOF without growing
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// WriteFile writes data to name, creating it with perm (less the umask)
+// or truncating it first, like os.WriteFile.
+func (c *Client) WriteFile(name string, data []byte, perm fs.FileMode) error {
+	f, err := c.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err1 := f.Close(); err == nil {
+		err = err1
+	}
+	return err
+}
+
+func (c *Client) openFile(op, name, n string, flag int, perm fs.FileMode) (*File, error) {
+	acc := flag & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR)
+	if acc == os.O_WRONLY|os.O_RDWR || flag&(os.O_CREATE|O_DIRECTORY) == os.O_CREATE|O_DIRECTORY {
+		// Linux (since 6.4) rejects O_CREAT|O_DIRECTORY outright.
+		return nil, fserr.E(op, name, fserr.Invalid)
+	}
+	follow := flag&O_NOFOLLOW == 0
+	if flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0 {
+		return c.create(op, name, n, flag, perm, true)
+	}
+	a, err := c.core.meta.Resolve(c.ctx, c.core.id, metaPath(n), follow)
+	if err == nil {
+		return c.openExisting(op, name, n, a, flag)
+	}
+	if flag&os.O_CREATE == 0 || !fserr.Is(fserr.NotExist, err) {
+		return nil, wrap(op, name, err)
+	}
+	target := n
+	if follow {
+		if target, err = c.danglingTarget(op, name, n); err != nil {
+			return nil, err
+		}
+	}
+	f, err := c.create(op, name, target, flag, perm, false)
+	if f != nil {
+		f.base = baseName(n) // Stat names what was opened, as fstat does
+	}
+	return f, err
+}
+
+// danglingTarget is where open(O_CREAT) through a dangling symlink
+// creates the file: the end of the chain of symlinks starting at n.
+// Targets are resolved lexically (path.Clean), within the filesystem.
+func (c *Client) danglingTarget(op, name, n string) (string, error) {
+	for range 40 {
+		a, err := c.core.meta.Resolve(c.ctx, c.core.id, metaPath(n), false)
+		if err != nil {
+			if fserr.Is(fserr.NotExist, err) {
+				return n, nil
+			}
+			return "", wrap(op, name, err)
+		}
+		if a.Type != meta.TypeSymlink {
+			return n, nil
+		}
+		t, err := c.core.meta.Readlink(c.ctx, a.Ino)
+		if err != nil {
+			return "", wrap(op, name, err)
+		}
+		dir, _ := splitName(n)
+		if path.IsAbs(t) {
+			t = path.Clean(t)[1:]
+		} else {
+			t = path.Clean(joinName(dir, t))
+		}
+		if t == "" || t == ".." || len(t) > 2 && t[:3] == "../" {
+			t = "."
+		}
+		n = t
+	}
+	return "", fserr.E(op, name, fserr.Loop)
+}
+
+func (c *Client) create(op, name, n string, flag int, perm fs.FileMode, excl bool) (*File, error) {
+	rootKind := fserr.IsDir
+	if excl {
+		rootKind = fserr.Exist
+	}
+	_, p, base, err := c.parent(op, n, rootKind)
+	if err != nil {
+		return nil, wrap(op, name, err)
+	}
+	if flag&os.O_TRUNC != 0 {
+		// A non-exclusive create may open an existing file and truncate it.
+		if a, err := c.core.meta.Lookup(c.ctx, c.core.id, p, base); err == nil {
+			if err := c.flushOpen(a.Ino); err != nil {
+				return nil, wrap(op, name, err)
+			}
+		}
+	}
+	a, err := c.core.meta.Create(c.ctx, c.core.id, p, base, c.createMode(perm), flag, excl)
+	if err != nil {
+		return nil, wrap(op, name, err)
+	}
+	if flag&os.O_TRUNC != 0 {
+		c.core.data.Truncated(a.Ino, a.Size)
+	}
+	return c.newFile(name, n, a, flag), nil
+}
+
+func (c *Client) openExisting(op, name, n string, a meta.Attr, flag int) (*File, error) {
+	acc := flag & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR)
+	switch {
+	case a.Type == meta.TypeSymlink:
+		return nil, fserr.E(op, name, fserr.Loop)
+	case flag&O_DIRECTORY != 0 && a.Type != meta.TypeDir:
+		return nil, fserr.E(op, name, fserr.NotDir)
+	case a.Type == meta.TypeDir:
+		if acc != os.O_RDONLY || flag&(os.O_TRUNC|os.O_CREATE) != 0 {
+			return nil, fserr.E(op, name, fserr.IsDir)
+		}
+		if err := c.core.meta.Access(c.ctx, c.core.id, a.Ino, meta.AccessRead); err != nil {
+			return nil, wrap(op, name, err)
+		}
+		f := &File{c: c, name: name, base: baseName(n), ino: a.Ino, isDir: true, flag: flag}
+		return f, nil
+	case a.Type != meta.TypeRegular:
+		return nil, fserr.E(op, name, fserr.NotSupported)
+	}
+	if flag&os.O_TRUNC != 0 {
+		if err := c.flushOpen(a.Ino); err != nil {
+			return nil, wrap(op, name, err)
+		}
+	}
+	oa, err := c.core.meta.Open(c.ctx, c.core.id, a.Ino, flag&(os.O_RDONLY|os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_TRUNC))
+	if err != nil {
+		return nil, wrap(op, name, err)
+	}
+	if flag&os.O_TRUNC != 0 {
+		c.core.data.Truncated(oa.Ino, oa.Size)
+	}
+	return c.newFile(name, n, oa, flag), nil
+}
+
+func (c *Client) newFile(name, n string, a meta.Attr, flag int) *File {
+	f := &File{c: c, name: name, base: baseName(n), ino: a.Ino, flag: flag}
+	f.h = c.core.data.Open(a.Ino, a)
+	c.core.files.add(f)
+	return f
+}
+
+func (f *File) readable() bool { return f.flag&(os.O_WRONLY|os.O_RDWR) != os.O_WRONLY }
+func (f *File) writable() bool { return f.flag&(os.O_WRONLY|os.O_RDWR) != 0 }
+
+// usable checks the handle for an operation: open, and open for it.
+func (f *File) usable(op string, write bool) error {
+	switch {
+	case f.closed:
+		return fserr.E(op, f.name, fserr.Closed)
+	case write && (f.isDir || !f.writable()):
+		return fserr.E(op, f.name, fserr.BadHandle)
+	case !write && f.isDir:
+		return fserr.E(op, f.name, fserr.IsDir)
+	case !write && !f.readable():
+		return fserr.E(op, f.name, fserr.BadHandle)
+	}
+	return nil
+}
+
+// Name returns the name as given to OpenFile.
+func (f *File) Name() string { return f.name }
+
+// Read reads from the file's offset.
+func (f *File) Read(p []byte) (int, error) {
+	const op = "read"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.usable(op, false); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := f.h.ReadAt(f.c.ctx, p, f.off)
+	f.off += int64(n)
+	if err == io.EOF {
+		if n > 0 {
+			return n, nil
+		}
+		return 0, io.EOF
+	}
+	return n, wrap(op, f.name, err)
+}
+
+// ReadAt reads len(p) bytes at off; fewer only with an error (io.EOF at
+// the end of the file).
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	const op = "readat"
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if err := f.usable(op, false); err != nil {
+		return 0, err
+	}
+	if off < 0 {
+		return 0, fserr.E(op, f.name, fserr.Invalid)
+	}
+	total := 0
+	for total < len(p) {
+		n, err := f.h.ReadAt(f.c.ctx, p[total:], off+int64(total))
+		total += n
+		if err == io.EOF {
+			return total, io.EOF
+		}
+		if err != nil {
+			return total, wrap(op, f.name, err)
+		}
+		if n == 0 {
+			return total, io.ErrNoProgress
+		}
+	}
+	return total, nil
+}
+
+// Write writes at the file's offset, or at its end with O_APPEND.
+func (f *File) Write(p []byte) (int, error) {
+	const op = "write"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.usable(op, true); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil // moves no offset, even with O_APPEND, as write(2)
+	}
+	off := f.off
+	if f.flag&os.O_APPEND != 0 {
+		// Appends through different handles must not interleave between
+		// reading the size and writing at it.
+		f.c.core.appendMu.Lock()
+		defer f.c.core.appendMu.Unlock()
+		sz, err := f.size()
+		if err != nil {
+			return 0, wrap(op, f.name, err)
+		}
+		off = int64(sz)
+	}
+	n, err := f.write(op, p, off)
+	f.off = off + int64(n)
+	return n, err
+}
+
+func (f *File) write(op string, p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > meta.MaxFileSize {
+		return 0, fserr.E(op, f.name, fserr.TooBig)
+	}
+	n, err := f.h.WriteAt(f.c.ctx, p, off)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return n, wrap(op, f.name, err)
+}
+
+// WriteString is Write of a string.
+func (f *File) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
+
+// WriteAt writes len(p) bytes at off. As with os.File, it is an error on
+// a file opened with O_APPEND.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	const op = "writeat"
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if err := f.usable(op, true); err != nil {
+		return 0, err
+	}
+	if off < 0 || f.flag&os.O_APPEND != 0 {
+		return 0, fserr.E(op, f.name, fserr.Invalid)
+	}
+	return f.write(op, p, off)
+}
+
+// size is the file's size including this client's unflushed writes.
+func (f *File) size() (uint64, error) {
+	if sz, ok := f.c.core.data.Size(f.ino); ok {
+		return sz, nil
+	}
+	a, err := f.c.core.meta.GetAttr(f.c.ctx, f.ino)
+	return a.Size, err
+}
+
+// Seek sets the offset for the next Read or Write. On a directory only
+// Seek(0, io.SeekStart) is meaningful: it restarts ReadDir.
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	const op = "seek"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return 0, fserr.E(op, f.name, fserr.Closed)
+	}
+	if f.isDir {
+		if offset != 0 || whence != io.SeekStart {
+			return 0, fserr.E(op, f.name, fserr.Invalid)
+		}
+		if f.dir != nil {
+			f.dir.Close()
+			f.dir = nil
+		}
+		return 0, nil
+	}
+	var base int64
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		base = f.off
+	case io.SeekEnd:
+		sz, err := f.size()
+		if err != nil {
+			return 0, wrap(op, f.name, err)
+		}
+		base = int64(sz)
+	default:
+		return 0, fserr.E(op, f.name, fserr.Invalid)
+	}
+	if base+offset < 0 {
+		return 0, fserr.E(op, f.name, fserr.Invalid)
+	}
+	f.off = base + offset
+	return f.off, nil
+}
+
+// Truncate sets the file's size. The file must be open for writing.
+func (f *File) Truncate(size int64) error {
+	const op = "truncate"
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return fserr.E(op, f.name, fserr.Closed)
+	}
+	if f.isDir || !f.writable() || size < 0 {
+		return fserr.E(op, f.name, fserr.Invalid)
+	}
+	if err := f.c.flushOpen(f.ino); err != nil {
+		return wrap(op, f.name, err)
+	}
+	a, err := f.c.core.meta.SetAttr(f.c.ctx, f.c.core.id, f.ino, meta.SetSize, meta.Attr{Size: uint64(size)})
+	if err != nil {
+		return wrap(op, f.name, err)
+	}
+	f.c.core.data.Truncated(f.ino, a.Size)
+	return nil
+}
+
+// Sync makes the file's data and metadata durable: it uploads buffered
+// writes, commits them and syncs the engine.
+func (f *File) Sync() error {
+	const op = "sync"
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return fserr.E(op, f.name, fserr.Closed)
+	}
+	if f.h != nil {
+		if err := f.h.Flush(f.c.ctx); err != nil {
+			return wrap(op, f.name, err)
+		}
+	}
+	if s := f.c.core.syncer; s != nil {
+		return wrap(op, f.name, s.Sync())
+	}
+	return nil
+}
+
+// Stat returns the file's FileInfo.
+func (f *File) Stat() (fs.FileInfo, error) {
+	const op = "stat"
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return nil, fserr.E(op, f.name, fserr.Closed)
+	}
+	a, err := f.c.core.meta.GetAttr(f.c.ctx, f.ino)
+	if err != nil {
+		return nil, wrap(op, f.name, err)
+	}
+	f.c.overlaySize(&a)
+	return newFileInfo(f.base, &a), nil
+}
+
+// ReadDir reads the directory's entries as fs.ReadDirFile: with n > 0 at
+// most n, and io.EOF once none are left; with n <= 0 all the rest.
+func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
+	const op = "readdir"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, fserr.E(op, f.name, fserr.Closed)
+	}
+	if !f.isDir {
+		return nil, fserr.E(op, f.name, fserr.NotDir)
+	}
+	if f.dir == nil {
+		f.dir = f.c.dirIter(f.name, f.ino, true)
+	}
+	var out []fs.DirEntry
+	for n <= 0 || len(out) < n {
+		e, err := f.dir.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	if n > 0 && len(out) == 0 {
+		return nil, io.EOF
+	}
+	return out, nil
+}
+
+// Close flushes and commits written data and releases the file. A second
+// Close fails with KindClosed (fs.ErrClosed).
+func (f *File) Close() error {
+	const op = "close"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return fserr.E(op, f.name, fserr.Closed)
+	}
+	f.closed = true
+	if f.isDir {
+		if f.dir != nil {
+			f.dir.Close()
+		}
+		return nil
+	}
+	f.c.core.files.remove(f)
+	err := f.h.Close(f.c.ctx)
+	// Release even if the flush failed or ctx is done: a leaked open
+	// count would keep an unlinked file's data forever.
+	rerr := f.c.core.meta.Release(context.WithoutCancel(f.c.ctx), f.ino)
+	if err == nil {
+		err = rerr
+	}
+	return wrap(op, f.name, err)
+}
