@@ -158,6 +158,14 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 	if s, ok := kv.Engine(eng).(kv.Syncer); ok {
 		syncer = s
 	}
+	// After an unclean shutdown the previous process's uncommitted blocks
+	// wait in sweep ranges; collect them now rather than at the first
+	// background pass, so the directory is clean as soon as it is open.
+	if ranges, err := m.SweepRanges(ctx, 1); err == nil && len(ranges) > 0 {
+		if _, err := d.GC(ctx); err != nil {
+			o.logger.Warn("shoal: garbage collection after unclean shutdown failed", "dir", dir, "err", err)
+		}
+	}
 	// newClient closes meta and data itself; the engine, store and lock
 	// go after them, the lock last so no one opens the directory while
 	// the engine is still flushing.

@@ -533,8 +533,10 @@ func (f *File) Sync() error {
 	if f.closed {
 		return fserr.E(op, f.name, fserr.Closed)
 	}
+	// The handle makes the blocks durable before it commits the slices;
+	// syncing the engine then makes the commit itself durable.
 	if f.h != nil {
-		if err := f.h.Flush(f.c.ctx); err != nil {
+		if err := f.h.Sync(f.c.ctx); err != nil {
 			return wrap(op, f.name, err)
 		}
 	}

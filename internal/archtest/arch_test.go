@@ -113,6 +113,7 @@ var layers = []struct {
 	{"internal/cli", 4},
 	{"internal/bench", 4},
 	{".", 3}, // the public SDK
+	{"internal/blockserver", 2},
 	{"internal/data", 2},
 	{"internal/meta", 2},
 	{"internal/kv", 1},

@@ -37,11 +37,12 @@ const (
 	maxWrite    = 3 << 20
 
 	// allowCrashOrphans accepts the blocks a killed writer uploaded but
-	// never committed, which fsck reports as orphans: nothing collects them
-	// yet (data.GC deletes only freed slices' blocks). Set it to false once
-	// the GC sweeps uncommitted uploads; verify still insists that only the
-	// write in flight at the kill leaves one.
-	allowCrashOrphans = true
+	// never committed, which fsck would report as orphans. It is off: the
+	// killed session's slice id ranges go to the sweep list when the
+	// engine is reopened, fsck counts blocks there as awaiting the sweep,
+	// and the next GC deletes them. verify still insists that only the
+	// write in flight at the kill could leave one.
+	allowCrashOrphans = false
 )
 
 // state is one file's content, identified by digest. Gone marks a name

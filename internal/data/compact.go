@@ -181,6 +181,7 @@ func (l *Layer) compactChunk(ctx context.Context, ino meta.Ino, idx uint32, size
 // writeCompacted uploads the data of runs (read through segs) as the
 // blocks of slice id, total bytes long, a few blocks at a time.
 func (l *Layer) writeCompacted(ctx context.Context, id uint64, segs []segment, runs []run, total uint32) error {
+	var keys []string
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	ri, rOff := 0, uint32(0) // cursor: run ri, rOff bytes in
@@ -202,6 +203,7 @@ func (l *Layer) writeCompacted(ctx context.Context, id uint64, segs []segment, r
 			}
 		}
 		key := blockKey(id, bi, blen)
+		keys = append(keys, key)
 		g.Go(func() error {
 			defer putBuf(buf)
 			obj := appendTrailer(buf)
@@ -213,7 +215,15 @@ func (l *Layer) writeCompacted(ctx context.Context, id uint64, segs []segment, r
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// The commit that follows releases the replaced slices, whose blocks
+	// GC then deletes: the new blocks must be on disk first.
+	if err := l.syncKeys(ctx, keys); err != nil {
+		return fserr.E("data.Compact", err)
+	}
+	return nil
 }
 
 // readSegs fills dst with chunk bytes [pos, pos+len(dst)) as segs show

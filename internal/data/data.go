@@ -2,7 +2,8 @@
 // slices and blocks (DESIGN.md "Data layout"), buffers writes and uploads
 // them as immutable block objects, and serves reads through a verified
 // block cache with readahead. It also compacts fragmented chunks and
-// deletes the blocks of freed slices (GC).
+// deletes the blocks of freed slices and those dead sessions uploaded but
+// never committed (GC).
 //
 // Layout: a file is cut into chunks of meta.ChunkSize. Each write stream
 // into a chunk is a slice with an id from meta.NewSliceID; its data is
@@ -16,7 +17,9 @@
 // including unflushed ones (they are read from the write buffer, or from
 // blocks already uploaded but not yet committed). Across Layers the data
 // is close-to-open: Flush uploads every buffered block and then commits
-// all pending slices of the file with one meta.Write.
+// all pending slices of the file with one meta.Write. Durability against
+// power loss comes from Sync, which also syncs the inode's blocks in the
+// store (see sync.go) before its caller syncs the metadata.
 //
 // Invariants:
 //   - A slice never spans chunks, and its data is only ever appended or
@@ -31,7 +34,9 @@
 //     to make room.
 //
 // Lock order: Layer.mu, then inode.flushMu, then inode.mu; cache and
-// budget locks are leaves.
+// budget locks are leaves. inode.flushMu, then syncAllMu, then
+// unsynced.syncMu (several only under syncAllMu), then Layer.mu: the sync
+// locks are never taken under Layer.mu or inode.mu.
 package data
 
 import (
@@ -139,10 +144,11 @@ type stats struct {
 
 // Layer is the data path over one meta.Service and one objstore.Store.
 type Layer struct {
-	meta  meta.Service
-	store objstore.Store
-	cfg   Config
-	log   *slog.Logger
+	meta   meta.Service
+	store  objstore.Store
+	syncer objstore.Syncer // nil: the store is durable at Put
+	cfg    Config
+	log    *slog.Logger
 
 	cache     *cache
 	scratch   []byte // ReadaheadMax bytes, never read or written: see prefetch
@@ -156,12 +162,16 @@ type Layer struct {
 	bgCancel    context.CancelFunc
 	bg          sync.WaitGroup // readahead goroutines
 	compactions sync.WaitGroup
-	uploads     sync.WaitGroup
+	uploads     sync.WaitGroup // uploads, block deletions, background syncs
+	syncAllMu   sync.Mutex     // see syncAll
 
 	mu struct {
 		sync.Mutex
 		inodes     map[meta.Ino]*inode
 		compacting map[compactKey]bool
+		unsynced   map[meta.Ino]*unsynced // see sync.go
+		unsyncedN  int                    // keys in unsynced
+		syncingAll bool                   // a background syncAll runs
 		closed     bool
 	}
 }
@@ -186,6 +196,7 @@ func New(m meta.Service, s objstore.Store, cfg Config) (*Layer, error) {
 		uploadSem: make(chan struct{}, cfg.UploadConcurrency),
 		fetchSem:  make(chan struct{}, cfg.FetchConcurrency),
 	}
+	l.syncer, _ = s.(objstore.Syncer)
 	if cfg.ReadaheadMax > 0 {
 		l.scratch = make([]byte, cfg.ReadaheadMax)
 	}
@@ -194,6 +205,7 @@ func New(m meta.Service, s objstore.Store, cfg Config) (*Layer, error) {
 	l.bgCtx, l.bgCancel = context.WithCancel(context.Background())
 	l.mu.inodes = make(map[meta.Ino]*inode)
 	l.mu.compacting = make(map[compactKey]bool)
+	l.mu.unsynced = make(map[meta.Ino]*unsynced)
 	return l, nil
 }
 
@@ -216,17 +228,31 @@ func (l *Layer) Stats() Stats {
 	}
 }
 
-// Close waits for uploads and background compactions and stops
-// readahead. Data not flushed is dropped.
+// Close waits for uploads and background compactions, stops readahead
+// and makes every uploaded block durable (as unmounting syncs a Linux
+// filesystem). Data not flushed is dropped and its uploaded blocks
+// deleted: the meta session's Close then forgets its slice ids, so
+// nothing else would.
 func (l *Layer) Close() error {
 	l.mu.Lock()
 	l.mu.closed = true
+	inodes := make([]*inode, 0, len(l.mu.inodes))
+	for _, st := range l.mu.inodes {
+		inodes = append(inodes, st)
+	}
 	l.mu.Unlock()
 	// Compactions run to completion; readahead is cut short.
 	l.compactions.Wait()
 	l.bgCancel()
 	l.bg.Wait()
 	l.uploads.Wait()
+	for _, st := range inodes {
+		st.dropPending()
+	}
+	l.uploads.Wait()
+	if err := l.syncAll(context.Background()); err != nil {
+		return fserr.E("data.Close", err)
+	}
 	return nil
 }
 
@@ -348,8 +374,8 @@ func (h *Handle) check(op string) error {
 	return nil
 }
 
-// WriteAt writes p at off. The data is buffered; it is durable and
-// visible to other Layers after Flush.
+// WriteAt writes p at off. The data is buffered; it is visible to other
+// Layers after Flush and durable after Sync.
 func (h *Handle) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 	const op = "data.WriteAt"
 	if err := h.check(op); err != nil {
@@ -388,14 +414,16 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 }
 
 // Flush uploads the inode's buffered data and commits its pending slices
-// (all of them, written through any handle) with one meta.Write. It
-// returns an upload error from earlier writes, in which case those writes
-// are dropped, not committed.
+// (all of them, written through any handle) with one meta.Write, which
+// makes them visible to other Layers (close-to-open). It does not make
+// them durable against power loss: that is Sync. It returns an upload
+// error from earlier writes, in which case those writes are dropped, not
+// committed.
 func (h *Handle) Flush(ctx context.Context) error {
 	if err := h.check("data.Flush"); err != nil {
 		return err
 	}
-	return h.st.flush(ctx)
+	return h.st.flush(ctx, nil)
 }
 
 // Close flushes and releases the handle. The handle is released even when
@@ -404,7 +432,7 @@ func (h *Handle) Close(ctx context.Context) error {
 	if h.closed.Swap(true) {
 		return fserr.E("data.Close", fserr.Closed)
 	}
-	err := h.st.flush(ctx)
+	err := h.st.flush(ctx, nil)
 	h.l.release(h.st)
 	if err != nil {
 		h.st.discardIfUnreferenced()

@@ -211,3 +211,24 @@ func (f *fakeMeta) ForgetSlices(ctx context.Context, ids []uint64) error {
 	f.freed = slices.DeleteFunc(f.freed, func(s meta.Slice) bool { return slices.Contains(ids, s.ID) })
 	return nil
 }
+
+func (f *fakeMeta) SweepRanges(ctx context.Context, limit int) ([][2]uint64, error) {
+	return nil, nil
+}
+
+func (f *fakeMeta) ForgetSweep(ctx context.Context, ranges [][2]uint64) error { return nil }
+
+func (f *fakeMeta) LiveSlices(ctx context.Context, fn func(meta.Slice) error) error {
+	if err := f.liveSlices(fn); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	freed := slices.Clone(f.freed)
+	f.mu.Unlock()
+	for _, s := range freed {
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"golang.org/x/sync/errgroup"
 
@@ -15,26 +16,39 @@ import (
 type GCStats struct {
 	Inodes int // inodes whose data meta.Reclaim released
 	Slices int // freed slices whose blocks were deleted
-	Blocks int // block objects deleted (missing ones count too)
+	Blocks int // block objects of freed slices deleted (missing ones count too)
+	Ranges int // sweep ranges of dead sessions handled
+	Swept  int // uncommitted block objects of dead sessions deleted
 }
 
 const (
 	gcReclaimBatch = 100
 	gcSliceBatch   = 1000
+	gcSweepBatch   = 64
 	gcParallel     = 16
 )
 
-// GC releases the data of reclaimable inodes (meta.Reclaim), then deletes
-// the blocks of every freed slice and tells meta to forget them. A slice
-// is forgotten only after all its blocks are gone, so a failed pass is
-// simply repeated.
+// GC releases the data of reclaimable inodes (meta.Reclaim), deletes the
+// blocks of every freed slice and tells meta to forget them, then sweeps
+// the slice id ranges of dead sessions (meta.SweepRanges): blocks there
+// that no live slice accounts for were uploaded but never committed. A
+// slice or range is forgotten only after its blocks are gone, so a failed
+// pass is simply repeated.
 func (l *Layer) GC(ctx context.Context) (GCStats, error) {
-	const op = "data.GC"
 	var st GCStats
+	if err := l.gcFreed(ctx, &st); err != nil {
+		return st, err
+	}
+	err := l.sweep(ctx, &st)
+	return st, err
+}
+
+func (l *Layer) gcFreed(ctx context.Context, st *GCStats) error {
+	const op = "data.GC"
 	for {
 		n, err := l.meta.Reclaim(ctx, gcReclaimBatch)
 		if err != nil {
-			return st, fserr.E(op, err)
+			return fserr.E(op, err)
 		}
 		st.Inodes += n
 		if n < gcReclaimBatch {
@@ -44,10 +58,10 @@ func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 	for {
 		freed, err := l.meta.FreedSlices(ctx, gcSliceBatch)
 		if err != nil {
-			return st, fserr.E(op, err)
+			return fserr.E(op, err)
 		}
 		if len(freed) == 0 {
-			return st, nil
+			return nil
 		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(gcParallel)
@@ -69,22 +83,114 @@ func (l *Layer) GC(ctx context.Context) (GCStats, error) {
 			})
 		}
 		if err := g.Wait(); err != nil {
-			return st, fserr.E(op, err)
+			return fserr.E(op, err)
 		}
 		if err := l.meta.ForgetSlices(ctx, ids); err != nil {
-			return st, fserr.E(op, err)
+			return fserr.E(op, err)
 		}
 		st.Slices += len(freed)
 		if len(freed) < gcSliceBatch {
-			return st, nil
+			return nil
 		}
 	}
+}
+
+// sweep deletes the uncommitted blocks in the dead sessions' slice id
+// ranges. Ids of a dead session never become live again, so a block found
+// in a range and absent from the live slices afterwards is garbage; the
+// current session's ids are never in a range.
+func (l *Layer) sweep(ctx context.Context, st *GCStats) error {
+	const op = "data.GC"
+	for {
+		ranges, err := l.meta.SweepRanges(ctx, gcSweepBatch)
+		if err != nil {
+			return fserr.E(op, err)
+		}
+		if len(ranges) == 0 {
+			return nil
+		}
+		cand := make(map[uint64][]string) // slice id -> its block keys found
+		for _, r := range ranges {
+			if err := l.listRange(ctx, r, cand); err != nil {
+				return fserr.E(op, err)
+			}
+		}
+		if len(cand) > 0 {
+			err := l.meta.LiveSlices(ctx, func(s meta.Slice) error {
+				delete(cand, s.ID)
+				return nil
+			})
+			if err != nil {
+				return fserr.E(op, err)
+			}
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(gcParallel)
+		for _, keys := range cand {
+			for _, key := range keys {
+				st.Swept++
+				g.Go(func() error {
+					if err := l.store.Delete(gctx, key); err != nil {
+						return err
+					}
+					l.stats.blocksDeleted.Add(1)
+					return nil
+				})
+			}
+		}
+		if err := g.Wait(); err != nil {
+			return fserr.E(op, err)
+		}
+		if err := l.meta.ForgetSweep(ctx, ranges); err != nil {
+			return fserr.E(op, err)
+		}
+		st.Ranges += len(ranges)
+		if len(ranges) < gcSweepBatch {
+			return nil
+		}
+	}
+}
+
+// listRange adds to cand the block objects of slice ids in [r[0], r[1]),
+// listing only the key directories (id/1000) that can hold them.
+func (l *Layer) listRange(ctx context.Context, r [2]uint64, cand map[uint64][]string) error {
+	if r[1] <= r[0] {
+		return nil
+	}
+	for d := r[0] / 1000; d <= (r[1]-1)/1000; d++ {
+		prefix := keyPrefix + strconv.FormatUint(d/1000, 10) + "/" + strconv.FormatUint(d, 10) + "/"
+		after := ""
+		for {
+			infos, err := l.store.List(ctx, prefix, after, 10000)
+			if err != nil {
+				return err
+			}
+			for _, in := range infos {
+				if id, _, _, ok := parseBlockKey(in.Key); ok && id >= r[0] && id < r[1] {
+					cand[id] = append(cand[id], in.Key)
+				}
+			}
+			if len(infos) < 10000 {
+				break
+			}
+			after = infos[len(infos)-1].Key
+		}
+	}
+	return nil
+}
+
+// inSweep reports whether id lies in one of ranges, sorted by start and
+// disjoint.
+func inSweep(ranges [][2]uint64, id uint64) bool {
+	i := sort.Search(len(ranges), func(i int) bool { return ranges[i][1] > id })
+	return i < len(ranges) && ranges[i][0] <= id
 }
 
 // CheckBlocks is fsck for blocks. live calls its argument with every
 // slice record referenced by any file; slices meta lists as freed (not yet
 // collected) are accepted too. It reports, sorted: block objects that
-// belong to no such slice (orphans), unrecognised objects under the block
+// belong to no such slice (orphans) and to no dead session's sweep range
+// (those await the next GC), unrecognised objects under the block
 // prefix, objects of the wrong size, blocks of live slices that are
 // missing, and with verify, blocks whose checksums fail. It expects no
 // concurrent writers (their uploads are not yet referenced).
@@ -111,6 +217,10 @@ func (l *Layer) CheckBlocks(ctx context.Context, live func(fn func(meta.Slice) e
 			sizes[s.ID] = s.Size
 		}
 	}
+	sweeps, err := l.meta.SweepRanges(ctx, 0)
+	if err != nil {
+		return nil, fserr.E(op, err)
+	}
 	var problems []string
 	seen := make(map[string]bool)
 	after := ""
@@ -130,6 +240,9 @@ func (l *Layer) CheckBlocks(ctx context.Context, live func(fn func(meta.Slice) e
 				continue
 			}
 			size, known := sizes[id]
+			if !known && inSweep(sweeps, id) {
+				continue
+			}
 			if !known || index >= sliceBlocks(size) || blockLen(size, index) != blen {
 				problems = append(problems, fmt.Sprintf("orphan block %s", in.Key))
 				continue

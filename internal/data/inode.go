@@ -225,6 +225,7 @@ func (st *inode) uploadLocked(s *pslice, bi int) {
 		if err == nil {
 			l.stats.blocksUploaded.Add(1)
 			l.stats.bytesUploaded.Add(int64(len(obj)))
+			l.noteUploaded(st.ino, key)
 		}
 		st.mu.Lock()
 		if err != nil && s.err == nil {
@@ -262,8 +263,10 @@ func (st *inode) spill(want int64) int64 {
 	return got
 }
 
-// flush commits every slice pending when it starts.
-func (st *inode) flush(ctx context.Context) error {
+// flush commits every slice pending when it starts. beforeCommit, if
+// set, runs after the uploads finish and before the commit (Sync makes
+// the blocks durable there).
+func (st *inode) flush(ctx context.Context, beforeCommit func() error) error {
 	const op = "data.Flush"
 	l := st.l
 	st.flushMu.Lock()
@@ -321,6 +324,12 @@ func (st *inode) flush(ctx context.Context) error {
 		st.removePending(batch, nil)
 		l.deleteSlices(batch)
 		return fserr.E(op, uploadErr)
+	}
+	if beforeCommit != nil {
+		// The batch stays pending, as for a failed commit.
+		if err := beforeCommit(); err != nil {
+			return err
+		}
 	}
 	var attr meta.Attr
 	if len(writes) > 0 {
@@ -395,7 +404,17 @@ func (st *inode) discardIfUnreferenced() {
 	if !gone {
 		return
 	}
+	st.dropPending()
+}
+
+// dropPending discards the inode's uncommitted slices and deletes their
+// blocks, unless a flush is committing some of them.
+func (st *inode) dropPending() {
 	st.mu.Lock()
+	if st.mu.flushes > 0 {
+		st.mu.Unlock()
+		return
+	}
 	var batch []*pslice
 	for _, list := range st.mu.pending {
 		batch = append(batch, list...)

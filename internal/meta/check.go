@@ -120,6 +120,22 @@ func (fs *FS) checkTx(tx kv.ReadTxn) []string {
 		}
 	}
 
+	for _, p := range scan(tagAlloc) {
+		b := body(p)
+		if len(b) != 16 || u64(p.Value) <= u64(b[8:]) {
+			bad("slice id range record %x: malformed", b)
+			continue
+		}
+		if !sessions[u64(b)] {
+			bad("session %d has slice id range [%d, %d) but no session record", u64(b), u64(b[8:]), u64(p.Value))
+		}
+	}
+	for _, p := range scan(tagSweep) {
+		if b := body(p); len(b) != 8 || u64(p.Value) <= u64(b) {
+			bad("sweep range record %x: malformed", b)
+		}
+	}
+
 	var usedBytes, usedInodes int64
 	for ino, n := range nodes {
 		usedInodes++

@@ -36,6 +36,12 @@ func TestCheckFindsDamage(t *testing.T) {
 			u.add(f, 1, 0)
 			return u.apply(tx, &fs.k)
 		}, "usage counters"},
+		{"range of no session", func(fs *FS, tx kv.Txn, f, d Ino) error {
+			return tx.Put(fs.k.alloc(4242, 10), u64bytes(20))
+		}, "session 4242 has slice id range"},
+		{"bad sweep range", func(fs *FS, tx kv.Txn, f, d Ino) error {
+			return tx.Put(fs.k.sweep(10), u64bytes(5))
+		}, "sweep range record"},
 		{"orphan chunk", func(fs *FS, tx kv.Txn, f, d Ino) error {
 			return tx.Put(fs.k.chunk(999, 0), appendSlice(nil, Slice{ID: 77, Size: 1, Len: 1}))
 		}, "belongs to no live"},

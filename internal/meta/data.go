@@ -457,3 +457,48 @@ func (fs *FS) ForgetSlices(ctx context.Context, ids []uint64) error {
 	}
 	return nil
 }
+
+// SweepRanges lists up to limit (all when limit <= 0) slice id ranges of
+// dead sessions, oldest ids first.
+func (fs *FS) SweepRanges(ctx context.Context, limit int) ([][2]uint64, error) {
+	const op = "meta.SweepRanges"
+	if err := fs.check(op); err != nil {
+		return nil, err
+	}
+	var out [][2]uint64
+	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+		start, end := fs.k.all(tagSweep)
+		pairs, err := tx.Scan(start, end, max(limit, 0), false)
+		out = out[:0]
+		for _, p := range pairs {
+			out = append(out, [2]uint64{u64(p.Key[pfxLen+1:]), u64(p.Value)})
+		}
+		return err
+	})
+	return out, wrap(op, "", err)
+}
+
+// ForgetSweep removes ranges (as SweepRanges returned them) from the
+// sweep list.
+func (fs *FS) ForgetSweep(ctx context.Context, ranges [][2]uint64) error {
+	const op = "meta.ForgetSweep"
+	if err := fs.check(op); err != nil {
+		return err
+	}
+	for len(ranges) > 0 {
+		batch := ranges[:min(len(ranges), 1024)]
+		ranges = ranges[len(batch):]
+		err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+			for _, r := range batch {
+				if err := tx.Delete(fs.k.sweep(r[0])); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return wrap(op, "", err)
+		}
+	}
+	return nil
+}

@@ -19,6 +19,7 @@
 //   - a slice id is referenced by n >= 1 chunk records and has an R record
 //     holding n-1 when n > 1; a slice in the freed list (F) is referenced
 //     by no record;
+//   - every slice id range (A) belongs to a session with a record;
 //   - the striped usage counters (U) sum to the regular-file bytes and the
 //     number of inodes recomputed from the I records.
 //
@@ -40,6 +41,8 @@
 //	R slice           extra references to a slice beyond its implicit one
 //	F slice           freed slice awaiting deletion of its blocks (value: size)
 //	U stripe          usage deltas (bytes, inodes), 64 stripes chosen by ino
+//	A sess lo         slice ids [lo, value) allocated by session sess
+//	W lo              slice ids [lo, value) of dead sessions, awaiting sweep
 //
 // ReadDir cookies. A cookie must be a uint64 that survives concurrent
 // creates and deletes, and names do not fit in 64 bits. Each directory
@@ -58,6 +61,19 @@
 // the replacement list of CompactChunk must use fresh slice ids (from
 // NewSliceID, committed once); ids that CompactChunk carries over from
 // the records it replaces are recounted exactly.
+//
+// Uncommitted blocks. A writer uploads a slice's blocks before Write
+// commits the slice, so a process that dies in between leaves blocks no
+// record names. Every batch of slice ids is recorded under the session
+// that reserved it (A), in the transaction that bumps the counter, so
+// this costs nothing per write. A clean Close drops the session's ranges
+// (the data layer deletes what it did not commit); cleaning a stale
+// session moves them to the sweep list (W), where the data layer's GC
+// deletes the blocks of ids in the range that no live slice accounts for
+// (SweepRanges, LiveSlices, ForgetSweep). A live session's ids are never
+// in W, so its in-flight uploads are safe from a concurrent sweep. An id
+// of a dead session can never become live again, so sweeping needs no
+// lock against writers.
 //
 // Large truncates delete at most truncateBatch chunk keys per transaction;
 // a truncate over more chunks first shrinks the file in several

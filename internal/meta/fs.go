@@ -55,6 +55,9 @@ type FS struct {
 type idRange struct {
 	mu        sync.Mutex
 	next, end uint64
+	// For slice ids: the session's last A record [recLo, recHi), which
+	// a contiguous next batch extends instead of adding a record.
+	recLo, recHi uint64
 }
 
 // openState counts this process's open handles of one inode. refs counts
@@ -186,6 +189,11 @@ func (fs *FS) cleanSessions(ctx context.Context, own bool) error {
 	if err != nil {
 		return err
 	}
+	// Ranges go before the session records, so an interrupted cleaning
+	// is finished by the next one.
+	if err := fs.releaseRanges(ctx, own); err != nil {
+		return err
+	}
 	for _, s := range sessions {
 		if !own {
 			fs.cfg.Logger.Info("meta: cleaning stale session", "session", s)
@@ -225,6 +233,49 @@ func (fs *FS) cleanSessions(ctx context.Context, own bool) error {
 		fs.mu.Unlock()
 	}
 	return nil
+}
+
+// releaseRanges drops this session's slice id ranges (own: a clean close
+// leaves no uncommitted blocks behind) or moves every other session's
+// ranges to the sweep list (their processes died, possibly after
+// uploading blocks of slices they never committed).
+func (fs *FS) releaseRanges(ctx context.Context, own bool) error {
+	start, end := fs.k.all(tagAlloc)
+	if own {
+		start, end = fs.k.under(tagAlloc, fs.session)
+	}
+	for {
+		var last []byte
+		err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+			pairs, err := tx.Scan(start, end, 256, false)
+			if err != nil {
+				return err
+			}
+			last = nil
+			if len(pairs) == 256 {
+				last = pairs[len(pairs)-1].Key
+			}
+			for _, p := range pairs {
+				b := p.Key[pfxLen+1:]
+				if len(b) != 16 || !own && u64(b) == fs.session {
+					continue
+				}
+				if !own {
+					if err := tx.Put(fs.k.sweep(u64(b[8:])), p.Value); err != nil {
+						return err
+					}
+				}
+				if err := tx.Delete(p.Key); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || last == nil {
+			return err
+		}
+		start = append(append([]byte(nil), last...), 0)
+	}
 }
 
 // closeInTxn removes session s's hold on ino and, when it was the last
@@ -334,8 +385,10 @@ func (fs *FS) check(op string) error {
 }
 
 // nextID hands out an id from r, reserving a new batch from the counter
-// key when r is exhausted.
-func (fs *FS) nextID(ctx context.Context, r *idRange, counter string) (uint64, error) {
+// key when r is exhausted. With track set (slice ids) the batch is
+// recorded under the session in the same transaction (A sess lo -> hi),
+// so the ids of a process that dies can be swept (see SweepRanges).
+func (fs *FS) nextID(ctx context.Context, r *idRange, counter string, track bool) (uint64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.next < r.end {
@@ -343,19 +396,33 @@ func (fs *FS) nextID(ctx context.Context, r *idRange, counter string) (uint64, e
 		r.next++
 		return id, nil
 	}
-	var start uint64
+	var start, recLo uint64
 	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
 		v, err := tx.Get(fs.k.counter(counter))
 		if err != nil {
 			return err
 		}
 		start = u64(v)
-		return tx.Put(fs.k.counter(counter), u64bytes(start+fs.cfg.IDBatch))
+		end := start + fs.cfg.IDBatch
+		if err := tx.Put(fs.k.counter(counter), u64bytes(end)); err != nil {
+			return err
+		}
+		if !track {
+			return nil
+		}
+		recLo = start
+		if r.recHi == start && r.recHi != 0 {
+			recLo = r.recLo
+		}
+		return tx.Put(fs.k.alloc(fs.session, recLo), u64bytes(end))
 	})
 	if err != nil {
 		return 0, err
 	}
 	r.next, r.end = start+1, start+fs.cfg.IDBatch
+	if track {
+		r.recLo, r.recHi = recLo, r.end
+	}
 	return start, nil
 }
 
@@ -365,7 +432,7 @@ func (fs *FS) NewSliceID(ctx context.Context) (uint64, error) {
 	if err := fs.check(op); err != nil {
 		return 0, err
 	}
-	id, err := fs.nextID(ctx, &fs.slices, counterSlice)
+	id, err := fs.nextID(ctx, &fs.slices, counterSlice, true)
 	if err != nil {
 		return 0, fserr.E(op, err)
 	}

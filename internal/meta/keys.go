@@ -20,6 +20,8 @@ const (
 	tagRef     = 'R'
 	tagFreed   = 'F'
 	tagUsage   = 'U'
+	tagAlloc   = 'A'
+	tagSweep   = 'W'
 )
 
 const (
@@ -62,6 +64,8 @@ func (k *keys) gc(ino Ino) []byte          { return k.u64(tagGC, uint64(ino)) }
 func (k *keys) ref(id uint64) []byte       { return k.u64(tagRef, id) }
 func (k *keys) freed(id uint64) []byte     { return k.u64(tagFreed, id) }
 func (k *keys) session(s uint64) []byte    { return k.u64(tagSession, s) }
+func (k *keys) sweep(lo uint64) []byte     { return k.u64(tagSweep, lo) }
+func (k *keys) alloc(s, lo uint64) []byte  { return k.u64u64(tagAlloc, s, lo) }
 func (k *keys) sessionOpen(s uint64, ino Ino) []byte {
 	return k.u64u64(tagSession, s, uint64(ino))
 }

@@ -296,7 +296,7 @@ func (fs *FS) newIno(ctx context.Context) (Ino, error) {
 		}
 		return 0, err
 	}
-	ino, err := fs.nextID(ctx, &fs.inos, counterIno)
+	ino, err := fs.nextID(ctx, &fs.inos, counterIno, false)
 	return Ino(ino), err
 }
 

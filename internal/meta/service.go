@@ -276,6 +276,19 @@ type Service interface {
 	FreedSlices(ctx context.Context, limit int) ([]Slice, error)
 	ForgetSlices(ctx context.Context, ids []uint64) error
 
+	// SweepRanges lists up to limit (all when limit <= 0) ranges
+	// [lo, hi) of slice ids allocated by sessions that ended without a
+	// clean Close: blocks of those ids that no live slice accounts for
+	// (see LiveSlices) were uploaded but never committed, and may be
+	// deleted. ForgetSweep removes ranges from the list once that is
+	// done. A live session's ranges are never listed.
+	SweepRanges(ctx context.Context, limit int) ([][2]uint64, error)
+	ForgetSweep(ctx context.Context, ranges [][2]uint64) error
+	// LiveSlices calls fn with every slice a chunk references and every
+	// slice in the freed list, each once. It reads the whole slice table:
+	// for fsck and for sweeping after an unclean shutdown.
+	LiveSlices(ctx context.Context, fn func(Slice) error) error
+
 	// Close releases the service (and the session it holds).
 	Close() error
 }

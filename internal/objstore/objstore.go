@@ -4,8 +4,9 @@
 //
 // Objects are written whole and never modified: Put of an existing key
 // replaces it atomically (readers see the old or the new object, never a
-// mix). A Put that returns nil is durable as far as the store promises
-// (the local directory store fsyncs the file and its directory).
+// mix). A Put that returns nil is visible to every reader and survives the
+// death of the writing process; surviving a power loss or kernel crash may
+// additionally need Syncer.Sync, for stores that implement it.
 package objstore
 
 import (
@@ -41,4 +42,15 @@ type Store interface {
 	List(ctx context.Context, prefix, after string, limit int) ([]Info, error)
 	// Close releases the store.
 	Close() error
+}
+
+// Syncer is implemented by stores whose Put is not durable against power
+// loss on its own (the local directory store). Stores without it are
+// durable at Put.
+type Syncer interface {
+	// Sync makes the named objects, and the directory entries naming
+	// them, durable. A missing key does not stop the others from being
+	// synced; Sync then returns an error of kind NotExist (wrapping
+	// ErrNotFound).
+	Sync(ctx context.Context, keys []string) error
 }

@@ -2,11 +2,21 @@
 // store. Each key is a file under the root directory; '/' in a key maps to
 // subdirectories.
 //
+// Durability follows Linux's model: a Put is visible to every reader at
+// once and survives the death of the process (the page cache does), and
+// Sync makes objects durable against power loss. Callers sync what they
+// are about to make reachable from durable metadata (fsync of a file,
+// compaction output) instead of paying two fsyncs per Put.
+//
 // Invariants:
 //   - A Put is atomic: the data goes to a temporary file in the target
-//     directory, which is fsynced and renamed over the key; then the
-//     directory is fsynced so the entry survives a crash. Concurrent Puts
-//     into one directory share directory fsyncs (group commit).
+//     directory, which is renamed over the key, so readers and a killed
+//     process never see a torn object. With Options.SyncEveryPut the file
+//     is fdatasynced before the rename and the directory fsynced after it.
+//   - Sync fdatasyncs each named file and fsyncs each distinct parent
+//     directory once, plus the parents of directories created since they
+//     were last synced, so a synced key survives a crash. Concurrent
+//     fsyncs of one directory are shared (group commit).
 //   - Temporary files are named with tmpPrefix; keys whose segments start
 //     with it are rejected, List skips them and Open removes leftovers of a
 //     crash.
@@ -24,7 +34,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/shoalfs/shoal/internal/fserr"
@@ -34,10 +46,15 @@ import (
 // tmpPrefix starts the names of in-progress Put files.
 const tmpPrefix = ".tmp."
 
-// Options configures a Store. The zero value is the durable default.
+// Options configures a Store. The zero value is the default: Puts are not
+// synced, Sync is.
 type Options struct {
-	// NoSync skips fsyncs: a Put is atomic but may be lost on a crash.
-	// For tests and benchmarks only.
+	// SyncEveryPut makes every Put durable before it returns (fdatasync
+	// of the file, fsync of its directory), the behaviour before Sync
+	// existed. Sync still works.
+	SyncEveryPut bool
+	// NoSync skips every fsync, Sync's included: objects are atomic but
+	// may be lost on a power loss. For tests and benchmarks only.
 	NoSync bool
 }
 
@@ -48,9 +65,20 @@ type Store struct {
 
 	dirsMu sync.Mutex
 	dirs   map[string]*dirSync
+
+	// newDirs holds directories created by Put whose entries in their
+	// parents have not been fsynced yet.
+	newDirsMu sync.Mutex
+	newDirs   map[string]bool
 }
 
-var _ objstore.Store = (*Store)(nil)
+// syncParallel bounds the fdatasyncs one Sync runs at a time.
+const syncParallel = 16
+
+var (
+	_ objstore.Store  = (*Store)(nil)
+	_ objstore.Syncer = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store rooted at dir and removes
 // temporary files left by an interrupted Put.
@@ -80,7 +108,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fserr.E(op, dir, fserr.IO, err)
 	}
-	return &Store{root: abs, opts: opts, dirs: make(map[string]*dirSync)}, nil
+	return &Store{root: abs, opts: opts, dirs: make(map[string]*dirSync), newDirs: make(map[string]bool)}, nil
 }
 
 // checkKey rejects keys that could escape the root or collide with
@@ -109,6 +137,35 @@ func notFound(op, key string) error {
 }
 
 // Get implements objstore.Store with pread.
+// OpenFile returns the object's file opened read-only; the caller closes
+// it. The block server uses it to send objects with sendfile. Objects are
+// replaced by rename, never rewritten, so the open file keeps the object
+// as it was even if the key is overwritten meanwhile.
+func (s *Store) OpenFile(ctx context.Context, key string) (*os.File, error) {
+	const op = "objstore/file.OpenFile"
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkKey(op, key); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.path(key))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, notFound(op, key)
+		}
+		return nil, fserr.E(op, key, fserr.IO, err)
+	}
+	if fi, err := f.Stat(); err != nil || fi.IsDir() {
+		f.Close()
+		if err != nil {
+			return nil, fserr.E(op, key, fserr.IO, err)
+		}
+		return nil, notFound(op, key)
+	}
+	return f, nil
+}
+
 func (s *Store) Get(ctx context.Context, key string, off, length int64) ([]byte, error) {
 	const op = "objstore/file.Get"
 	if err := ctx.Err(); err != nil {
@@ -193,7 +250,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if _, err := f.Write(data); err != nil {
 		return fail(err)
 	}
-	if !s.opts.NoSync {
+	if s.syncEveryPut() {
 		if err := unix.Fdatasync(int(f.Fd())); err != nil {
 			return fail(err)
 		}
@@ -209,7 +266,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 		}
 		return fserr.E(op, key, fserr.IO, err)
 	}
-	if s.opts.NoSync {
+	if !s.syncEveryPut() {
 		return nil
 	}
 	// Every Put is treated as a new entry: a rename over an existing file
@@ -221,8 +278,131 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
-// mkdirAll creates dir and its missing parents, fsyncing each parent
-// whose entry list changed so the new directories survive a crash.
+func (s *Store) syncEveryPut() bool { return s.opts.SyncEveryPut && !s.opts.NoSync }
+
+// Sync implements objstore.Syncer.
+func (s *Store) Sync(ctx context.Context, keys []string) error {
+	const op = "objstore/file.Sync"
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := checkKey(op, k); err != nil {
+			return err
+		}
+	}
+	var (
+		mu      sync.Mutex
+		missing string
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(syncParallel)
+	for _, k := range keys {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			err := s.syncFile(s.path(k))
+			if errors.Is(err, fs.ErrNotExist) {
+				mu.Lock()
+				if missing == "" {
+					missing = k
+				}
+				mu.Unlock()
+				return nil
+			}
+			if err != nil {
+				return fserr.E(op, k, fserr.IO, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if !s.opts.NoSync {
+		if err := s.syncDirsOf(ctx, keys); err != nil {
+			return fserr.E(op, fserr.IO, err)
+		}
+	}
+	if missing != "" {
+		return notFound(op, missing)
+	}
+	return nil
+}
+
+// syncFile fdatasyncs the file at p (only checks that it exists under
+// NoSync).
+func (s *Store) syncFile(p string) error {
+	if s.opts.NoSync {
+		fi, err := os.Stat(p)
+		if err == nil && fi.IsDir() {
+			return fs.ErrNotExist
+		}
+		return err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return err
+	} else if fi.IsDir() {
+		return fs.ErrNotExist
+	}
+	return unix.Fdatasync(int(f.Fd()))
+}
+
+// syncDirsOf fsyncs, once each, the directories holding keys and the
+// parents of directories created on their paths since the last sync.
+func (s *Store) syncDirsOf(ctx context.Context, keys []string) error {
+	dirs := make(map[string]bool)
+	var created []string
+	s.newDirsMu.Lock()
+	for _, k := range keys {
+		d := filepath.Dir(s.path(k))
+		if dirs[d] {
+			continue
+		}
+		dirs[d] = true
+		for a := d; len(a) > len(s.root); a = filepath.Dir(a) {
+			if s.newDirs[a] {
+				created = append(created, a)
+				dirs[filepath.Dir(a)] = true
+			}
+		}
+	}
+	s.newDirsMu.Unlock()
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(syncParallel)
+	for d := range dirs {
+		g.Go(func() error {
+			// A missing directory holds only missing keys, reported by
+			// the caller.
+			if err := s.syncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// Forgotten only now: a directory's entry is durable once a sync of
+	// its parent that started after its creation has finished.
+	s.newDirsMu.Lock()
+	for _, d := range created {
+		delete(s.newDirs, d)
+	}
+	s.newDirsMu.Unlock()
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents. Their entries must reach
+// the disk before a key under them counts as durable: with SyncEveryPut
+// each changed parent is fsynced now, otherwise the new directories are
+// recorded for Sync.
 func (s *Store) mkdirAll(dir string) error {
 	var created []string
 	for d := dir; d != s.root && len(d) > len(s.root); d = filepath.Dir(d) {
@@ -231,10 +411,20 @@ func (s *Store) mkdirAll(dir string) error {
 		}
 		created = append(created, d)
 	}
+	// Recorded before they exist: a concurrent Put into the same
+	// directory may finish, and its key be synced, before MkdirAll
+	// returns here.
+	lazy := !s.opts.NoSync && !s.opts.SyncEveryPut
+	if lazy {
+		s.markNewDirs(created, true)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if lazy {
+			s.markNewDirs(created, false)
+		}
 		return err
 	}
-	if s.opts.NoSync {
+	if !s.syncEveryPut() {
 		return nil
 	}
 	for _, d := range created {
@@ -243,6 +433,18 @@ func (s *Store) mkdirAll(dir string) error {
 		}
 	}
 	return nil
+}
+
+func (s *Store) markNewDirs(dirs []string, on bool) {
+	s.newDirsMu.Lock()
+	defer s.newDirsMu.Unlock()
+	for _, d := range dirs {
+		if on {
+			s.newDirs[d] = true
+		} else {
+			delete(s.newDirs, d)
+		}
+	}
 }
 
 // dirSync group-commits fsyncs of one directory: a caller needs a sync

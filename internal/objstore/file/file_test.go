@@ -15,10 +15,14 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	for _, noSync := range []bool{false, true} {
-		t.Run(map[bool]string{false: "Sync", true: "NoSync"}[noSync], func(t *testing.T) {
+	for name, opts := range map[string]file.Options{
+		"Default":      {},
+		"SyncEveryPut": {SyncEveryPut: true},
+		"NoSync":       {NoSync: true},
+	} {
+		t.Run(name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) objstore.Store {
-				s, err := file.Open(t.TempDir(), file.Options{NoSync: noSync})
+				s, err := file.Open(t.TempDir(), opts)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -30,7 +30,10 @@ type Store struct {
 	}
 }
 
-var _ objstore.Store = (*Store)(nil)
+var (
+	_ objstore.Store  = (*Store)(nil)
+	_ objstore.Syncer = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -151,6 +154,23 @@ func (s *Store) List(ctx context.Context, prefix, after string, limit int) ([]ob
 		out[i] = objstore.Info{Key: k, Size: int64(len(o.data)), ModTime: o.mtime}
 	}
 	return out, nil
+}
+
+// Sync implements objstore.Syncer: memory has nothing to make durable,
+// but missing keys are reported as the contract says.
+func (s *Store) Sync(ctx context.Context, keys []string) error {
+	const op = "objstore/mem.Sync"
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		if _, err := s.lookupLocked(op, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Len returns the number of objects (for tests).

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) objstore.Store) {
 		{"Empty", testEmpty},
 		{"Large", testLarge},
 		{"CallerBuffer", testCallerBuffer},
+		{"Sync", testSync},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,5 +276,40 @@ func testCallerBuffer(t *testing.T, s objstore.Store) {
 	got[1] = 'Y'
 	if again := get(t, s, "buf", 0, -1); string(again) != "abc" {
 		t.Fatalf("store returned its own buffer: %q", again)
+	}
+}
+
+// testSync runs for stores that implement objstore.Syncer.
+func testSync(t *testing.T, s objstore.Store) {
+	sy, ok := s.(objstore.Syncer)
+	if !ok {
+		t.Skip("store does not implement objstore.Syncer")
+	}
+	ctx := context.Background()
+	if err := sy.Sync(ctx, nil); err != nil {
+		t.Fatalf("Sync(nil): %v", err)
+	}
+	var ks []string
+	for i := range 40 {
+		k := fmt.Sprintf("s/%d/%d/k%d", i%3, i%7, i)
+		put(t, s, k, []byte(k))
+		ks = append(ks, k)
+	}
+	put(t, s, "top", []byte("x"))
+	ks = append(ks, "top", "s/0/0/k0") // a duplicate is fine
+	if err := sy.Sync(ctx, ks); err != nil {
+		t.Fatalf("Sync of existing keys: %v", err)
+	}
+	if err := sy.Sync(ctx, ks); err != nil {
+		t.Fatalf("second Sync: %v", err)
+	}
+	for _, missing := range [][]string{{"nope"}, {"s/0/0/k0", "nope/deeper/x"}, {"s/0"}} {
+		err := sy.Sync(ctx, missing)
+		if !errors.Is(err, objstore.ErrNotFound) || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Sync(%q) = %v, want ErrNotFound", missing, err)
+		}
+	}
+	if got := get(t, s, "s/1/1/k1", 0, -1); string(got) != "s/1/1/k1" {
+		t.Fatalf("Get after Sync = %q", got)
 	}
 }
