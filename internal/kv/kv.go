@@ -17,7 +17,10 @@ package kv
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
+
+	"github.com/shoalfs/shoal/internal/fserr"
 )
 
 // ErrNotFound is returned by Get for a missing key.
@@ -96,12 +99,43 @@ const (
 )
 
 // Backoff returns how long to wait before attempt n (0-based) of a
-// conflicting transaction: exponential with full jitter from the caller's
-// random source, capped so a hot key stays live.
-func Backoff(n int, rand func(int64) int64) time.Duration {
-	d := retryBase << min(n, 10)
-	if d > retryMax {
-		d = retryMax
+// conflicting transaction: exponential from base with full jitter from the
+// caller's random source, capped so a hot key stays live. A zero base
+// means the default, sized for an in-process engine; a networked engine
+// passes about one round trip so contenders do not retry in step.
+func Backoff(n int, base time.Duration, rand func(int64) int64) time.Duration {
+	if base <= 0 {
+		base = retryBase
+	}
+	d := base << min(n, 10)
+	if d > retryMax || d <= 0 {
+		d = max(retryMax, base)
 	}
 	return time.Duration(rand(int64(d)) + 1)
+}
+
+// Retry is the Update loop every engine shares: it calls try until it
+// returns something other than ErrConflict, backing off between attempts,
+// and gives up after MaxRetries with an error of kind Conflict (which
+// still matches ErrConflict). A cancelled ctx ends it with ctx.Err().
+func Retry(ctx context.Context, op string, base time.Duration, try func() error) error {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := try()
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if attempt+1 >= MaxRetries {
+			return fserr.E(op, fserr.Conflict, ErrConflict)
+		}
+		timer := time.NewTimer(Backoff(attempt, base, rand.Int64N))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
 }

@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -165,28 +164,14 @@ func (e *Engine) View(ctx context.Context, fn func(kv.ReadTxn) error) error {
 	return ctx.Err()
 }
 
+// etcdRetryBase starts the conflict backoff near one etcd round trip, so
+// contenders on a hot key spread out instead of retrying in step.
+const etcdRetryBase = time.Millisecond
+
 // Update runs fn in a read-write transaction, retrying on conflict.
 func (e *Engine) Update(ctx context.Context, fn func(kv.Txn) error) error {
 	const op = "kv/etcd.Update"
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := e.try(ctx, fn)
-		if !errors.Is(err, kv.ErrConflict) {
-			return err
-		}
-		if attempt+1 >= kv.MaxRetries {
-			return fserr.E(op, fserr.Conflict, kv.ErrConflict)
-		}
-		timer := time.NewTimer(kv.Backoff(attempt, rand.Int64N))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-timer.C:
-		}
-	}
+	return kv.Retry(ctx, op, etcdRetryBase, func() error { return e.try(ctx, fn) })
 }
 
 func (e *Engine) try(ctx context.Context, fn func(kv.Txn) error) error {

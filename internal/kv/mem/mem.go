@@ -20,10 +20,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/google/btree"
 
@@ -118,25 +116,7 @@ func (e *Engine) View(ctx context.Context, fn func(kv.ReadTxn) error) error {
 // Update runs fn in a read-write transaction, retrying on conflict.
 func (e *Engine) Update(ctx context.Context, fn func(kv.Txn) error) error {
 	const op = "kv/mem.Update"
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := e.try(ctx, fn)
-		if !errors.Is(err, kv.ErrConflict) {
-			return err
-		}
-		if attempt+1 >= kv.MaxRetries {
-			return fserr.E(op, fserr.Conflict, err)
-		}
-		timer := time.NewTimer(kv.Backoff(attempt, rand.Int64N))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-timer.C:
-		}
-	}
+	return kv.Retry(ctx, op, 0, func() error { return e.try(ctx, fn) })
 }
 
 // try makes one attempt at fn; it returns kv.ErrConflict when the commit
