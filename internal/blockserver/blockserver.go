@@ -232,8 +232,18 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, st objstore.Store, 
 		return
 	}
 	if fo, ok := st.(FileOpener); ok {
-		s.getFile(w, r, fo, key, rng)
-		return
+		f, err := fo.OpenFile(r.Context(), key)
+		if err == nil {
+			s.getFile(w, r, f, key, rng)
+			return
+		}
+		// A store may keep some objects outside files (the tiered store's
+		// small tier answers NotExist here): Get below decides, and
+		// answers 404 itself when the object is really missing.
+		if !fserr.Is(fserr.NotExist, err) {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
@@ -283,13 +293,8 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, st objstore.Store, 
 
 // getFile serves from a local file. io.CopyN from an *os.File to the
 // http.ResponseWriter reaches net.TCPConn.ReadFrom, which uses sendfile.
-func (s *Server) getFile(w http.ResponseWriter, r *http.Request, fo FileOpener, key string, rng byteRange) {
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request, f *os.File, key string, rng byteRange) {
 	const op = "blockserver.Get"
-	f, err := fo.OpenFile(r.Context(), key)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {

@@ -11,7 +11,9 @@ import (
 
 	"github.com/shoalfs/shoal/internal/blockserver"
 	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/objstore/file"
 	"github.com/shoalfs/shoal/internal/objstore/mem"
+	"github.com/shoalfs/shoal/internal/objstore/tiered"
 )
 
 // TestProtocol checks the raw HTTP a non-Go client sees; the Go client's
@@ -91,6 +93,43 @@ func TestStatus(t *testing.T) {
 	} {
 		if got := blockserver.Status(k); got != want {
 			t.Errorf("Status(%v) = %d, want %d", k, got, want)
+		}
+	}
+}
+
+// TestTieredFallsBackToGet: a store whose small objects live outside files
+// (the tiered store's KV tier) answers NotExist from OpenFile for them; the
+// server must then serve them through Get, and still 404 a missing key.
+func TestTieredFallsBackToGet(t *testing.T) {
+	ctx := context.Background()
+	large, err := file.Open(t.TempDir(), file.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := tiered.New(mem.New(), large, 4)
+	if err := st.Put(ctx, "small", []byte("ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, "large", []byte("abcdefgh")); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(blockserver.New(st, blockserver.Options{}))
+	defer ts.Close()
+	for key, want := range map[string]string{"small": "ab", "large": "abcdefgh", "missing": ""} {
+		resp, err := http.Get(ts.URL + "/v1/blocks/" + key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want == "" {
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s: status %d, want 404", key, resp.StatusCode)
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusOK || string(body) != want {
+			t.Errorf("%s: %d %q, want 200 %q", key, resp.StatusCode, body, want)
 		}
 	}
 }
