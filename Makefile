@@ -15,12 +15,10 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/shoal
 
-# Until the server (issue 3) lands, `make run` opens the embedded defaults
-# in ./data and shows usage and free space through the local CLI.
+# `make run` starts the server on ./data with the defaults: the API on
+# 127.0.0.1:7700, blocks on 127.0.0.1:7701. Ctrl-C stops it cleanly.
 run: build
-	@mkdir -p $(DATA)
-	$(BIN) fs --data $(DATA) df -h
-	@echo "Shoal's local filesystem is in $(DATA). Try: $(BIN) fs --data $(DATA) put README.md /README.md"
+	$(BIN) server --data $(DATA)
 
 vet:
 	$(GO) vet $(PKGS)
@@ -39,3 +37,10 @@ bench: build
 
 clean:
 	rm -rf bin
+
+# Regenerate api/shoalv1 from api/shoal/v1/shoal.proto (needs protoc and
+# protoc-gen-go, protoc-gen-go-grpc on PATH or in GOPATH/bin). The
+# generated code is committed: builds and CI never run protoc.
+.PHONY: proto
+proto:
+	cd api && PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GO) generate ./...

@@ -20,12 +20,12 @@ func (fs *FS) SetAttr(ctx context.Context, id Identity, ino Ino, mask uint32, at
 	var n node
 	for {
 		now := fs.now()
-		err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+		err := fs.update(ctx, op, func(tx kv.Txn) error {
 			if err := getNode(tx, &fs.k, ino, &n); err != nil {
 				return err
 			}
 			return fs.setattrTx(tx, op, &id, &n, mask, &attr, now)
-		})
+		}, nil, func(tx kv.Txn, _ []byte) error { return getNode(tx, &fs.k, ino, &n) })
 		if errors.Is(err, errBigTruncate) {
 			if err := fs.shrink(ctx, ino, attr.Size); err != nil {
 				return Attr{}, wrap(op, inoPath(ino), err)

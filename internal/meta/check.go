@@ -112,6 +112,18 @@ func (fs *FS) checkTx(tx kv.ReadTxn) []string {
 			open[ino] = true
 		}
 	}
+	for _, p := range scan(tagSession) {
+		if b := body(p); len(b) == 16 {
+			if _, err := tx.Get(fs.k.openBy(Ino(u64(b[8:])), u64(b))); err != nil {
+				bad("session %d holds inode %d open but the open record is missing", u64(b), u64(b[8:]))
+			}
+		}
+	}
+	for _, p := range scan(tagRequest) {
+		if b := body(p); len(b) != 16 || !sessions[u64(b)] {
+			bad("request record %x belongs to no session", b)
+		}
+	}
 	for _, p := range scan(tagOpen) {
 		b := body(p)
 		ino, s := Ino(u64(b)), u64(b[8:])

@@ -39,6 +39,12 @@ func TestCheckFindsDamage(t *testing.T) {
 		{"range of no session", func(fs *FS, tx kv.Txn, f, d Ino) error {
 			return tx.Put(fs.k.alloc(4242, 10), u64bytes(20))
 		}, "session 4242 has slice id range"},
+		{"request of no session", func(fs *FS, tx kv.Txn, f, d Ino) error {
+			return tx.Put(fs.k.request(4242, 1), nil)
+		}, "request record"},
+		{"open without reverse", func(fs *FS, tx kv.Txn, f, d Ino) error {
+			return tx.Put(fs.k.sessionOpen(fs.Session(), f), nil)
+		}, "open record is missing"},
 		{"bad sweep range", func(fs *FS, tx kv.Txn, f, d Ino) error {
 			return tx.Put(fs.k.sweep(10), u64bytes(5))
 		}, "sweep range record"},

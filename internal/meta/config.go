@@ -30,9 +30,21 @@ type Config struct {
 	// counter transaction (default 1024).
 	IDBatch uint64
 	// CleanStaleSessions makes New treat every session record other than
-	// its own as left by a dead process: their open inodes are released.
-	// Set it for the embedded engine (one process owns it).
+	// its own as left by a dead process: their open inodes are released
+	// and their slice id ranges swept. Set it for the embedded engine
+	// used in-process (OpenLocal), not for a server, whose clients'
+	// sessions outlive a restart.
 	CleanStaleSessions bool
+	// Exclusive declares this process the only user of the engine (the
+	// embedded engine, or a server that owns it). Open handles are then
+	// counted in memory only: Open, Create and Release write nothing, and
+	// an inode's holders are persisted only when an unlink leaves it with
+	// no links (see the package doc). New also cleans the built-in
+	// sessions of earlier processes, which cannot be alive.
+	Exclusive bool
+	// SessionTTL is how long a client session (NewSession) lives after its
+	// last heartbeat when it asks for no TTL of its own (default 30s).
+	SessionTTL time.Duration
 }
 
 const (
@@ -43,6 +55,8 @@ const (
 	maxSymlinkFollows   = 40
 	truncateBatch       = 1024
 	reclaimChunksPerTxn = 256
+	defaultSessionTTL   = 30 * time.Second
+	cleanBatch          = 256
 )
 
 // EnsureDefaults fills unset fields with their defaults.
@@ -58,6 +72,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = defaultSessionTTL
 	}
 }
 

@@ -77,7 +77,7 @@ func (fs *FS) Write(ctx context.Context, ino Ino, writes []ChunkWrite, mtime tim
 	}
 	mt := mtime.UnixNano()
 	var n node
-	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+	err := fs.update(ctx, op, func(tx kv.Txn) error {
 		if err := getNode(tx, &fs.k, ino, &n); err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func (fs *FS) Write(ctx context.Context, ino Ino, writes []ChunkWrite, mtime tim
 			return err
 		}
 		return u.apply(tx, &fs.k)
-	})
+	}, nil, func(tx kv.Txn, _ []byte) error { return getNode(tx, &fs.k, ino, &n) })
 	return n.Attr, wrap(op, inoPath(ino), err)
 }
 
@@ -211,7 +211,7 @@ func (fs *FS) CompactChunk(ctx context.Context, ino Ino, index uint32, old []Sli
 			return fserr.Errorf(op, fserr.Invalid, "meta: compact: bad slice %+v", repl[i])
 		}
 	}
-	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+	err := fs.update(ctx, op, func(tx kv.Txn) error {
 		var n node
 		if err := getNode(tx, &fs.k, ino, &n); err != nil {
 			return err
@@ -271,7 +271,7 @@ func (fs *FS) CompactChunk(ctx context.Context, ino Ino, index uint32, old []Sli
 			}
 		}
 		return nil
-	})
+	}, nil, nil)
 	return wrap(op, inoPath(ino), err)
 }
 

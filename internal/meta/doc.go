@@ -1,7 +1,9 @@
 // Package meta owns Shoal's namespace: inodes, directory entries, chunk
 // slice lists, xattrs, symlinks, open-file sessions, usage counters and the
-// garbage-collection queues, all stored in one kv.Engine (DESIGN.md
-// "Metadata schema"). FS implements Service over any kv.Engine.
+// garbage-collection queues, client sessions, request ids and the
+// registry of filesystems, all stored in one kv.Engine (DESIGN.md
+// "Metadata schema"). FS and Session implement Service over any
+// kv.Engine.
 //
 // Every namespace operation is one engine transaction, so the invariants
 // below hold between transactions whatever the interleaving; (*FS).Check
@@ -12,14 +14,16 @@
 //   - a file's nlink equals its number of dentries; a directory's nlink is
 //     2 plus its number of subdirectories, and its Parent is the directory
 //     holding its dentry (the root is its own parent);
-//   - an inode with nlink 0 exists only while some session holds it open;
-//     once closed, its I record is deleted and, if it had data, its ino is
-//     queued under G until Reclaim deletes its chunks;
+//   - an inode with nlink 0 exists only while some session holds it open,
+//     and every session holding it has an S sess ino record (and the
+//     reverse O ino sess); once closed, its I record is deleted and, if it
+//     had data, its ino is queued under G until Reclaim deletes its chunks;
 //   - every chunk belongs to a live inode or to an inode queued under G;
 //   - a slice id is referenced by n >= 1 chunk records and has an R record
 //     holding n-1 when n > 1; a slice in the freed list (F) is referenced
 //     by no record;
-//   - every slice id range (A) belongs to a session with a record;
+//   - every slice id range (A), open record (S sess ino) and request
+//     record (Q) belongs to a session with a record;
 //   - the striped usage counters (U) sum to the regular-file bytes and the
 //     number of inodes recomputed from the I records.
 //
@@ -35,14 +39,54 @@
 //	C ino index       chunk: concatenated 24-byte slice records, oldest first
 //	X ino name        xattr value
 //	L ino             symlink target
-//	S sess            session record; S sess ino: ino held open by sess
+//	S sess            session record: host, pid, client, peer address,
+//	                  started, heartbeat, expires (0: a process's built-in
+//	                  session, which never expires), TTL
+//	S sess ino        ino held open by sess (see "Sessions" for when)
 //	O ino sess        the reverse of S sess ino ("is ino open anywhere?")
+//	Q sess req        request req of sess was applied (value: the inode a
+//	                  create-like request made); the last 4096 per session
 //	G ino             unlinked, closed inode whose chunks await Reclaim
 //	R slice           extra references to a slice beyond its implicit one
 //	F slice           freed slice awaiting deletion of its blocks (value: size)
 //	U stripe          usage deltas (bytes, inodes), 64 stripes chosen by ino
 //	A sess lo         slice ids [lo, value) allocated by session sess
 //	W lo              slice ids [lo, value) of dead sessions, awaiting sweep
+//
+// Outside every filesystem's prefix, the registry (registry.go) maps
+// names to filesystem ids: M n name -> id, created, state; M c -> the
+// next id. "default" is id 1.
+//
+// Sessions. Every FS has a built-in session (used when FS itself is
+// called as a Service); NewSession starts client sessions for a server's
+// clients, which expire TTL after their last Heartbeat (ExpireSessions
+// cleans them: handles released, slice ranges swept) and survive a
+// restart of the process (ResumeSession re-attaches one with the inodes
+// the client still has open). Open handles are counted in memory per
+// session and inode (openState). Without Config.Exclusive a session's
+// first handle on an inode also writes S sess ino / O ino sess and its
+// last deletes them, so several processes sharing the engine see each
+// other's opens. With Exclusive (one process owns the engine) Open,
+// Create and Release write nothing: an unlink or rename that leaves an
+// open inode without links writes the records for each holder instead,
+// under the inode's openState lock so no open or release interleaves
+// (see hold); then the last release, or the cleaning of the sessions
+// after a crash, drops it. After a restart in exclusive mode the client
+// sessions of the previous process are in limbo until they resume or
+// expire (not before a TTL from the restart): they may hold any inode,
+// so an unlink to zero links records a hold for each of them too.
+//
+// Request ids. A client tags each mutation with a per-session request id
+// (WithRequest). The mutation's transaction checks Q sess req: if present
+// the request was applied and the call returns what the first success
+// returned (create-like calls the inode recorded, the rest success)
+// without applying it again; else it applies the mutation and records
+// the id, deleting id-4096 so a session keeps a bounded window. Open,
+// Create and Release also affect in-memory counts, so this process keeps
+// a window of the ids it applied (reqWindow): a retried Create found in Q
+// but not in the window was applied by a process that is gone, with the
+// handle count the resumed session did not include, so it counts one.
+// Calls without a request id write no Q records.
 //
 // ReadDir cookies. A cookie must be a uint64 that survives concurrent
 // creates and deletes, and names do not fit in 64 bits. Each directory

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"errors"
 
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv"
@@ -47,7 +48,7 @@ func (fs *FS) Rmdir(ctx context.Context, id Identity, parent Ino, name string) e
 
 func (fs *FS) remove(ctx context.Context, op string, id *Identity, parent Ino, name string, isDir bool) error {
 	now := fs.now()
-	return fs.eng.Update(ctx, func(tx kv.Txn) error {
+	return fs.updateHolding(ctx, op, func(tx kv.Txn, h *hold) error {
 		var dir, victim node
 		if err := fs.dirForLookup(tx, op, id, parent, &dir); err != nil {
 			return err
@@ -87,16 +88,86 @@ func (fs *FS) remove(ctx context.Context, op string, id *Identity, parent Ino, n
 			return err
 		}
 		var u usageDelta
-		if err := fs.unlinkNode(tx, &victim, now, &u); err != nil {
+		if err := fs.unlinkNode(tx, &victim, now, &u, h); err != nil {
 			return err
 		}
 		return u.apply(tx, &fs.k)
 	})
 }
 
+// hold is, in exclusive mode, the locked open state of the inode an
+// unlink or rename may leave without links: open counts live in memory
+// there, so the decision to drop or keep the inode must not interleave
+// with an open or release of it. It is taken with TryLock inside the
+// transaction (never blocking while holding anything); on failure the
+// transaction aborts with errRelock and is rerun after a blocking Lock.
+type hold struct {
+	ino  Ino
+	st   *openState
+	recs []*Session // holders this attempt wrote records for
+}
+
+type errRelock struct{ ino Ino }
+
+func (e *errRelock) Error() string { return "meta: relock" }
+
+func (h *hold) try(fs *FS, ino Ino) bool {
+	if h.st != nil && h.ino == ino {
+		return true
+	}
+	h.release(fs)
+	st := fs.acquireOpen(ino)
+	if !st.mu.TryLock() {
+		fs.releaseOpen(ino, st)
+		return false
+	}
+	h.ino, h.st = ino, st
+	return true
+}
+
+func (h *hold) release(fs *FS) {
+	if h.st == nil {
+		return
+	}
+	st := h.st
+	h.st = nil
+	st.mu.Unlock()
+	fs.releaseOpen(h.ino, st)
+}
+
+// updateHolding runs fn as fs.update does, with a hold for unlinkNode.
+func (fs *FS) updateHolding(ctx context.Context, op string, fn func(kv.Txn, *hold) error) error {
+	var h hold
+	defer func() { h.release(fs) }()
+	for {
+		err := fs.update(ctx, op, func(tx kv.Txn) error {
+			h.recs = h.recs[:0]
+			return fn(tx, &h)
+		}, nil, nil)
+		var rl *errRelock
+		if errors.As(err, &rl) {
+			h.release(fs)
+			st := fs.acquireOpen(rl.ino)
+			st.mu.Lock()
+			h.ino, h.st = rl.ino, st
+			continue
+		}
+		if err == nil && h.st != nil {
+			for _, s := range h.recs {
+				if i := h.st.find(s); i >= 0 {
+					h.st.holders[i].rec = true
+				}
+			}
+		}
+		return err
+	}
+}
+
 // unlinkNode drops one link of n (all of a directory's) and deletes n if
-// that was the last link and nobody holds it open.
-func (fs *FS) unlinkNode(tx kv.Txn, n *node, now int64, u *usageDelta) error {
+// that was the last link and nobody holds it open. In exclusive mode the
+// holders are in memory: each gets its records now, so that the last
+// release (or, after a crash, the cleaning of the sessions) drops it.
+func (fs *FS) unlinkNode(tx kv.Txn, n *node, now int64, u *usageDelta, h *hold) error {
 	if n.Type == TypeDir {
 		n.Nlink = 0
 	} else if n.Nlink > 0 {
@@ -106,11 +177,49 @@ func (fs *FS) unlinkNode(tx kv.Txn, n *node, now int64, u *usageDelta) error {
 	if n.Nlink > 0 {
 		return putNode(tx, &fs.k, n)
 	}
-	open, err := fs.isOpen(tx, n.Ino)
-	if err != nil {
-		return err
+	keep := false
+	if fs.cfg.Exclusive {
+		if !h.try(fs, n.Ino) {
+			return &errRelock{n.Ino}
+		}
+		for _, hd := range h.st.holders {
+			keep = true
+			if !hd.rec {
+				if err := fs.putOpen(tx, hd.s.id, n.Ino); err != nil {
+					return err
+				}
+				h.recs = append(h.recs, hd.s)
+			}
+		}
+		// Sessions of an earlier process that have not resumed may hold
+		// anything open.
+		fs.mu.Lock()
+		limbo := make([]uint64, 0, len(fs.mu.limbo))
+		for s := range fs.mu.limbo {
+			limbo = append(limbo, s)
+		}
+		fs.mu.Unlock()
+		for _, s := range limbo {
+			if _, err := tx.Get(fs.k.session(s)); err != nil {
+				if errors.Is(err, kv.ErrNotFound) {
+					continue
+				}
+				return err
+			}
+			keep = true
+			if err := fs.putOpen(tx, s, n.Ino); err != nil {
+				return err
+			}
+		}
 	}
-	if open {
+	if !keep {
+		open, err := fs.isOpen(tx, n.Ino)
+		if err != nil {
+			return err
+		}
+		keep = open
+	}
+	if keep {
 		return putNode(tx, &fs.k, n)
 	}
 	return fs.dropInode(tx, n, u)
@@ -133,7 +242,7 @@ func (fs *FS) Link(ctx context.Context, id Identity, ino Ino, newParent Ino, new
 	}
 	now := fs.now()
 	var n node
-	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+	err := fs.update(ctx, op, func(tx kv.Txn) error {
 		if err := getNode(tx, &fs.k, ino, &n); err != nil {
 			return err
 		}
@@ -181,7 +290,7 @@ func (fs *FS) Link(ctx context.Context, id Identity, ino Ino, newParent Ino, new
 		n.Nlink++
 		n.Ctime = now
 		return putNode(tx, &fs.k, &n)
-	})
+	}, nil, func(tx kv.Txn, _ []byte) error { return getNode(tx, &fs.k, ino, &n) })
 	return n.Attr, wrap(op, newName, err)
 }
 
@@ -215,13 +324,13 @@ func (fs *FS) Rename(ctx context.Context, id Identity, parent Ino, name string, 
 		return err
 	}
 	now := fs.now()
-	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
-		return fs.renameTx(tx, op, &id, parent, name, newParent, newName, exchange, noReplace, now)
+	err := fs.updateHolding(ctx, op, func(tx kv.Txn, h *hold) error {
+		return fs.renameTx(tx, op, &id, parent, name, newParent, newName, exchange, noReplace, now, h)
 	})
 	return wrap(op, name, err)
 }
 
-func (fs *FS) renameTx(tx kv.Txn, op string, id *Identity, parent Ino, name string, newParent Ino, newName string, exchange, noReplace bool, now int64) error {
+func (fs *FS) renameTx(tx kv.Txn, op string, id *Identity, parent Ino, name string, newParent Ino, newName string, exchange, noReplace bool, now int64, h *hold) error {
 	var odir, ndir node
 	if err := fs.dirForLookup(tx, op, id, parent, &odir); err != nil {
 		return err
@@ -360,7 +469,7 @@ func (fs *FS) renameTx(tx kv.Txn, op string, id *Identity, parent Ino, name stri
 			if dst.Type == TypeDir {
 				nd.Nlink--
 			}
-			if err := fs.unlinkNode(tx, &dst, now, &u); err != nil {
+			if err := fs.unlinkNode(tx, &dst, now, &u, h); err != nil {
 				return err
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -26,22 +25,31 @@ const (
 	counterSession = "session"
 )
 
-// FS is the namespace of one filesystem over a kv.Engine.
+// FS is the namespace of one filesystem over a kv.Engine. Called as a
+// Service it acts for its built-in session; client sessions (NewSession)
+// share everything else.
 //
-// Lock order: mu before an openState's mu is never needed (mu is released
-// before an openState is locked); idmu and mu are leaves.
+// Lock order: an openState's mu, then FS.mu; a Session's mu and idRange
+// mus are leaves. No goroutine blocks on an openState's mu while holding
+// another one (see hold).
 type FS struct {
-	eng     kv.Engine
-	cfg     Config
-	k       keys
-	session uint64
-	closed  atomic.Bool
+	eng    kv.Engine
+	cfg    Config
+	k      keys
+	own    *Session
+	closed atomic.Bool
 
-	inos, slices idRange
+	inos idRange
 
 	mu struct {
 		sync.Mutex
 		open map[Ino]*openState
+		// sessions are the client sessions alive in this process.
+		sessions map[uint64]*Session
+		// limbo (exclusive mode) holds the client sessions of an earlier
+		// process that have not resumed yet, with the time before which
+		// ExpireSessions spares them: they may hold any inode open.
+		limbo map[uint64]time.Time
 	}
 
 	usage struct {
@@ -60,13 +68,38 @@ type idRange struct {
 	recLo, recHi uint64
 }
 
-// openState counts this process's open handles of one inode. refs counts
-// goroutines holding the pointer (guarded by FS.mu) so the map entry is
-// only dropped when nobody can still use it.
+// openState is what this process knows of one inode's open handles.
+// refs counts goroutines holding the pointer (guarded by FS.mu) so the
+// map entry is only dropped when nobody can still use it; mu serialises
+// the opens, releases and unlinks of the inode with their transactions.
 type openState struct {
-	mu    sync.Mutex
+	mu      sync.Mutex
+	refs    int
+	holders []holder // guarded by mu
+}
+
+// holder is one session's handles on an inode.
+type holder struct {
+	s     *Session
 	count int
-	refs  int
+	// rec: the session's S sess ino and O ino sess records exist. Always
+	// so outside exclusive mode; in exclusive mode only once the inode
+	// lost its last link.
+	rec bool
+}
+
+func (st *openState) find(s *Session) int {
+	for i := range st.holders {
+		if st.holders[i].s == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func (st *openState) drop(i int) {
+	st.holders[i] = st.holders[len(st.holders)-1]
+	st.holders = st.holders[:len(st.holders)-1]
 }
 
 // New opens the filesystem cfg.ID in eng, formatting it (a root directory
@@ -79,7 +112,9 @@ func New(ctx context.Context, eng kv.Engine, cfg Config) (*FS, error) {
 	}
 	fs := &FS{eng: eng, cfg: cfg, k: newKeys(cfg.ID)}
 	fs.mu.open = make(map[Ino]*openState)
-	now := cfg.Clock().UnixNano()
+	fs.mu.sessions = make(map[uint64]*Session)
+	fs.mu.limbo = make(map[uint64]time.Time)
+	now := cfg.Clock()
 	err := eng.Update(ctx, func(tx kv.Txn) error {
 		v, err := tx.Get(fs.k.format())
 		if err == nil {
@@ -88,51 +123,46 @@ func New(ctx context.Context, eng kv.Engine, cfg Config) (*FS, error) {
 		if !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
-		rec := append([]byte(formatMagic), formatVersion)
-		rec = append(rec, cfg.Name...)
-		root := node{Attr: Attr{Ino: RootIno, Type: TypeDir, Mode: 0755, Size: 4096, Nlink: 2,
-			Atime: now, Mtime: now, Ctime: now, Parent: RootIno}, next: 1}
-		puts := [][2][]byte{
-			{fs.k.format(), rec},
-			{fs.k.inode(RootIno), encodeNode(&root)},
-			{fs.k.counter(counterIno), u64bytes(uint64(RootIno) + 1)},
-			{fs.k.counter(counterSlice), u64bytes(1)},
-			{fs.k.counter(counterSession), u64bytes(1)},
-		}
-		for _, p := range puts {
-			if err := tx.Put(p[0], p[1]); err != nil {
-				return err
-			}
-		}
-		u := usageDelta{}
-		u.add(RootIno, 0, 1)
-		return u.apply(tx, &fs.k)
+		return formatTx(tx, &fs.k, cfg.Name, now.UnixNano())
 	})
 	if err != nil {
 		return nil, fserr.E(op, err)
 	}
-	err = eng.Update(ctx, func(tx kv.Txn) error {
-		v, err := tx.Get(fs.k.counter(counterSession))
-		if err != nil {
-			return err
-		}
-		fs.session = u64(v)
-		if err := tx.Put(fs.k.counter(counterSession), u64bytes(fs.session+1)); err != nil {
-			return err
-		}
-		host, _ := os.Hostname()
-		info := fmt.Sprintf("host=%s pid=%d start=%d", host, os.Getpid(), now)
-		return tx.Put(fs.k.session(fs.session), []byte(info))
-	})
+	host, _ := os.Hostname()
+	rec := sessionRecord{Host: host, PID: os.Getpid(), Client: "builtin", Started: now.UnixNano(), Heartbeat: now.UnixNano()}
+	id, err := fs.startSession(ctx, &rec)
 	if err != nil {
 		return nil, fserr.E(op, err)
 	}
-	if cfg.CleanStaleSessions {
-		if err := fs.cleanSessions(ctx, false); err != nil {
-			return nil, fserr.E(op, err)
-		}
+	fs.own = &Session{fs: fs, id: id, builtin: true}
+	if err := fs.cleanStale(ctx); err != nil {
+		return nil, fserr.E(op, err)
 	}
 	return fs, nil
+}
+
+// formatTx writes the format record, the root directory and the counters
+// of an empty filesystem.
+func formatTx(tx kv.Txn, k *keys, name string, now int64) error {
+	rec := append([]byte(formatMagic), formatVersion)
+	rec = append(rec, name...)
+	root := node{Attr: Attr{Ino: RootIno, Type: TypeDir, Mode: 0755, Size: 4096, Nlink: 2,
+		Atime: now, Mtime: now, Ctime: now, Parent: RootIno}, next: 1}
+	puts := [][2][]byte{
+		{k.format(), rec},
+		{k.inode(RootIno), encodeNode(&root)},
+		{k.counter(counterIno), u64bytes(uint64(RootIno) + 1)},
+		{k.counter(counterSlice), u64bytes(1)},
+		{k.counter(counterSession), u64bytes(1)},
+	}
+	for _, p := range puts {
+		if err := tx.Put(p[0], p[1]); err != nil {
+			return err
+		}
+	}
+	u := usageDelta{}
+	u.add(RootIno, 0, 1)
+	return u.apply(tx, k)
 }
 
 func (fs *FS) checkFormat(v []byte) error {
@@ -142,144 +172,190 @@ func (fs *FS) checkFormat(v []byte) error {
 	if ver := v[len(formatMagic)]; ver != formatVersion {
 		return fserr.Errorf("meta.New", fserr.NotSupported, "meta: new: format version %d not supported", ver)
 	}
-	if name := string(v[len(formatMagic)+1:]); fs.cfg.Name != "" && name != fs.cfg.Name {
+	// A filesystem formatted without a name (before the registry) takes
+	// whatever name it is opened under.
+	if name := string(v[len(formatMagic)+1:]); fs.cfg.Name != "" && name != "" && name != fs.cfg.Name {
 		return fserr.Errorf("meta.New", fserr.Invalid, "meta: new: filesystem %d is named %q, not %q", fs.cfg.ID, name, fs.cfg.Name)
 	}
 	return nil
 }
 
-// Session returns the id of the session this FS holds in the engine.
-func (fs *FS) Session() uint64 { return fs.session }
+// startSession allocates a session id and writes its record.
+func (fs *FS) startSession(ctx context.Context, rec *sessionRecord) (uint64, error) {
+	var id uint64
+	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+		v, err := tx.Get(fs.k.counter(counterSession))
+		if err != nil {
+			return err
+		}
+		id = u64(v)
+		if err := tx.Put(fs.k.counter(counterSession), u64bytes(id+1)); err != nil {
+			return err
+		}
+		return tx.Put(fs.k.session(id), rec.encode())
+	})
+	return id, err
+}
 
-// Close releases every handle still open through this FS (inodes with no
-// links are queued for reclaim) and removes the session.
+// cleanStale cleans the sessions New finds that cannot be alive: every
+// other one with CleanStaleSessions, the built-in sessions of earlier
+// processes in exclusive mode. In exclusive mode the remaining client
+// sessions wait in limbo for ResumeSession or expiry.
+func (fs *FS) cleanStale(ctx context.Context) error {
+	if !fs.cfg.CleanStaleSessions && !fs.cfg.Exclusive {
+		return nil
+	}
+	recs, err := fs.sessionRecords(ctx)
+	if err != nil {
+		return err
+	}
+	now := fs.cfg.Clock()
+	for _, r := range recs {
+		if r.id == fs.own.id {
+			continue
+		}
+		if fs.cfg.CleanStaleSessions || r.rec.Expires == 0 {
+			fs.cfg.Logger.Info("meta: cleaning stale session", "session", r.id, "host", r.rec.Host, "pid", r.rec.PID)
+			if err := fs.cleanSession(ctx, r.id, true); err != nil {
+				return err
+			}
+			continue
+		}
+		// The process was down for a while: give the client a TTL from
+		// now to come back before its session is cleaned.
+		fs.mu.limbo[r.id] = now.Add(time.Duration(r.rec.TTL))
+	}
+	return nil
+}
+
+type idRecord struct {
+	id  uint64
+	rec sessionRecord
+}
+
+// sessionRecords reads every session record.
+func (fs *FS) sessionRecords(ctx context.Context) ([]idRecord, error) {
+	var out []idRecord
+	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+		out = out[:0]
+		start, end := fs.k.all(tagSession)
+		for {
+			pairs, err := tx.Scan(start, end, cleanBatch, false)
+			if err != nil {
+				return err
+			}
+			for _, p := range pairs {
+				b := p.Key[pfxLen+1:]
+				if len(b) != 8 {
+					continue
+				}
+				out = append(out, idRecord{id: u64(b), rec: decodeSessionRecord(p.Value)})
+			}
+			if len(pairs) < cleanBatch {
+				return nil
+			}
+			start = append(append([]byte(nil), pairs[len(pairs)-1].Key...), 0)
+		}
+	})
+	return out, err
+}
+
+// Session returns the id of the FS's built-in session.
+func (fs *FS) Session() uint64 { return fs.own.id }
+
+// Close releases every handle still open through the built-in session
+// (inodes with no links are queued for reclaim) and removes it. Client
+// sessions are left to survive the process (ResumeSession).
 func (fs *FS) Close() error {
 	if fs.closed.Swap(true) {
 		return nil
 	}
-	ctx := context.Background()
-	if err := fs.cleanSessions(ctx, true); err != nil {
+	if err := fs.endSession(context.Background(), fs.own, false); err != nil {
 		return fserr.E("meta.Close", err)
 	}
 	return nil
 }
 
-// cleanSessions removes session records and their open inodes: only
-// fs's own session when own is set, else every other session.
-func (fs *FS) cleanSessions(ctx context.Context, own bool) error {
-	var sessions []uint64
-	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
-		sessions = sessions[:0]
-		start, end := fs.k.all(tagSession)
-		pairs, err := tx.Scan(start, end, 0, false)
-		if err != nil {
-			return err
-		}
-		for _, p := range pairs {
-			if len(p.Key) != pfxLen+1+8 {
-				continue
-			}
-			s := u64(p.Key[pfxLen+1:])
-			if (s == fs.session) == own {
-				sessions = append(sessions, s)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+// endSession forgets s in memory and cleans its records; sweep sends its
+// slice id ranges to the sweep list (it did not end cleanly).
+func (fs *FS) endSession(ctx context.Context, s *Session, sweep bool) error {
+	s.mu.Lock()
+	s.mu.dead = true
+	s.mu.Unlock()
+	fs.mu.Lock()
+	delete(fs.mu.sessions, s.id)
+	states := make([]*openState, 0, len(fs.mu.open))
+	inos := make([]Ino, 0, len(fs.mu.open))
+	for ino, st := range fs.mu.open {
+		st.refs++
+		states = append(states, st)
+		inos = append(inos, ino)
 	}
-	// Ranges go before the session records, so an interrupted cleaning
-	// is finished by the next one.
-	if err := fs.releaseRanges(ctx, own); err != nil {
-		return err
-	}
-	for _, s := range sessions {
-		if !own {
-			fs.cfg.Logger.Info("meta: cleaning stale session", "session", s)
+	fs.mu.Unlock()
+	for i, st := range states {
+		st.mu.Lock()
+		if h := st.find(s); h >= 0 {
+			st.drop(h)
+			s.nopen.Add(-1)
 		}
-		for {
-			done := false
-			err := fs.eng.Update(ctx, func(tx kv.Txn) error {
-				start, end := fs.k.under(tagSession, s)
-				start = append(start, 0) // skip the session record itself
-				pairs, err := tx.Scan(start, end, 256, false)
+		st.mu.Unlock()
+		fs.releaseOpen(inos[i], st)
+	}
+	return fs.cleanSession(ctx, s.id, sweep)
+}
+
+// cleanSession removes session s's records in bounded transactions: its
+// slice id ranges (to the sweep list if sweep), request ids and open
+// inodes, and last, in the transaction that finds none of them left, the
+// session record: a concurrent writer of such a record has read the
+// session record, so one of the two transactions retries.
+func (fs *FS) cleanSession(ctx context.Context, s uint64, sweep bool) error {
+	for {
+		done := false
+		err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+			done = true
+			for _, tag := range []byte{tagAlloc, tagRequest, tagSession} {
+				start, end := fs.k.under(tag, s)
+				if tag == tagSession {
+					start = append(start, 0) // skip the session record itself
+				}
+				pairs, err := tx.Scan(start, end, cleanBatch, false)
 				if err != nil {
 					return err
 				}
-				done = len(pairs) < 256
+				done = done && len(pairs) < cleanBatch
 				for _, p := range pairs {
-					ino := Ino(u64(p.Key[pfxLen+1+8:]))
-					if err := fs.closeInTxn(tx, ino, s); err != nil {
+					switch tag {
+					case tagAlloc:
+						if sweep {
+							if err := tx.Put(fs.k.sweep(u64(p.Key[pfxLen+1+8:])), p.Value); err != nil {
+								return err
+							}
+						}
+						err = tx.Delete(p.Key)
+					case tagRequest:
+						err = tx.Delete(p.Key)
+					case tagSession:
+						err = fs.closeInTxn(tx, Ino(u64(p.Key[pfxLen+1+8:])), s)
+					}
+					if err != nil {
 						return err
 					}
 				}
-				if done {
-					return tx.Delete(fs.k.session(s))
-				}
-				return nil
-			})
-			if err != nil {
-				return err
 			}
 			if done {
-				break
-			}
-		}
-	}
-	if own {
-		fs.mu.Lock()
-		clear(fs.mu.open)
-		fs.mu.Unlock()
-	}
-	return nil
-}
-
-// releaseRanges drops this session's slice id ranges (own: a clean close
-// leaves no uncommitted blocks behind) or moves every other session's
-// ranges to the sweep list (their processes died, possibly after
-// uploading blocks of slices they never committed).
-func (fs *FS) releaseRanges(ctx context.Context, own bool) error {
-	start, end := fs.k.all(tagAlloc)
-	if own {
-		start, end = fs.k.under(tagAlloc, fs.session)
-	}
-	for {
-		var last []byte
-		err := fs.eng.Update(ctx, func(tx kv.Txn) error {
-			pairs, err := tx.Scan(start, end, 256, false)
-			if err != nil {
-				return err
-			}
-			last = nil
-			if len(pairs) == 256 {
-				last = pairs[len(pairs)-1].Key
-			}
-			for _, p := range pairs {
-				b := p.Key[pfxLen+1:]
-				if len(b) != 16 || !own && u64(b) == fs.session {
-					continue
-				}
-				if !own {
-					if err := tx.Put(fs.k.sweep(u64(b[8:])), p.Value); err != nil {
-						return err
-					}
-				}
-				if err := tx.Delete(p.Key); err != nil {
-					return err
-				}
+				return tx.Delete(fs.k.session(s))
 			}
 			return nil
 		})
-		if err != nil || last == nil {
+		if err != nil || done {
 			return err
 		}
-		start = append(append([]byte(nil), last...), 0)
 	}
 }
 
-// closeInTxn removes session s's hold on ino and, when it was the last
-// hold of an inode with no links, drops the inode.
+// closeInTxn removes session s's records of ino and, when that was the
+// last hold of an inode with no links, drops the inode.
 func (fs *FS) closeInTxn(tx kv.Txn, ino Ino, s uint64) error {
 	if err := tx.Delete(fs.k.sessionOpen(s, ino)); err != nil {
 		return err
@@ -308,6 +384,9 @@ func (fs *FS) closeInTxn(tx kv.Txn, ino Ino, s uint64) error {
 	return u.apply(tx, &fs.k)
 }
 
+// isOpen reports whether any session has a persisted hold on ino. In
+// exclusive mode that covers only inodes without links, which is the only
+// case callers ask about.
 func (fs *FS) isOpen(tx kv.ReadTxn, ino Ino) (bool, error) {
 	start, end := fs.k.under(tagOpen, uint64(ino))
 	pairs, err := tx.Scan(start, end, 1, false)
@@ -360,21 +439,36 @@ func (fs *FS) acquireOpen(ino Ino) *openState {
 	return s
 }
 
+// releaseOpen drops a reference from acquireOpen; the caller does not
+// hold st.mu, or holds it and has no holders to keep (see hold.release).
 func (fs *FS) releaseOpen(ino Ino, s *openState) {
 	fs.mu.Lock()
 	s.refs--
-	if s.refs == 0 && s.count == 0 && fs.mu.open[ino] == s {
+	if s.refs == 0 && len(s.holders) == 0 && fs.mu.open[ino] == s {
 		delete(fs.mu.open, ino)
 	}
 	fs.mu.Unlock()
 }
 
-// markOpen records in tx that this session holds ino open.
-func (fs *FS) markOpen(tx kv.Txn, ino Ino) error {
-	if err := tx.Put(fs.k.sessionOpen(fs.session, ino), nil); err != nil {
+// markOpen records in tx that session s holds ino open. A client
+// session must still exist: its records would outlive its cleaning.
+func (fs *FS) markOpen(tx kv.Txn, s *Session, ino Ino) error {
+	if !s.builtin {
+		if _, err := tx.Get(fs.k.session(s.id)); err != nil {
+			if errors.Is(err, kv.ErrNotFound) {
+				return errSessionGone("meta.Open", s.id)
+			}
+			return err
+		}
+	}
+	return fs.putOpen(tx, s.id, ino)
+}
+
+func (fs *FS) putOpen(tx kv.Txn, s uint64, ino Ino) error {
+	if err := tx.Put(fs.k.sessionOpen(s, ino), nil); err != nil {
 		return err
 	}
-	return tx.Put(fs.k.openBy(ino, fs.session), nil)
+	return tx.Put(fs.k.openBy(ino, s), nil)
 }
 
 func (fs *FS) check(op string) error {
@@ -385,10 +479,8 @@ func (fs *FS) check(op string) error {
 }
 
 // nextID hands out an id from r, reserving a new batch from the counter
-// key when r is exhausted. With track set (slice ids) the batch is
-// recorded under the session in the same transaction (A sess lo -> hi),
-// so the ids of a process that dies can be swept (see SweepRanges).
-func (fs *FS) nextID(ctx context.Context, r *idRange, counter string, track bool) (uint64, error) {
+// key when r is exhausted.
+func (fs *FS) nextID(ctx context.Context, r *idRange, counter string) (uint64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.next < r.end {
@@ -396,47 +488,64 @@ func (fs *FS) nextID(ctx context.Context, r *idRange, counter string, track bool
 		r.next++
 		return id, nil
 	}
-	var start, recLo uint64
+	var start uint64
 	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
 		v, err := tx.Get(fs.k.counter(counter))
 		if err != nil {
 			return err
 		}
 		start = u64(v)
-		end := start + fs.cfg.IDBatch
-		if err := tx.Put(fs.k.counter(counter), u64bytes(end)); err != nil {
-			return err
-		}
-		if !track {
-			return nil
-		}
-		recLo = start
-		if r.recHi == start && r.recHi != 0 {
-			recLo = r.recLo
-		}
-		return tx.Put(fs.k.alloc(fs.session, recLo), u64bytes(end))
+		return tx.Put(fs.k.counter(counter), u64bytes(start+fs.cfg.IDBatch))
 	})
 	if err != nil {
 		return 0, err
 	}
 	r.next, r.end = start+1, start+fs.cfg.IDBatch
-	if track {
-		r.recLo, r.recHi = recLo, r.end
-	}
 	return start, nil
 }
 
-// NewSliceID allocates a slice id from this process's batch.
-func (fs *FS) NewSliceID(ctx context.Context) (uint64, error) {
-	const op = "meta.NewSliceID"
-	if err := fs.check(op); err != nil {
-		return 0, err
-	}
-	id, err := fs.nextID(ctx, &fs.slices, counterSlice, true)
+// allocSlicesLocked reserves n slice ids for session s and records them
+// under it (A sess lo -> hi) in the same transaction, so the ids of a
+// session that dies can be swept (see SweepRanges). r is s's range,
+// locked by the caller.
+func (fs *FS) allocSlicesLocked(ctx context.Context, s uint64, r *idRange, n uint64) (lo, hi uint64, err error) {
+	var recLo uint64
+	err = fs.eng.Update(ctx, func(tx kv.Txn) error {
+		if _, err := tx.Get(fs.k.session(s)); err != nil {
+			if errors.Is(err, kv.ErrNotFound) {
+				return errSessionGone("meta.AllocSliceIDs", s)
+			}
+			return err
+		}
+		v, err := tx.Get(fs.k.counter(counterSlice))
+		if err != nil {
+			return err
+		}
+		lo = u64(v)
+		hi = lo + n
+		if err := tx.Put(fs.k.counter(counterSlice), u64bytes(hi)); err != nil {
+			return err
+		}
+		recLo = lo
+		if r.recHi == lo && r.recHi != 0 {
+			recLo = r.recLo
+		}
+		return tx.Put(fs.k.alloc(s, recLo), u64bytes(hi))
+	})
 	if err != nil {
-		return 0, fserr.E(op, err)
+		return 0, 0, err
 	}
-	return id, nil
+	r.recLo, r.recHi = recLo, hi
+	return lo, hi, nil
+}
+
+func errSessionGone(op string, s uint64) error {
+	return fserr.Errorf(op, fserr.NotExist, "meta: session %d expired or closed", s)
+}
+
+// NewSliceID allocates a slice id from the built-in session's batch.
+func (fs *FS) NewSliceID(ctx context.Context) (uint64, error) {
+	return fs.own.NewSliceID(ctx)
 }
 
 // usageDelta accumulates one transaction's changes to the usage counters,

@@ -22,6 +22,7 @@ const (
 	tagUsage   = 'U'
 	tagAlloc   = 'A'
 	tagSweep   = 'W'
+	tagRequest = 'Q'
 )
 
 const (
@@ -69,6 +70,7 @@ func (k *keys) alloc(s, lo uint64) []byte  { return k.u64u64(tagAlloc, s, lo) }
 func (k *keys) sessionOpen(s uint64, ino Ino) []byte {
 	return k.u64u64(tagSession, s, uint64(ino))
 }
+func (k *keys) request(s, id uint64) []byte     { return k.u64u64(tagRequest, s, id) }
 func (k *keys) openBy(ino Ino, s uint64) []byte { return k.u64u64(tagOpen, uint64(ino), s) }
 func (k *keys) dirIdx(parent Ino, seq uint64) []byte {
 	return k.u64u64(tagDirIdx, uint64(parent), seq)

@@ -4,14 +4,23 @@ import (
 	"testing"
 
 	"github.com/shoalfs/shoal/internal/kv"
+	"github.com/shoalfs/shoal/internal/kv/badger"
 	"github.com/shoalfs/shoal/internal/kv/mem"
 	"github.com/shoalfs/shoal/internal/meta/metatest"
 )
 
-// engines lists every engine the suite runs on; add badger here.
+// engines lists every engine the suite runs on.
 var engines = map[string]func(t testing.TB) kv.Engine{
 	"mem": func(t testing.TB) kv.Engine {
 		e := mem.New()
+		t.Cleanup(func() { e.Close() })
+		return e
+	},
+	"badger": func(t testing.TB) kv.Engine {
+		e, err := badger.Open(t.TempDir(), badger.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { e.Close() })
 		return e
 	},

@@ -296,7 +296,7 @@ func (fs *FS) newIno(ctx context.Context) (Ino, error) {
 		}
 		return 0, err
 	}
-	ino, err := fs.nextID(ctx, &fs.inos, counterIno, false)
+	ino, err := fs.nextID(ctx, &fs.inos, counterIno)
 	return Ino(ino), err
 }
 
@@ -320,7 +320,7 @@ func (fs *FS) Mknod(ctx context.Context, id Identity, parent Ino, name string, t
 	}
 	now := fs.now()
 	var n node
-	err = fs.eng.Update(ctx, func(tx kv.Txn) error {
+	err = fs.update(ctx, op, func(tx kv.Txn) error {
 		n = node{Attr: Attr{Ino: ino, Type: typ, Mode: mode, Rdev: rdev}}
 		if typ != TypeChar && typ != TypeBlock {
 			n.Rdev = 0
@@ -331,7 +331,7 @@ func (fs *FS) Mknod(ctx context.Context, id Identity, parent Ino, name string, t
 			}
 			return nil
 		})
-	})
+	}, inoVal(&n), fs.replayCreate(op, parent, name, &n))
 	if err != nil {
 		return Attr{}, wrap(op, name, existErr(op, name, err))
 	}
@@ -353,10 +353,10 @@ func (fs *FS) Mkdir(ctx context.Context, id Identity, parent Ino, name string, m
 	}
 	now := fs.now()
 	var n node
-	err = fs.eng.Update(ctx, func(tx kv.Txn) error {
+	err = fs.update(ctx, op, func(tx kv.Txn) error {
 		n = node{Attr: Attr{Ino: ino, Type: TypeDir, Mode: mode & (0777 | ModeSticky)}}
 		return fs.create(tx, op, &id, parent, name, &n, now, nil)
-	})
+	}, inoVal(&n), fs.replayCreate(op, parent, name, &n))
 	if err != nil {
 		return Attr{}, wrap(op, name, existErr(op, name, err))
 	}
@@ -387,13 +387,13 @@ func (fs *FS) Symlink(ctx context.Context, id Identity, parent Ino, name string,
 	}
 	now := fs.now()
 	var n node
-	err = fs.eng.Update(ctx, func(tx kv.Txn) error {
+	err = fs.update(ctx, op, func(tx kv.Txn) error {
 		n = node{Attr: Attr{Ino: ino, Type: TypeSymlink, Mode: 0777, Size: uint64(len(target))}}
 		if err := fs.create(tx, op, &id, parent, name, &n, now, nil); err != nil {
 			return err
 		}
 		return tx.Put(fs.k.symlink(ino), []byte(target))
-	})
+	}, inoVal(&n), fs.replayCreate(op, parent, name, &n))
 	if err != nil {
 		return Attr{}, wrap(op, name, existErr(op, name, err))
 	}
@@ -430,11 +430,45 @@ func (fs *FS) readlinkTx(tx kv.ReadTxn, ino Ino) (string, error) {
 	return string(v), err
 }
 
+// inoVal is the value a create-like request records: the inode it made.
+func inoVal(n *node) func() []byte { return func() []byte { return u64bytes(uint64(n.Ino)) } }
+
+// replayCreate answers a retried create-like request: the inode it made
+// (val), or whatever is now at name if that inode is gone.
+func (fs *FS) replayCreate(op string, parent Ino, name string, n *node) func(kv.Txn, []byte) error {
+	return func(tx kv.Txn, val []byte) error {
+		if len(val) >= 8 {
+			err := getNode(tx, &fs.k, Ino(u64(val)), n)
+			if err == nil || !fserr.Is(fserr.NotExist, err) {
+				return err
+			}
+		}
+		ino, _, _, found, err := fs.lookupEntry(tx, parent, name)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fserr.E(op, name, fserr.NotExist)
+		}
+		return getNode(tx, &fs.k, ino, n)
+	}
+}
+
 // Create makes (or, without excl, opens an existing) regular file and
-// counts an open handle on it.
+// counts an open handle on it for the built-in session.
 func (fs *FS) Create(ctx context.Context, id Identity, parent Ino, name string, mode uint32, flags int, excl bool) (Attr, error) {
+	return fs.createFile(ctx, fs.own, id, parent, name, mode, flags, excl)
+}
+
+// errReplayed reports that a request was applied before; ino is what it
+// recorded.
+type errReplayed struct{ ino Ino }
+
+func (e *errReplayed) Error() string { return "meta: request already applied" }
+
+func (fs *FS) createFile(ctx context.Context, s *Session, id Identity, parent Ino, name string, mode uint32, flags int, excl bool) (Attr, error) {
 	const op = "meta.Create"
-	if err := fs.check(op); err != nil {
+	if err := s.alive(op); err != nil {
 		return Attr{}, err
 	}
 	if err := checkNewName(op, name); err != nil {
@@ -442,6 +476,24 @@ func (fs *FS) Create(ctx context.Context, id Identity, parent Ino, name string, 
 			return Attr{}, fserr.E(op, name, fserr.IsDir)
 		}
 		return Attr{}, err
+	}
+	r, hasReq := requestOf(ctx)
+	if hasReq {
+		var prev []byte
+		err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+			v, err := tx.Get(fs.k.request(r.sess, r.id))
+			if errors.Is(err, kv.ErrNotFound) {
+				return nil
+			}
+			prev = v
+			return err
+		})
+		if err != nil {
+			return Attr{}, wrap(op, name, err)
+		}
+		if prev != nil {
+			return fs.replayOpen(ctx, op, s, Ino(u64(prev)), r)
+		}
 	}
 	// Without excl, look first: opening an existing file must hold that
 	// inode's open state across its transaction.
@@ -469,11 +521,23 @@ func (fs *FS) Create(ctx context.Context, id Identity, parent Ino, name string, 
 		}
 		st := fs.acquireOpen(target)
 		st.mu.Lock()
+		hi := st.find(s)
+		rec := hi >= 0 && st.holders[hi].rec
 		now := fs.now()
 		var n node
 		var retry Ino
+		wrote := false
 		err := fs.eng.Update(ctx, func(tx kv.Txn) error {
-			retry = 0
+			retry, wrote = 0, false
+			if hasReq {
+				v, found, err := fs.applied(tx, op, r)
+				if err != nil {
+					return err
+				}
+				if found {
+					return &errReplayed{Ino(u64(v))}
+				}
+			}
 			if guess != 0 {
 				// The entry seen before may be gone: then create anew.
 				_, _, _, found, err := fs.lookupEntry(tx, parent, name)
@@ -489,7 +553,12 @@ func (fs *FS) Create(ctx context.Context, id Identity, parent Ino, name string, 
 			var ee *errExists
 			switch {
 			case err == nil:
-				return fs.markOpen(tx, n.Ino)
+				if !fs.cfg.Exclusive {
+					wrote = true
+					if err := fs.markOpen(tx, s, n.Ino); err != nil {
+						return err
+					}
+				}
 			case errors.As(err, &ee):
 				if excl {
 					return fserr.E(op, name, fserr.Exist)
@@ -502,16 +571,27 @@ func (fs *FS) Create(ctx context.Context, id Identity, parent Ino, name string, 
 					return errRetry
 				}
 				n = ee.n
-				return fs.openTx(tx, op, &id, &n, flags, st.count == 0, now)
+				if err := fs.openTx(tx, op, &id, &n, flags, s, rec, &wrote, now); err != nil {
+					return err
+				}
 			default:
 				return err
 			}
+			if hasReq {
+				return fs.recordRequest(tx, r, u64bytes(uint64(n.Ino)))
+			}
+			return nil
 		})
 		if err == nil {
-			st.count++
+			err = fs.addHolder(op, st, s, rec || wrote)
+			s.markSeen(r, hasReq)
 		}
 		st.mu.Unlock()
 		fs.releaseOpen(target, st)
+		var rp *errReplayed
+		if errors.As(err, &rp) {
+			return fs.replayOpen(ctx, op, s, rp.ino, r)
+		}
 		if errors.Is(err, errRetry) && attempt < 100 {
 			guess = retry
 			continue
@@ -531,52 +611,148 @@ func (fs *FS) Create(ctx context.Context, id Identity, parent Ino, name string, 
 
 var errRetry = errors.New("meta: retry with another inode")
 
-// Open checks flags against ino and records an open handle.
-func (fs *FS) Open(ctx context.Context, id Identity, ino Ino, flags int) (Attr, error) {
-	const op = "meta.Open"
-	if err := fs.check(op); err != nil {
-		return Attr{}, err
+// addHolder counts one more handle of s on the inode of st (st.mu held).
+// A session that ended meanwhile gets none: its cleaning has passed.
+func (fs *FS) addHolder(op string, st *openState, s *Session, rec bool) error {
+	if s.dead() {
+		return errSessionGone(op, s.id)
 	}
+	if i := st.find(s); i >= 0 {
+		st.holders[i].count++
+		st.holders[i].rec = st.holders[i].rec || rec
+		return nil
+	}
+	st.holders = append(st.holders, holder{s: s, count: 1, rec: rec})
+	s.nopen.Add(1)
+	return nil
+}
+
+// replayOpen answers a retried Create or Open of ino. If this process
+// applied it, the handle is counted already; otherwise the process that
+// did is gone (a restart, a failover), and with it the count, which the
+// client's resumed session did not include since the reply never came.
+func (fs *FS) replayOpen(ctx context.Context, op string, s *Session, ino Ino, r reqID) (Attr, error) {
 	st := fs.acquireOpen(ino)
 	defer fs.releaseOpen(ino, st)
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if s.seen(r.id) {
+		a, err := fs.GetAttr(ctx, ino)
+		return a, wrap(op, inoPath(ino), err)
+	}
+	hi := st.find(s)
+	rec := hi >= 0 && st.holders[hi].rec
+	var n node
+	wrote := false
+	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+		wrote = false
+		if err := getNode(tx, &fs.k, ino, &n); err != nil {
+			return err
+		}
+		if !rec && (!fs.cfg.Exclusive || n.Nlink == 0) {
+			wrote = true
+			return fs.markOpen(tx, s, ino)
+		}
+		return nil
+	})
+	if err == nil {
+		err = fs.addHolder(op, st, s, rec || wrote)
+	}
+	if err != nil {
+		return Attr{}, wrap(op, inoPath(ino), err)
+	}
+	s.markSeen(r, true)
+	return n.Attr, nil
+}
+
+// Open checks flags against ino and records an open handle for the
+// built-in session.
+func (fs *FS) Open(ctx context.Context, id Identity, ino Ino, flags int) (Attr, error) {
+	return fs.openFile(ctx, fs.own, id, ino, flags)
+}
+
+func (fs *FS) openFile(ctx context.Context, s *Session, id Identity, ino Ino, flags int) (Attr, error) {
+	const op = "meta.Open"
+	if err := s.alive(op); err != nil {
+		return Attr{}, err
+	}
+	r, hasReq := requestOf(ctx)
+	st := fs.acquireOpen(ino)
+	defer fs.releaseOpen(ino, st)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if hasReq && s.seen(r.id) {
+		a, err := fs.GetAttr(ctx, ino)
+		return a, wrap(op, inoPath(ino), err)
+	}
+	hi := st.find(s)
+	rec := hi >= 0 && st.holders[hi].rec
 	for {
-		n, err := fs.openOnce(ctx, op, &id, ino, flags, st)
+		n, wrote, err := fs.openOnce(ctx, op, s, &id, ino, flags, rec)
 		if errors.Is(err, errBigTruncate) {
 			if err := fs.shrink(ctx, ino, 0); err != nil {
 				return Attr{}, wrap(op, inoPath(ino), err)
 			}
 			continue
 		}
+		if err == nil {
+			err = fs.addHolder(op, st, s, rec || wrote)
+		}
 		if err != nil {
 			return Attr{}, wrap(op, inoPath(ino), err)
 		}
-		st.count++
+		s.markSeen(r, hasReq)
 		return n.Attr, nil
 	}
 }
 
-func (fs *FS) openOnce(ctx context.Context, op string, id *Identity, ino Ino, flags int, st *openState) (node, error) {
+// openOnce opens ino for s, which already has persisted records of it if
+// rec. Only an O_TRUNC open or one that must write records is a write
+// transaction; with a request id, O_TRUNC is applied once.
+func (fs *FS) openOnce(ctx context.Context, op string, s *Session, id *Identity, ino Ino, flags int, rec bool) (node, bool, error) {
 	now := fs.now()
 	var n node
-	var err error
-	if st.count > 0 && flags&os.O_TRUNC == 0 {
-		err = fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+	wrote := false
+	if flags&os.O_TRUNC == 0 {
+		if rec || fs.cfg.Exclusive {
+			// Most likely nothing to write: look first.
+			err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+				if err := getNode(tx, &fs.k, ino, &n); err != nil {
+					return err
+				}
+				return mayOpen(op, id, &n, flags)
+			})
+			if err != nil || rec || n.Nlink > 0 {
+				return n, false, err
+			}
+		}
+		err := fs.eng.Update(ctx, func(tx kv.Txn) error {
 			if err := getNode(tx, &fs.k, ino, &n); err != nil {
 				return err
 			}
-			return mayOpen(op, id, &n, flags)
+			return fs.openTx(tx, op, id, &n, flags, s, rec, &wrote, now)
 		})
-	} else {
-		err = fs.eng.Update(ctx, func(tx kv.Txn) error {
-			if err := getNode(tx, &fs.k, ino, &n); err != nil {
-				return err
-			}
-			return fs.openTx(tx, op, id, &n, flags, st.count == 0, now)
-		})
+		return n, wrote, err
 	}
-	return n, err
+	err := fs.update(ctx, op, func(tx kv.Txn) error {
+		wrote = false
+		if err := getNode(tx, &fs.k, ino, &n); err != nil {
+			return err
+		}
+		return fs.openTx(tx, op, id, &n, flags, s, rec, &wrote, now)
+	}, nil, func(tx kv.Txn, _ []byte) error {
+		// Truncated before a restart: count the handle, truncate no more.
+		wrote = false
+		if err := getNode(tx, &fs.k, ino, &n); err != nil {
+			return err
+		}
+		if !rec && (!fs.cfg.Exclusive || n.Nlink == 0) {
+			wrote = true
+			return fs.markOpen(tx, s, ino)
+		}
+		return nil
+	})
+	return n, wrote, err
 }
 
 // mayOpen is Linux's may_open.
@@ -610,14 +786,16 @@ func mayOpen(op string, id *Identity, n *node, flags int) error {
 	return nil
 }
 
-// openTx checks and performs an open of n inside tx: O_TRUNC truncates,
-// and first says whether this process must record the open.
-func (fs *FS) openTx(tx kv.Txn, op string, id *Identity, n *node, flags int, first bool, now int64) error {
+// openTx checks and performs an open of n by s inside tx: O_TRUNC
+// truncates, and the session's records are written (wrote) unless they
+// exist (rec) or, in exclusive mode, the inode still has links.
+func (fs *FS) openTx(tx kv.Txn, op string, id *Identity, n *node, flags int, s *Session, rec bool, wrote *bool, now int64) error {
 	if err := mayOpen(op, id, n, flags); err != nil {
 		return err
 	}
-	if first {
-		if err := fs.markOpen(tx, n.Ino); err != nil {
+	if !rec && (!fs.cfg.Exclusive || n.Nlink == 0) {
+		*wrote = true
+		if err := fs.markOpen(tx, s, n.Ino); err != nil {
 			return err
 		}
 	}
@@ -639,25 +817,44 @@ func (fs *FS) openTx(tx kv.Txn, op string, id *Identity, n *node, flags int, fir
 	return nil
 }
 
-// Release drops one open handle of ino.
+// Release drops one open handle of ino held by the built-in session.
 func (fs *FS) Release(ctx context.Context, ino Ino) error {
+	return fs.release(ctx, fs.own, ino)
+}
+
+// release drops one of s's handles on ino. Only the last one of a hold
+// with records is a transaction. With a request id it is applied once by
+// this process: counts live in memory, and a resumed session's counts
+// come from the client.
+func (fs *FS) release(ctx context.Context, s *Session, ino Ino) error {
 	const op = "meta.Release"
 	if err := fs.check(op); err != nil {
 		return err
 	}
+	r, hasReq := requestOf(ctx)
 	st := fs.acquireOpen(ino)
 	defer fs.releaseOpen(ino, st)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	switch st.count {
-	case 0:
+	if hasReq && s.seen(r.id) {
+		return nil
+	}
+	i := st.find(s)
+	if i < 0 {
 		return fserr.E(op, inoPath(ino), fserr.BadHandle)
-	case 1:
-		err := fs.eng.Update(ctx, func(tx kv.Txn) error { return fs.closeInTxn(tx, ino, fs.session) })
+	}
+	h := &st.holders[i]
+	if h.count == 1 && h.rec {
+		err := fs.eng.Update(ctx, func(tx kv.Txn) error { return fs.closeInTxn(tx, ino, s.id) })
 		if err != nil {
 			return wrap(op, inoPath(ino), err)
 		}
 	}
-	st.count--
+	h.count--
+	if h.count == 0 {
+		st.drop(i)
+		s.nopen.Add(-1)
+	}
+	s.markSeen(r, hasReq)
 	return nil
 }

@@ -108,7 +108,7 @@ func (fs *FS) SetXattr(ctx context.Context, id Identity, ino Ino, name string, v
 		return fserr.E(op, name, fserr.ArgTooBig)
 	}
 	now := fs.now()
-	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+	err := fs.update(ctx, op, func(tx kv.Txn) error {
 		var n node
 		if err := getNode(tx, &fs.k, ino, &n); err != nil {
 			return err
@@ -146,7 +146,7 @@ func (fs *FS) SetXattr(ctx context.Context, id Identity, ino Ino, name string, v
 		}
 		n.Ctime = now
 		return putNode(tx, &fs.k, &n)
-	})
+	}, nil, nil)
 	return wrap(op, name, err)
 }
 
@@ -190,7 +190,7 @@ func (fs *FS) RemoveXattr(ctx context.Context, id Identity, ino Ino, name string
 		return err
 	}
 	now := fs.now()
-	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
+	err := fs.update(ctx, op, func(tx kv.Txn) error {
 		var n node
 		if err := getNode(tx, &fs.k, ino, &n); err != nil {
 			return err
@@ -210,6 +210,6 @@ func (fs *FS) RemoveXattr(ctx context.Context, id Identity, ino Ino, name string
 		}
 		n.Ctime = now
 		return putNode(tx, &fs.k, &n)
-	})
+	}, nil, nil)
 	return wrap(op, name, err)
 }

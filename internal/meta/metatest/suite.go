@@ -117,8 +117,19 @@ func (e *Env) attr(ino meta.Ino) meta.Attr {
 	return a
 }
 
-// RunSuite runs every test against filesystems on engines from newEngine.
+// RunSuite runs every test against filesystems on engines from newEngine,
+// with open handles persisted (several processes may share the engine)
+// and in exclusive mode (counted in memory).
 func RunSuite(t *testing.T, newEngine func(t testing.TB) kv.Engine) {
+	for _, mode := range []struct {
+		name string
+		cfg  meta.Config
+	}{{"shared", meta.Config{}}, {"exclusive", meta.Config{Exclusive: true}}} {
+		t.Run(mode.name, func(t *testing.T) { runSuite(t, newEngine, mode.cfg) })
+	}
+}
+
+func runSuite(t *testing.T, newEngine func(t testing.TB) kv.Engine, cfg meta.Config) {
 	tests := []struct {
 		name string
 		fn   func(*Env)
@@ -151,10 +162,10 @@ func RunSuite(t *testing.T, newEngine func(t testing.TB) kv.Engine) {
 		t.Run(tc.name, func(t *testing.T) {
 			eng := newEngine(t)
 			if tc.fn == nil {
-				testStaleSessions(t, eng)
+				testStaleSessions(t, eng, cfg)
 				return
 			}
-			tc.fn(NewFS(t, eng, meta.Config{}))
+			tc.fn(NewFS(t, eng, cfg))
 		})
 	}
 }
@@ -1134,15 +1145,16 @@ func testConcurrentCreates(e *Env) {
 	}
 }
 
-func testStaleSessions(t *testing.T, eng kv.Engine) {
-	e := NewFS(t, eng, meta.Config{})
+func testStaleSessions(t *testing.T, eng kv.Engine, cfg meta.Config) {
+	e := NewFS(t, eng, cfg)
 	a, err := e.FS.Create(e.Ctx, Owner, 1, "f", 0644, os.O_RDWR, true)
 	e.ok(err, "create")
 	write(e, a.Ino, 0, 0, 10)
 	e.ok(e.FS.Unlink(e.Ctx, Owner, 1, "f"), "unlink")
 	// A second process starting on the same engine with stale-session
 	// cleaning releases the first one's handles (as if it had died).
-	fs2, err := meta.New(e.Ctx, eng, meta.Config{CleanStaleSessions: true})
+	cfg.CleanStaleSessions = true
+	fs2, err := meta.New(e.Ctx, eng, cfg)
 	e.ok(err, "new")
 	_, err = fs2.GetAttr(e.Ctx, a.Ino)
 	e.want(err, syscall.ENOENT, "stale open inode released")
@@ -1154,7 +1166,8 @@ func testStaleSessions(t *testing.T, eng kv.Engine) {
 	e.ok(e.FS.Close(), "close first")
 	_, err = e.FS.GetAttr(e.Ctx, 1)
 	e.want(err, syscall.EBADF, "use after close")
-	e.FS, _ = meta.New(e.Ctx, eng, meta.Config{})
+	cfg.CleanStaleSessions = false
+	e.FS, _ = meta.New(e.Ctx, eng, cfg)
 }
 
 func testStatFS(e *Env) {

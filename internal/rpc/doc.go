@@ -1,0 +1,37 @@
+// Package rpc carries meta.Service over gRPC (api/shoal/v1): Server serves
+// the Meta, Session and Admin services over the meta.FS of each named
+// filesystem, and Dial returns a Conn whose Meta() implements
+// meta.Service against a list of servers. One package holds both ends
+// because they share the metadata keys, the message conversions and the
+// error mapping, which must stay in step.
+//
+// The wire protocol:
+//
+//   - Every call carries gRPC metadata: shoal-fs (default "default"),
+//     shoal-session, shoal-request (mutations), the caller's identity
+//     shoal-uid, shoal-gid, shoal-gids, and "authorization: Bearer TOKEN".
+//     The server's interceptors turn it into a call state once per call.
+//   - Identity: with tokens configured the token decides who the caller is
+//     (an unknown or missing token is Unauthenticated); only a super token
+//     may act as another identity, root included. Without tokens (loopback
+//     only, enforced by internal/server) the client-sent identity is trusted.
+//   - Errors: a status whose code follows the fserr.Kind, with one
+//     ErrorDetail{kind, op, path, message}; the client rebuilds the same
+//     *fserr.Error, so errors.Is(err, fs.ErrNotExist) holds across the wire.
+//     Context errors stay context.Canceled / DeadlineExceeded.
+//   - Sessions: the server keeps a map from session id to *meta.Session.
+//     A call naming a session the server does not hold (it restarted, or
+//     the client failed over to another server) fails with
+//     ErrorDetail.unknown_session; the client then calls Session.Resume with
+//     every inode it holds open (once per handle) and retries. A session
+//     that expired meanwhile is replaced by a new one.
+//   - Retries: a call that fails with Unavailable and no ErrorDetail never
+//     reached the service or lost its reply; the client moves to the next
+//     address and retries for up to ClientOptions.RetryTimeout. Mutations
+//     are safe to retry because they carry the same request id, which meta
+//     deduplicates (meta.WithRequest).
+//
+// Invariant: the server holds one open handle per client-side handle of
+// the session (the client calls Open/Create/Release once per handle and
+// tracks its counts so a resume rebuilds exactly them).
+package rpc
