@@ -30,6 +30,12 @@
 //     address and retries for up to ClientOptions.RetryTimeout. Mutations
 //     are safe to retry because they carry the same request id, which meta
 //     deduplicates (meta.WithRequest).
+//   - Data-path authority (with tokens): Write and CompactChunk need the
+//     inode open for writing in the caller's session, ReadChunk needs it
+//     open; garbage-collection calls and Check need a super token; only a
+//     session's owner (or a super token) may heartbeat, resume or close it.
+//     Meta checks permissions at Open, so these grants keep a token holder
+//     from changing data it could not open (server_grants.go).
 //
 // Invariant: the server holds one open handle per client-side handle of
 // the session (the client calls Open/Create/Release once per handle and

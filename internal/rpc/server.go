@@ -77,6 +77,7 @@ type Server struct {
 	mu struct {
 		sync.Mutex
 		sessions map[sessKey]*meta.Session
+		grants   map[sessKey]*sessGrants // see server_grants.go
 	}
 }
 
@@ -95,6 +96,7 @@ func NewServer(b Backend, opts ServerOptions) *Server {
 	}
 	s := &Server{b: b, opts: opts, log: opts.Logger}
 	s.mu.sessions = make(map[sessKey]*meta.Session)
+	s.mu.grants = make(map[sessKey]*sessGrants)
 	return s
 }
 
@@ -356,6 +358,7 @@ func (s *Server) dropSession(fsName string, id uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.mu.sessions, sessKey{fsName, id})
+	delete(s.mu.grants, sessKey{fsName, id})
 }
 
 func peerAddr(ctx context.Context) string {

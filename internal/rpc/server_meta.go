@@ -95,7 +95,11 @@ func (m *metaServer) Create(ctx context.Context, r *pb.CreateRequest) (*pb.Attr,
 	if c.sess == nil {
 		return nil, errNoSession("rpc.Create")
 	}
-	return attrReply(c.svc.Create(ctx, c.id, meta.Ino(r.Parent), string(r.Name), r.Mode, int(r.Flags), r.Excl))
+	a, err := c.svc.Create(ctx, c.id, meta.Ino(r.Parent), string(r.Name), r.Mode, int(r.Flags), r.Excl)
+	if err == nil {
+		m.s.grantOpen(c, a.Ino, true) // its creator may write a new file whatever the flags
+	}
+	return attrReply(a, err)
 }
 
 func (m *metaServer) Mkdir(ctx context.Context, r *pb.MkdirRequest) (*pb.Attr, error) {
@@ -247,7 +251,11 @@ func (m *metaServer) Open(ctx context.Context, r *pb.OpenRequest) (*pb.Attr, err
 	if c.sess == nil {
 		return nil, errNoSession("rpc.Open")
 	}
-	return attrReply(c.svc.Open(ctx, c.id, meta.Ino(r.Ino), int(r.Flags)))
+	a, err := c.svc.Open(ctx, c.id, meta.Ino(r.Ino), int(r.Flags))
+	if err == nil {
+		m.s.grantOpen(c, a.Ino, writeFlags(int(r.Flags)))
+	}
+	return attrReply(a, err)
 }
 
 func (m *metaServer) Release(ctx context.Context, r *pb.InoRequest) (*pb.Empty, error) {
@@ -258,12 +266,19 @@ func (m *metaServer) Release(ctx context.Context, r *pb.InoRequest) (*pb.Empty, 
 	if c.sess == nil {
 		return nil, errNoSession("rpc.Release")
 	}
-	return emptyReply(c.svc.Release(ctx, meta.Ino(r.Ino)))
+	err = c.svc.Release(ctx, meta.Ino(r.Ino))
+	if err == nil {
+		m.s.grantRelease(c, meta.Ino(r.Ino))
+	}
+	return emptyReply(err)
 }
 
 func (m *metaServer) ReadChunk(ctx context.Context, r *pb.ReadChunkRequest) (*pb.Slices, error) {
 	ctx, c, err := m.call(ctx, pb.Meta_ReadChunk_FullMethodName)
 	if err != nil {
+		return nil, err
+	}
+	if err := m.s.mayData("rpc.ReadChunk", c, meta.Ino(r.Ino), false); err != nil {
 		return nil, err
 	}
 	ss, err := c.svc.ReadChunk(ctx, meta.Ino(r.Ino), r.Index)
@@ -278,6 +293,9 @@ func (m *metaServer) Write(ctx context.Context, r *pb.WriteRequest) (*pb.Attr, e
 	if err != nil {
 		return nil, err
 	}
+	if err := m.s.mayData("rpc.Write", c, meta.Ino(r.Ino), true); err != nil {
+		return nil, err
+	}
 	ws := make([]meta.ChunkWrite, len(r.Writes))
 	for i, w := range r.Writes {
 		ws[i] = meta.ChunkWrite{Index: w.Index, Slice: sliceFromPB(w.Slice)}
@@ -290,12 +308,18 @@ func (m *metaServer) CompactChunk(ctx context.Context, r *pb.CompactChunkRequest
 	if err != nil {
 		return nil, err
 	}
+	if err := m.s.mayData("rpc.CompactChunk", c, meta.Ino(r.Ino), true); err != nil {
+		return nil, err
+	}
 	return emptyReply(c.svc.CompactChunk(ctx, meta.Ino(r.Ino), r.Index, slicesFromPB(r.Old), slicesFromPB(r.Repl)))
 }
 
 func (m *metaServer) Reclaim(ctx context.Context, r *pb.LimitRequest) (*pb.Count, error) {
 	ctx, c, err := m.call(ctx, pb.Meta_Reclaim_FullMethodName)
 	if err != nil {
+		return nil, err
+	}
+	if err := maySuper("rpc.Reclaim", c); err != nil {
 		return nil, err
 	}
 	n, err := c.svc.Reclaim(ctx, int(r.Limit))
@@ -310,6 +334,9 @@ func (m *metaServer) FreedSlices(ctx context.Context, r *pb.LimitRequest) (*pb.S
 	if err != nil {
 		return nil, err
 	}
+	if err := maySuper("rpc.FreedSlices", c); err != nil {
+		return nil, err
+	}
 	ss, err := c.svc.FreedSlices(ctx, int(r.Limit))
 	if err != nil {
 		return nil, toStatus(err)
@@ -322,12 +349,18 @@ func (m *metaServer) ForgetSlices(ctx context.Context, r *pb.SliceIDs) (*pb.Empt
 	if err != nil {
 		return nil, err
 	}
+	if err := maySuper("rpc.ForgetSlices", c); err != nil {
+		return nil, err
+	}
 	return emptyReply(c.svc.ForgetSlices(ctx, r.Ids))
 }
 
 func (m *metaServer) SweepRanges(ctx context.Context, r *pb.LimitRequest) (*pb.Ranges, error) {
 	ctx, c, err := m.call(ctx, pb.Meta_SweepRanges_FullMethodName)
 	if err != nil {
+		return nil, err
+	}
+	if err := maySuper("rpc.SweepRanges", c); err != nil {
 		return nil, err
 	}
 	rs, err := c.svc.SweepRanges(ctx, int(r.Limit))
@@ -342,12 +375,18 @@ func (m *metaServer) ForgetSweep(ctx context.Context, r *pb.Ranges) (*pb.Empty, 
 	if err != nil {
 		return nil, err
 	}
+	if err := maySuper("rpc.ForgetSweep", c); err != nil {
+		return nil, err
+	}
 	return emptyReply(c.svc.ForgetSweep(ctx, rangesFromPB(r.Ranges)))
 }
 
 func (m *metaServer) LiveSlices(_ *pb.Empty, stream grpc.ServerStreamingServer[pb.Slices]) error {
 	ctx, c, err := m.call(stream.Context(), pb.Meta_LiveSlices_FullMethodName)
 	if err != nil {
+		return err
+	}
+	if err := maySuper("rpc.LiveSlices", c); err != nil {
 		return err
 	}
 	batch := make([]*pb.Slice, 0, liveBatch)
@@ -375,6 +414,9 @@ func (m *metaServer) LiveSlices(_ *pb.Empty, stream grpc.ServerStreamingServer[p
 func (m *metaServer) Check(ctx context.Context, _ *pb.Empty) (*pb.CheckResponse, error) {
 	ctx, c, err := m.call(ctx, pb.Meta_Check_FullMethodName)
 	if err != nil {
+		return nil, err
+	}
+	if err := maySuper("rpc.Check", c); err != nil {
 		return nil, err
 	}
 	probs, err := c.fs.Check(ctx)

@@ -43,6 +43,7 @@ func (ss *sessionServer) Create(ctx context.Context, r *pb.CreateSessionRequest)
 		return nil, toStatus(err)
 	}
 	ss.s.putSession(c.fsName, sess)
+	ss.s.adopt(c, sess.ID())
 	return ss.reply(ctx, sess, ttl)
 }
 
@@ -57,11 +58,15 @@ func (ss *sessionServer) Resume(ctx context.Context, r *pb.ResumeSessionRequest)
 	for i, ino := range r.Open {
 		open[i] = meta.Ino(ino)
 	}
+	if !ss.s.ownsSession(c, r.Id) {
+		return nil, status.Errorf(codes.PermissionDenied, "rpc: session %d belongs to another user", r.Id)
+	}
 	sess, err := c.fs.ResumeSession(ctx, r.Id, open)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	ss.s.putSession(c.fsName, sess)
+	ss.s.resumeGrants(ctx, c, r.Id, open)
 	return ss.reply(ctx, sess, ss.s.opts.SessionTTL)
 }
 
@@ -69,6 +74,9 @@ func (ss *sessionServer) Heartbeat(ctx context.Context, r *pb.SessionID) (*pb.Em
 	ctx, c, err := ss.s.state(ctx, pb.Session_Heartbeat_FullMethodName)
 	if err != nil {
 		return nil, err
+	}
+	if !ss.s.ownsSession(c, r.Id) {
+		return nil, status.Errorf(codes.PermissionDenied, "rpc: session %d belongs to another user", r.Id)
 	}
 	sess, err := ss.s.session(c.fsName, r.Id)
 	if err != nil {
@@ -91,6 +99,9 @@ func (ss *sessionServer) Close(ctx context.Context, r *pb.SessionID) (*pb.Empty,
 	if err != nil {
 		return nil, err
 	}
+	if !ss.s.ownsSession(c, r.Id) {
+		return nil, status.Errorf(codes.PermissionDenied, "rpc: session %d belongs to another user", r.Id)
+	}
 	sess, err := ss.s.session(c.fsName, r.Id)
 	if err != nil {
 		// Not held here (a restart): resume it with no opens so that its
@@ -110,6 +121,9 @@ func (ss *sessionServer) AllocSliceIDs(ctx context.Context, r *pb.AllocRequest) 
 	ctx, c, err := ss.s.state(ctx, pb.Session_AllocSliceIDs_FullMethodName)
 	if err != nil {
 		return nil, err
+	}
+	if !ss.s.ownsSession(c, r.Id) {
+		return nil, status.Errorf(codes.PermissionDenied, "rpc: session %d belongs to another user", r.Id)
 	}
 	if r.N <= 0 || r.N > maxAlloc {
 		return nil, status.Errorf(codes.InvalidArgument, "rpc: AllocSliceIDs: n %d outside [1, %d]", r.N, maxAlloc)

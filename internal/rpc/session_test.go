@@ -122,6 +122,57 @@ func TestTokens(t *testing.T) {
 	ok(t, err, "createfs with a super token")
 }
 
+// With tokens, the data-path calls need the inode open in the caller's
+// session (for writing, to change it), and garbage collection needs a
+// super token: a token holder cannot write or drop data it could not open.
+func TestDataPathGrants(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t, mem.New())
+	srv := startServer(t, b, ServerOptions{Tokens: map[string]Token{
+		"alice-token": {Uid: 1000, Gid: 1000},
+		"bob-token":   {Uid: 2000, Gid: 2000},
+		"admin-token": {Super: true},
+	}})
+	addrs := []string{srv.addr}
+	al := dial(t, addrs, ClientOptions{Token: "alice-token"}).Meta()
+	bob := dial(t, addrs, ClientOptions{Token: "bob-token"}).Meta()
+	admin := dial(t, addrs, ClientOptions{Token: "admin-token"}).Meta()
+	_, err := admin.SetAttr(ctx, root, meta.RootIno, meta.SetMode, meta.Attr{Mode: 0777})
+	ok(t, err, "chmod / 0777")
+	alice := meta.Identity{Uid: 1000, Gid: 1000}
+	f, err := al.Create(ctx, alice, meta.RootIno, "f", 0644, os.O_RDWR, true)
+	ok(t, err, "alice creates f")
+	id, err := al.NewSliceID(ctx)
+	ok(t, err, "slice id")
+	w := []meta.ChunkWrite{{Index: 0, Slice: meta.Slice{ID: id, Size: 1, Len: 1}}}
+	_, err = al.Write(ctx, f.Ino, w, time.Now())
+	ok(t, err, "alice writes the file she holds open")
+
+	// Bob never opened f: no write, no chunk read. After opening it
+	// read-only (0644 lets him) he may read chunks but still not write.
+	_, err = bob.Write(ctx, f.Ino, w, time.Now())
+	wantErrno(t, err, syscall.EBADF, "bob writes f without opening it")
+	_, err = bob.ReadChunk(ctx, f.Ino, 0)
+	wantErrno(t, err, syscall.EBADF, "bob reads f's chunks without opening it")
+	_, err = bob.Open(ctx, meta.Identity{Uid: 2000, Gid: 2000}, f.Ino, os.O_RDONLY)
+	ok(t, err, "bob opens f read-only")
+	_, err = bob.ReadChunk(ctx, f.Ino, 0)
+	ok(t, err, "bob reads chunks of f opened read-only")
+	_, err = bob.Write(ctx, f.Ino, w, time.Now())
+	wantErrno(t, err, syscall.EBADF, "bob writes f opened read-only")
+
+	_, err = bob.Reclaim(ctx, 10)
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("reclaim with a non-super token: %v", err)
+	}
+	_, err = admin.Reclaim(ctx, 10)
+	ok(t, err, "reclaim with a super token")
+	ok(t, bob.Release(ctx, f.Ino), "bob releases f")
+	ok(t, al.Release(ctx, f.Ino), "alice releases f")
+	_, err = al.Write(ctx, f.Ino, w, time.Now())
+	wantErrno(t, err, syscall.EBADF, "alice writes f after closing it")
+}
+
 // A heartbeating client's session outlives its TTL; a dead client's
 // expires, and the file it held open after unlinking it is reclaimed.
 func TestSessionExpiry(t *testing.T) {
