@@ -2,17 +2,18 @@ package shoal
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/shoalfs/shoal/internal/data"
+	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv"
 	"github.com/shoalfs/shoal/internal/kv/badger"
@@ -33,6 +34,10 @@ type options struct {
 	blockCache  int64
 	syncWrites  bool
 	gcInterval  time.Duration
+	gcSet       bool   // gcInterval was chosen by the caller
+	fsName      string // "" is the default filesystem
+	token       string
+	tls         *tls.Config
 }
 
 func defaultOptions() options {
@@ -41,6 +46,12 @@ func defaultOptions() options {
 		gcInterval: 10 * time.Second,
 	}
 }
+
+// WithFS picks the named filesystem (default "default"). A data directory
+// or a server holds several; each has its own namespace and blocks. Names
+// other than "default" must have been created first (shoal admin fs
+// create NAME).
+func WithFS(name string) Option { return func(o *options) { o.fsName = name } }
 
 // WithIdentity sets who the Client acts as (default root, uid 0, which
 // passes permission checks as Linux's CAP_DAC_OVERRIDE/CAP_FOWNER would).
@@ -71,8 +82,12 @@ func WithBlockCache(bytes int64) Option { return func(o *options) { o.blockCache
 func WithSyncWrites(on bool) Option { return func(o *options) { o.syncWrites = on } }
 
 // WithGCInterval sets how often the background reclaim and block GC run
-// (default 10s; 0 disables it, leaving GC to Client.GC).
-func WithGCInterval(d time.Duration) Option { return func(o *options) { o.gcInterval = d } }
+// (default 10s for OpenLocal; 0 disables it, leaving GC to Client.GC).
+// A Client from Dial runs none unless this option is given: the server
+// collects garbage itself.
+func WithGCInterval(d time.Duration) Option {
+	return func(o *options) { o.gcInterval, o.gcSet = d, true }
+}
 
 // Client is a Shoal filesystem. It is safe for concurrent use. Values
 // returned by WithContext are views sharing one core.
@@ -109,11 +124,14 @@ type core struct {
 	closeMu sync.Mutex
 }
 
-// OpenLocal opens (creating if needed) the filesystem kept in dir:
-// dir/LOCK is the process lock, dir/meta the Badger engine and
-// dir/blocks the block store. Only one Client in one process may hold a
-// directory at a time: another opener gets an error of kind KindBusy
-// naming the holder's pid and command line.
+// OpenLocal opens (creating if needed) a filesystem kept in dir: dir/LOCK
+// is the process lock, dir/meta the Badger engine holding every
+// filesystem's metadata and dir/blocks/<fs-id> each filesystem's blocks
+// (the layout `shoal server --data dir` uses). WithFS picks the
+// filesystem, "default" when not given. Only one Client in one process
+// may hold a directory at a time: another opener gets an error of kind
+// KindBusy naming the holder's pid and command line (a running server
+// holds it too: reach its data with Dial).
 func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error) {
 	const op = "openlocal"
 	o := defaultOptions()
@@ -124,7 +142,7 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fserr.E(op, dir, err)
 	}
-	lock, err := lockfile.Acquire(filepath.Join(dir, "LOCK"))
+	lock, err := lockfile.Acquire(datadir.Lock(dir))
 	if err != nil {
 		return nil, fserr.E(op, dir, err)
 	}
@@ -135,17 +153,30 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 		}
 		return nil, fserr.E(op, dir, err)
 	}
-	eng, err := badger.Open(filepath.Join(dir, "meta"), badger.Options{SyncWrites: o.syncWrites, Logger: o.logger})
+	if err := datadir.Migrate(dir); err != nil {
+		return fail(err)
+	}
+	eng, err := badger.Open(datadir.Meta(dir), badger.Options{SyncWrites: o.syncWrites, Logger: o.logger})
 	if err != nil {
 		return fail(err)
 	}
 	undo = append(undo, eng.Close)
-	store, err := filestore.Open(filepath.Join(dir, "blocks"), filestore.Options{})
+	info, err := meta.EnsureDefaultFS(ctx, eng)
+	if err == nil && o.fsName != "" && o.fsName != datadir.DefaultFS {
+		info, err = meta.LookupFS(ctx, eng, o.fsName)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	store, err := filestore.Open(datadir.Blocks(dir, info.ID), filestore.Options{})
 	if err != nil {
 		return fail(err)
 	}
 	undo = append(undo, store.Close)
-	m, err := meta.New(ctx, eng, meta.Config{Logger: o.logger, CleanStaleSessions: true})
+	// This process holds the directory lock, so it is the engine's only
+	// user: open counts may live in memory, and every session other than
+	// its own was left by a dead process.
+	m, err := meta.New(ctx, eng, meta.Config{ID: info.ID, Logger: o.logger, Exclusive: true, CleanStaleSessions: true})
 	if err != nil {
 		return fail(err)
 	}

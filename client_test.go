@@ -14,8 +14,10 @@ import (
 	"time"
 )
 
-func TestNames(t *testing.T) {
-	c, _ := memClient(t)
+func TestNames(t *testing.T) { eachBackend(t, testNames) }
+
+func testNames(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	for _, bad := range []string{"..", "../x", "a//b", "a/", "a/./b", "", "a\x00b", "//a", "a/.."} {
 		err := c.Mkdir(bad, 0o755)
 		wantErrno(t, err, syscall.EINVAL, "mkdir "+bad)
@@ -55,8 +57,10 @@ func TestNames(t *testing.T) {
 	wantErrno(t, c.Mkdir(strings.Repeat("x", 256), 0o755), syscall.ENAMETOOLONG, "mkdir long")
 }
 
-func TestMkdirRemove(t *testing.T) {
-	c, _ := openLocal(t)
+func TestMkdirRemove(t *testing.T) { eachBackend(t, testMkdirRemove) }
+
+func testMkdirRemove(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	must(t, c.Mkdir("d", 0o777))
 	fi, err := c.Stat("d")
 	must(t, err)
@@ -107,8 +111,10 @@ func TestMkdirRemove(t *testing.T) {
 	wantErrno(t, c.RemoveAll("."), syscall.EINVAL, "removeall .")
 }
 
-func TestFileIO(t *testing.T) {
-	c, _ := openLocal(t)
+func TestFileIO(t *testing.T) { eachBackend(t, testFileIO) }
+
+func testFileIO(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	f, err := c.Create("f")
 	must(t, err)
 	if f.Name() != "f" {
@@ -207,8 +213,10 @@ func TestFileIO(t *testing.T) {
 	must(t, r.Close())
 }
 
-func TestOpenFlags(t *testing.T) {
-	c, _ := openLocal(t)
+func TestOpenFlags(t *testing.T) { eachBackend(t, testOpenFlags) }
+
+func testOpenFlags(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	must(t, c.WriteFile("f", []byte("abc"), 0o644))
 	must(t, c.Mkdir("d", 0o755))
 	must(t, c.Symlink("f", "l"))
@@ -275,8 +283,10 @@ func TestOpenFlags(t *testing.T) {
 	}
 }
 
-func TestDirFile(t *testing.T) {
-	c, _ := memClient(t)
+func TestDirFile(t *testing.T) { eachBackend(t, testDirFile) }
+
+func testDirFile(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	must(t, c.Mkdir("d", 0o755))
 	for _, n := range []string{"c", "a", "b"} {
 		must(t, c.WriteFile("d/"+n, []byte(n), 0o644))
@@ -362,8 +372,10 @@ func TestDirFile(t *testing.T) {
 	wantErrno(t, err, syscall.ENOTDIR, "OpenDir on file")
 }
 
-func TestRename(t *testing.T) {
-	c, _ := openLocal(t)
+func TestRename(t *testing.T) { eachBackend(t, testRename) }
+
+func testRename(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	must(t, c.MkdirAll("a/b", 0o755))
 	must(t, c.WriteFile("f", []byte("1"), 0o644))
 	must(t, c.WriteFile("g", []byte("2"), 0o644))
@@ -391,8 +403,10 @@ func TestRename(t *testing.T) {
 	wantErrno(t, c.Rename(".", "z"), syscall.EBUSY, "rename root")
 }
 
-func TestLinks(t *testing.T) {
-	c, _ := memClient(t)
+func TestLinks(t *testing.T) { eachBackend(t, testLinks) }
+
+func testLinks(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	must(t, c.WriteFile("f", []byte("data"), 0o644))
 	must(t, c.Link("f", "g"))
 	fi, err := c.Stat("g")
@@ -436,8 +450,10 @@ func TestLinks(t *testing.T) {
 	}
 }
 
-func TestAttrs(t *testing.T) {
-	c, _ := openLocal(t)
+func TestAttrs(t *testing.T) { eachBackend(t, testAttrs) }
+
+func testAttrs(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	must(t, c.WriteFile("f", []byte("data"), 0o644))
 	must(t, c.Chmod("f", 0o600|fs.ModeSetgid))
 	fi, _ := c.Stat("f")
@@ -507,8 +523,10 @@ func statAttr(t *testing.T, c *Client, name string) *Attr {
 	return fi.Sys().(*Attr)
 }
 
-func TestXattrs(t *testing.T) {
-	c, _ := memClient(t)
+func TestXattrs(t *testing.T) { eachBackend(t, testXattrs) }
+
+func testXattrs(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	must(t, c.WriteFile("f", nil, 0o644))
 	must(t, c.SetXattr("f", "user.a", []byte("1"), 0))
 	wantErrno(t, c.SetXattr("f", "user.a", []byte("2"), XattrCreate), syscall.EEXIST, "xattr create existing")
@@ -533,8 +551,10 @@ func TestXattrs(t *testing.T) {
 	wantErrno(t, err, syscall.ENOENT, "xattr on missing")
 }
 
-func TestFlags(t *testing.T) {
-	c, _ := openLocal(t)
+func TestFlags(t *testing.T) { eachBackend(t, testFlags) }
+
+func testFlags(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	must(t, c.WriteFile("f", []byte("x"), 0o644))
 	must(t, c.SetFlags("f", FlagImmutable))
 	fl, err := c.GetFlags("f")
@@ -561,10 +581,11 @@ func TestFlags(t *testing.T) {
 	must(t, c.Remove("f"))
 }
 
-func TestPermissions(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	c, err := OpenLocal(ctx, dir, WithGCInterval(0))
+func TestPermissions(t *testing.T) { eachBackend(t, testPermissions) }
+
+func testPermissions(t *testing.T, b backend) {
+	env := b.fresh(t)
+	c, err := env.client(t)
 	must(t, err)
 	must(t, c.Chmod(".", 0o755))
 	must(t, c.Mkdir("private", 0o700))
@@ -576,9 +597,8 @@ func TestPermissions(t *testing.T) {
 	must(t, c.Chown("grp", 0, 50))
 	must(t, c.Close())
 
-	u, err := OpenLocal(ctx, dir, WithGCInterval(0), WithIdentity(1000, 1000, 51))
+	u, err := env.client(t, WithIdentity(1000, 1000, 51))
 	must(t, err)
-	defer u.Close()
 	_, err = u.Stat("private/x")
 	wantErrno(t, err, syscall.EACCES, "stat through 0700 dir")
 	if !errors.Is(err, fs.ErrPermission) {
@@ -605,8 +625,10 @@ func TestPermissions(t *testing.T) {
 	wantErrno(t, u.SetFlags("mine/f", FlagImmutable), syscall.EPERM, "set immutable without privilege")
 }
 
-func TestWalk(t *testing.T) {
-	c, _ := memClient(t)
+func TestWalk(t *testing.T) { eachBackend(t, testWalk) }
+
+func testWalk(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	for _, d := range []string{"r/a/x", "r/a/y", "r/b", "r/c/z"} {
 		must(t, c.MkdirAll(d, 0o755))
 	}
@@ -703,8 +725,10 @@ func TestWalk(t *testing.T) {
 	}
 }
 
-func TestContextAndClose(t *testing.T) {
-	c, _ := memClient(t)
+func TestContextAndClose(t *testing.T) { eachBackend(t, testContextAndClose) }
+
+func testContextAndClose(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	v := c.WithContext(ctx)
 	must(t, v.Mkdir("d", 0o755))
@@ -728,8 +752,10 @@ func TestContextAndClose(t *testing.T) {
 	}
 }
 
-func TestUnlinkedWhileOpen(t *testing.T) {
-	c, store := memClient(t)
+func TestUnlinkedWhileOpen(t *testing.T) { eachBackend(t, testUnlinkedWhileOpen) }
+
+func testUnlinkedWhileOpen(t *testing.T, b backend) {
+	c, store := b.open(t)
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("shoal!"), (6<<20)/6) // two blocks
 	must(t, c.WriteFile("f", data, 0o644))
@@ -770,8 +796,10 @@ func TestUnlinkedWhileOpen(t *testing.T) {
 	}
 }
 
-func TestBackgroundGC(t *testing.T) {
-	c, store := memClient(t, WithGCInterval(20*time.Millisecond))
+func TestBackgroundGC(t *testing.T) { eachBackend(t, testBackgroundGC) }
+
+func testBackgroundGC(t *testing.T, b backend) {
+	c, store := b.open(t, WithGCInterval(20*time.Millisecond))
 	must(t, c.WriteFile("f", make([]byte, 100), 0o644))
 	must(t, c.Remove("f"))
 	deadline := time.Now().Add(5 * time.Second)
@@ -788,8 +816,10 @@ func TestBackgroundGC(t *testing.T) {
 	must(t, c.Close()) // stops the loop; -race and the test's end catch a leak
 }
 
-func TestCheckLocal(t *testing.T) {
-	c, _ := openLocal(t)
+func TestCheck(t *testing.T) { eachBackend(t, testCheck) }
+
+func testCheck(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	must(t, c.MkdirAll("a/b", 0o755))
 	must(t, c.WriteFile("a/b/f", bytes.Repeat([]byte{7}, 5<<20), 0o644))
 	problems, err := c.Check(true)

@@ -52,7 +52,9 @@ import (
 //     them;
 //   - the root directory itself is never named (the host's temp dir is
 //     0700, Shoal's root 0755).
-func TestDifferential(t *testing.T) {
+func TestDifferential(t *testing.T) { eachBackend(t, testDifferential) }
+
+func testDifferential(t *testing.T, b backend) {
 	if os.Geteuid() != 0 {
 		t.Skip("differential test compares as root")
 	}
@@ -71,7 +73,7 @@ func TestDifferential(t *testing.T) {
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 
-	c, _ := openLocal(t)
+	c, _ := b.open(t)
 	e := &diffEnv{
 		t:    t,
 		seed: seed,

@@ -1,8 +1,19 @@
 // Package shoal is the public Go SDK of Shoal: a POSIX filesystem reached
-// without FUSE. A Client is opened on a local data directory (OpenLocal:
-// an embedded Badger engine for metadata and a directory of immutable
-// blocks for file data, one process at a time); every other surface (the
-// S3 gateway, FUSE, the Python agent, the CLI) is built on the same Client.
+// without FUSE. A Client is opened in one of two ways, and behaves the
+// same either way (one test suite runs against both):
+//
+//   - OpenLocal: on a local data directory, in process (an embedded
+//     Badger engine for metadata and a directory of immutable blocks for
+//     file data, one process at a time);
+//   - Dial: on running servers (`shoal server`), by address. Namespace
+//     calls go over gRPC to the meta role, with failover across the
+//     listed addresses, automatic reconnection and a session kept alive
+//     by heartbeats; the client moves file data itself, straight to and
+//     from the workers' block servers over HTTP.
+//
+// A server or data directory holds named filesystems; WithFS picks one
+// ("default" otherwise). Every other surface (the S3 gateway, FUSE, the
+// Python agent, the CLI) is built on the same Client.
 //
 // # Names
 //

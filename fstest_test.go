@@ -6,8 +6,10 @@ import (
 	"testing/fstest"
 )
 
-func TestFSTest(t *testing.T) {
-	c, _ := openLocal(t)
+func TestFSTest(t *testing.T) { eachBackend(t, testFSTest) }
+
+func testFSTest(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	files := map[string][]byte{
 		"empty":          nil,
 		"small.txt":      []byte("hello\n"),

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/shoalfs/shoal/internal/server"
 )
 
 const lockChildEnv = "SHOAL_LOCK_TEST_CHILD"
@@ -30,14 +32,23 @@ func TestMain(m *testing.M) {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if stopShared != nil {
+		stopShared()
+	}
+	os.Exit(code)
 }
 
+// TestLock is local-only: the directory lock is what the embedded mode
+// has and a server holds for its whole life.
 func TestLock(t *testing.T) {
 	ctx := context.Background()
-	c, dir := openLocal(t)
+	dir := t.TempDir()
+	c, err := OpenLocal(ctx, dir, WithGCInterval(0))
+	must(t, err)
+	defer c.Close()
 
-	_, err := OpenLocal(ctx, dir)
+	_, err = OpenLocal(ctx, dir)
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != KindBusy {
 		t.Fatalf("second open in process: %v", err)
@@ -69,4 +80,12 @@ func TestLock(t *testing.T) {
 	c2, err := OpenLocal(ctx, dir, WithGCInterval(0))
 	must(t, err)
 	must(t, c2.Close())
+}
+
+// TestEngineSyncKey keeps the SDK's engine-sync request in step with the
+// server that answers it.
+func TestEngineSyncKey(t *testing.T) {
+	if engineSyncKey != server.EngineSyncKey {
+		t.Fatalf("shoal.engineSyncKey %q != server.EngineSyncKey %q", engineSyncKey, server.EngineSyncKey)
+	}
 }

@@ -6,21 +6,27 @@ import (
 	shoal "github.com/shoalfs/shoal"
 )
 
-// fsEnv is what every "shoal fs" subcommand shares: the data directory.
-type fsEnv struct{ dir string }
+// fsEnv is what every "shoal fs" subcommand shares: where the
+// filesystem is.
+type fsEnv struct{ target }
 
 func newFSCmd() *cobra.Command {
 	env := &fsEnv{}
 	cmd := &cobra.Command{
 		Use:   "fs",
-		Short: "Work with files in a local Shoal filesystem (ls, put, get, ...)",
-		Long: "Work with files in a local Shoal filesystem, opened from its data directory.\n" +
-			"Remote paths are relative to the filesystem root; a leading \"/\" is optional.\n" +
-			"Only one process at a time may open a data directory.",
+		Short: "Work with files in a Shoal filesystem (ls, put, get, ...)",
+		Long: "Work with files in a Shoal filesystem: a local data directory (--data DIR, one\n" +
+			"process at a time) or a running server (--addr HOST:PORT[,HOST:PORT...]).\n" +
+			"--fs NAME picks a filesystem other than \"default\"; --token authenticates to a\n" +
+			"server that has tokens. Remote paths are relative to the filesystem root; a\n" +
+			"leading \"/\" is optional.",
+		Example: "  shoal fs --data ./data ls /\n" +
+			"  shoal fs --addr 127.0.0.1:7700 put big.bin /in/\n" +
+			"  SHOAL_ADDR=10.0.0.5:7700 SHOAL_TOKEN=... shoal fs --fs models ls -l /",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	dataFlag(cmd, &env.dir, true)
+	targetFlags(cmd, &env.target, true)
 	cmd.AddCommand(
 		newLsCmd(env), newStatCmd(env), newTreeCmd(env), newDuCmd(env), newDfCmd(env),
 		newPutCmd(env), newGetCmd(env), newCatCmd(env),
@@ -37,15 +43,18 @@ type fsFunc func(cmd *cobra.Command, c *shoal.Client, r *reporter, args []string
 // run opens the data directory around fn.
 func (e *fsEnv) run(fn fsFunc) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
+		if err := e.resolve(cmd); err != nil {
+			return err
+		}
 		r := newReporter(cmd)
-		c, closeClient, err := openLocal(cmd, e.dir)
+		c, closeClient, err := e.open(cmd)
 		if err != nil {
-			r.fail(e.dir, err)
+			r.fail(e.String(), err)
 			return r.err()
 		}
 		usageErr := fn(cmd, c, r, args)
 		if err := closeClient(); err != nil {
-			r.fail(e.dir, err)
+			r.fail(e.String(), err)
 		}
 		if usageErr != nil {
 			return usageErr

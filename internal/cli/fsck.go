@@ -9,18 +9,19 @@ import (
 )
 
 func newFsckCmd() *cobra.Command {
-	var dir string
+	var t target
 	var verifyData, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "fsck [--data DIR] [--verify-data] [--json]",
-		Short: "Verify every invariant of a local filesystem",
+		Use:   "fsck [--data DIR | --addr HOST:PORT] [--fs NAME] [--verify-data] [--json]",
+		Short: "Verify every invariant of a filesystem",
 		Long: "Verify the metadata invariants (every entry points at a live inode, link\n" +
 			"counts match, every slice reference is accounted for) and the block store (no\n" +
 			"missing or orphan blocks; with --verify-data, every block's checksum).\n" +
+			"With --addr the server checks the metadata and this process the blocks.\n" +
 			"Exit status: 0 clean, 1 problems found, 2 fsck could not run.",
 		Args: cobra.NoArgs,
 	}
-	dataFlag(cmd, &dir, false)
+	targetFlags(cmd, &t, false)
 	cmd.Flags().BoolVar(&verifyData, "verify-data", false, "read every block and check its CRC (slow)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -29,14 +30,19 @@ func newFsckCmd() *cobra.Command {
 			newReporter(cmd).fail(p, err)
 			return &exitError{ExitUsage}
 		}
+		if err := t.resolve(cmd); err != nil {
+			return err
+		}
 		// Checking a directory that does not exist would create an empty
 		// filesystem and call it clean.
-		if _, err := os.Stat(dir); err != nil {
-			return opfail(dir, osReason(err))
+		if !t.remote() {
+			if _, err := os.Stat(t.dir); err != nil {
+				return opfail(t.dir, osReason(err))
+			}
 		}
-		c, closeClient, err := openLocal(cmd, dir)
+		c, closeClient, err := t.open(cmd)
 		if err != nil {
-			return opfail(dir, err)
+			return opfail(t.String(), err)
 		}
 		problems, err := c.Check(verifyData)
 		st, serr := c.StatFS()
@@ -44,7 +50,7 @@ func newFsckCmd() *cobra.Command {
 			err = cerr
 		}
 		if err != nil {
-			return opfail(dir, err)
+			return opfail(t.String(), err)
 		}
 		if asJSON {
 			out := struct {

@@ -436,7 +436,7 @@ func newDfCmd(env *fsEnv) *cobra.Command {
 	cmd.RunE = env.run(func(cmd *cobra.Command, c *shoal.Client, r *reporter, _ []string) error {
 		st, err := c.StatFS()
 		if err != nil {
-			r.fail(env.dir, err)
+			r.fail(env.String(), err)
 			return nil
 		}
 		total, used, avail := int64(st.TotalBytes), int64(st.UsedBytes), int64(st.AvailBytes)
@@ -456,7 +456,7 @@ func newDfCmd(env *fsEnv) *cobra.Command {
 		w := cmd.OutOrStdout()
 		cols := [][]string{
 			{"Filesystem", "Size", "Used", "Avail", "Use%", "Inodes", "IUsed", "IFree", "IUse%"},
-			{env.dir, num(total), num(used), num(avail), pct(used, total),
+			{env.String(), num(total), num(used), num(avail), pct(used, total),
 				strconv.FormatInt(itotal, 10), strconv.FormatInt(iused, 10), strconv.FormatInt(max(itotal-iused, 0), 10), pct(iused, itotal)},
 		}
 		var width [9]int

@@ -24,7 +24,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	shoal "github.com/shoalfs/shoal"
 	"github.com/shoalfs/shoal/internal/fserr"
 )
 
@@ -69,6 +68,10 @@ func New() *cobra.Command {
 	root.AddCommand(newFsckCmd())
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newBenchCmd())
+	root.AddCommand(newServerCmd(roleServer), newServerCmd(roleMeta), newServerCmd(roleWorker))
+	root.AddCommand(newAdminCmd())
+	root.AddCommand(newStatusCmd())
+	root.AddCommand(newAgentCmd())
 
 	return root
 }
@@ -88,6 +91,15 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		name := "shoal"
+		if cmd != nil {
+			name = cmd.CommandPath()
+		}
+		fmt.Fprintf(stderr, "%s: %s\n", name, ue.msg)
+		return ExitUsage
 	}
 	// Anything not reported by a command itself is cobra rejecting the
 	// command line, or a command rejecting its arguments.
@@ -134,17 +146,6 @@ func dataFlag(cmd *cobra.Command, dir *string, persistent bool) {
 		flags = cmd.PersistentFlags()
 	}
 	flags.StringVar(dir, "data", def, "data directory of the local filesystem (env SHOAL_DATA)")
-}
-
-// openLocal opens the data directory for cmd. It returns a view bound to
-// cmd's context and the function that closes the client (closing a view
-// would release nothing).
-func openLocal(cmd *cobra.Command, dir string) (*shoal.Client, func() error, error) {
-	c, err := shoal.OpenLocal(cmd.Context(), dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c.WithContext(cmd.Context()), c.Close, nil
 }
 
 // reporter collects the failures of one command: each is printed at once

@@ -42,6 +42,12 @@ type Config struct {
 	// no links (see the package doc). New also cleans the built-in
 	// sessions of earlier processes, which cannot be alive.
 	Exclusive bool
+	// CacheEntries bounds the lookup cache of exclusive mode (attributes,
+	// dentries, chunk records and symlink targets served without an engine
+	// transaction; see cache.go): default 262,144 keys, up to about 40 MiB.
+	// Negative disables it. Without Exclusive there is no cache, since
+	// other processes may write the engine.
+	CacheEntries int
 	// SessionTTL is how long a client session (NewSession) lives after its
 	// last heartbeat when it asks for no TTL of its own (default 30s).
 	SessionTTL time.Duration
@@ -72,6 +78,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.CacheEntries == 0 {
+		c.CacheEntries = defaultCacheEntries
 	}
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = defaultSessionTTL

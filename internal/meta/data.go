@@ -17,7 +17,7 @@ func (fs *FS) ReadChunk(ctx context.Context, ino Ino, index uint32) ([]Slice, er
 		return nil, err
 	}
 	var out []Slice
-	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+	err := fs.view(ctx, func(tx kv.ReadTxn) error {
 		v, err := tx.Get(fs.k.chunk(ino, index))
 		if errors.Is(err, kv.ErrNotFound) {
 			out = nil

@@ -38,6 +38,9 @@ type FS struct {
 	k      keys
 	own    *Session
 	closed atomic.Bool
+	// cache is the lookup cache (exclusive mode), nil without; eng then
+	// wraps the engine to keep it exact.
+	cache *lookupCache
 
 	inos idRange
 
@@ -111,11 +114,15 @@ func New(ctx context.Context, eng kv.Engine, cfg Config) (*FS, error) {
 		return nil, err
 	}
 	fs := &FS{eng: eng, cfg: cfg, k: newKeys(cfg.ID)}
+	if cfg.Exclusive && cfg.CacheEntries > 0 {
+		fs.cache = newLookupCache(fs.k, cfg.CacheEntries)
+		fs.eng = &cachedEngine{Engine: eng, c: fs.cache}
+	}
 	fs.mu.open = make(map[Ino]*openState)
 	fs.mu.sessions = make(map[uint64]*Session)
 	fs.mu.limbo = make(map[uint64]time.Time)
 	now := cfg.Clock()
-	err := eng.Update(ctx, func(tx kv.Txn) error {
+	err := fs.eng.Update(ctx, func(tx kv.Txn) error {
 		v, err := tx.Get(fs.k.format())
 		if err == nil {
 			return fs.checkFormat(v)

@@ -63,7 +63,7 @@ func (fs *FS) GetAttr(ctx context.Context, ino Ino) (Attr, error) {
 		return Attr{}, err
 	}
 	var n node
-	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error { return getNode(tx, &fs.k, ino, &n) })
+	err := fs.view(ctx, func(tx kv.ReadTxn) error { return getNode(tx, &fs.k, ino, &n) })
 	return n.Attr, wrap(op, inoPath(ino), err)
 }
 
@@ -74,7 +74,7 @@ func (fs *FS) Access(ctx context.Context, id Identity, ino Ino, mask uint32) err
 		return err
 	}
 	var n node
-	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error { return getNode(tx, &fs.k, ino, &n) })
+	err := fs.view(ctx, func(tx kv.ReadTxn) error { return getNode(tx, &fs.k, ino, &n) })
 	if err == nil && mask&7 != 0 {
 		err = inodePermission(op, &n.Attr, &id, mask)
 	}
@@ -91,7 +91,7 @@ func (fs *FS) Lookup(ctx context.Context, id Identity, parent Ino, name string) 
 		return Attr{}, err
 	}
 	var n node
-	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+	err := fs.view(ctx, func(tx kv.ReadTxn) error {
 		var dir node
 		if err := fs.dirForLookup(tx, op, &id, parent, &dir); err != nil {
 			return err
@@ -139,7 +139,7 @@ func (fs *FS) Resolve(ctx context.Context, id Identity, path string, follow bool
 		return Attr{}, fserr.E(op, path, fserr.NameTooLong)
 	}
 	var cur node
-	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+	err := fs.view(ctx, func(tx kv.ReadTxn) error {
 		if err := getNode(tx, &fs.k, RootIno, &cur); err != nil {
 			return err
 		}
@@ -407,7 +407,7 @@ func (fs *FS) Readlink(ctx context.Context, ino Ino) (string, error) {
 		return "", err
 	}
 	var target string
-	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+	err := fs.view(ctx, func(tx kv.ReadTxn) error {
 		var n node
 		if err := getNode(tx, &fs.k, ino, &n); err != nil {
 			return err
@@ -499,7 +499,7 @@ func (fs *FS) createFile(ctx context.Context, s *Session, id Identity, parent In
 	// inode's open state across its transaction.
 	var guess Ino
 	if !excl {
-		_ = fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+		_ = fs.view(ctx, func(tx kv.ReadTxn) error {
 			ino, _, _, found, err := fs.lookupEntry(tx, parent, name)
 			if found {
 				guess = ino
@@ -716,7 +716,7 @@ func (fs *FS) openOnce(ctx context.Context, op string, s *Session, id *Identity,
 	if flags&os.O_TRUNC == 0 {
 		if rec || fs.cfg.Exclusive {
 			// Most likely nothing to write: look first.
-			err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+			err := fs.view(ctx, func(tx kv.ReadTxn) error {
 				if err := getNode(tx, &fs.k, ino, &n); err != nil {
 					return err
 				}

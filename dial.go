@@ -1,0 +1,123 @@
+package shoal
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/shoalfs/shoal/internal/data"
+	"github.com/shoalfs/shoal/internal/datadir"
+	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/objstore/remote"
+	"github.com/shoalfs/shoal/internal/rpc"
+)
+
+// WithToken sets the bearer token Dial presents to the server (needed
+// when the server is configured with tokens; the token decides the
+// identity unless it carries the super right). Default $SHOAL_TOKEN.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithTLS makes Dial use TLS with cfg for both the API and the block
+// transfers (servers started with --tls-cert/--tls-key).
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
+// engineSyncKey asks a server's block store to sync the metadata engine;
+// it must match internal/server.EngineSyncKey (a test checks).
+const engineSyncKey = "shoal-engine-sync"
+
+// Dial connects to the Shoal server(s) at addrs, a comma-separated list
+// of host:port API addresses of servers serving the same data: calls go
+// to the first that answers and fail over to the next. The Client is the
+// same as OpenLocal's; it runs the data path itself, moving blocks
+// straight to and from the workers the server announces. WithFS picks
+// the filesystem, WithToken authenticates, WithIdentity says who the
+// client acts as (honoured as given only without tokens, or with a super
+// token). Background GC is left to the server unless WithGCInterval is
+// given.
+func Dial(ctx context.Context, addrs string, opts ...Option) (*Client, error) {
+	const op = "dial"
+	o := defaultOptions()
+	o.token = os.Getenv("SHOAL_TOKEN")
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !o.gcSet {
+		o.gcInterval = 0
+	}
+	o.ensureDefaults()
+	var list []string
+	for _, a := range strings.Split(addrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			list = append(list, a)
+		}
+	}
+	if len(list) == 0 {
+		return nil, fserr.Errorf(op, fserr.Invalid, "shoal: dial: no server address (want host:port[,host:port...])")
+	}
+	fsName := o.fsName
+	if fsName == "" {
+		fsName = datadir.DefaultFS
+	}
+	conn, err := rpc.Dial(ctx, list, rpc.ClientOptions{
+		FSName:   fsName,
+		Token:    o.token,
+		Identity: o.id,
+		Client:   clientName(),
+		TLS:      o.tls,
+		Logger:   o.logger,
+	})
+	if err != nil {
+		return nil, wrap(op, addrs, err)
+	}
+	urls := conn.BlockURLs()
+	if len(urls) == 0 {
+		conn.Close()
+		return nil, fserr.Errorf(op, fserr.IO, "shoal: dial %s: the server announced no block server", addrs)
+	}
+	ropts := remote.Options{Token: o.token, FailoverURLs: urls[1:]}
+	if o.tls != nil {
+		ropts.Transport = &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:     o.tls,
+			ForceAttemptHTTP2:   false,
+			MaxIdleConnsPerHost: remote.DefaultMaxConnsPerHost,
+			IdleConnTimeout:     90 * time.Second,
+		}
+	}
+	store := remote.New(urls[0], fsName, ropts)
+	m := conn.Meta()
+	d, err := data.New(m, store, o.dataConfig())
+	if err != nil {
+		store.Close()
+		conn.Close()
+		return nil, wrap(op, addrs, err)
+	}
+	syncer := engineSyncer{store: store}
+	return newClient(m, store, d, syncer, o, store.Close, conn.Close), nil
+}
+
+// engineSyncer makes the server's metadata engine durable, which
+// File.Sync needs after committing its slices.
+type engineSyncer struct{ store *remote.Store }
+
+func (s engineSyncer) Sync() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return s.store.Sync(ctx, []string{engineSyncKey})
+}
+
+// clientName identifies this program in the server's session table.
+func clientName() string {
+	name := "shoal-go"
+	if len(os.Args) > 0 {
+		name = os.Args[0]
+		if i := strings.LastIndexByte(name, '/'); i >= 0 {
+			name = name[i+1:]
+		}
+	}
+	return name
+}

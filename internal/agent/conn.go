@@ -1,0 +1,261 @@
+package agent
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	shoal "github.com/shoalfs/shoal"
+)
+
+// conn is one client connection. Its requests run one at a time on its
+// goroutine, so the read buffer and the response encoder need no lock.
+type conn struct {
+	a    *Agent
+	nc   *net.UnixConn
+	peer peer
+	sess *session
+
+	buf  []byte // buf[r:w] holds bytes read but not yet consumed
+	r, w int
+	oob  []byte
+	fds  []int // descriptors received with the current frame
+	out  enc
+}
+
+func newConn(a *Agent, nc *net.UnixConn, p peer) *conn {
+	return &conn{a: a, nc: nc, peer: p, buf: make([]byte, 64<<10), oob: make([]byte, unix.CmsgSpace(4*8))}
+}
+
+func (c *conn) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		c.nc.Close()
+		c.closeFDs()
+		if c.sess != nil {
+			c.a.detach(c.sess)
+		}
+	}()
+	for {
+		body, err := c.readFrame()
+		if err != nil {
+			return
+		}
+		if len(body) < reqHeader {
+			return
+		}
+		id := binary.LittleEndian.Uint32(body)
+		op := binary.LittleEndian.Uint16(body[4:])
+		c.out.reset(id)
+		c.a.stats.begin()
+		c.dispatch(ctx, op, &dec{b: body[reqHeader:]})
+		c.a.stats.end()
+		c.closeFDs()
+		if _, err := c.nc.Write(c.out.frame()); err != nil {
+			return
+		}
+		if cap(c.out.b) > 1<<20 {
+			c.out.b = nil // do not pin a large inline read forever
+		}
+	}
+}
+
+// readFrame returns the next request body; it stays valid until the
+// next call. Descriptors passed with it are collected in c.fds.
+func (c *conn) readFrame() ([]byte, error) {
+	if err := c.fill(4); err != nil {
+		return nil, err
+	}
+	n := int(binary.LittleEndian.Uint32(c.buf[c.r:]))
+	if n > MaxFrame {
+		return nil, fmt.Errorf("agent: frame of %d bytes", n)
+	}
+	if err := c.fill(4 + n); err != nil {
+		return nil, err
+	}
+	body := c.buf[c.r+4 : c.r+4+n]
+	c.r += 4 + n
+	return body, nil
+}
+
+// fill reads until buf[r:] holds at least n bytes.
+func (c *conn) fill(n int) error {
+	if c.w-c.r >= n {
+		return nil
+	}
+	if c.r > 0 {
+		copy(c.buf, c.buf[c.r:c.w])
+		c.w -= c.r
+		c.r = 0
+	}
+	if n > len(c.buf) {
+		nb := make([]byte, max(n, 2*len(c.buf)))
+		copy(nb, c.buf[:c.w])
+		c.buf = nb
+	}
+	for c.w < n {
+		m, oobn, _, _, err := c.nc.ReadMsgUnix(c.buf[c.w:], c.oob)
+		if oobn > 0 {
+			c.takeFDs(c.oob[:oobn])
+		}
+		if m == 0 && err == nil {
+			return fmt.Errorf("agent: connection closed")
+		}
+		c.w += m
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) takeFDs(oob []byte) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		if fds, err := unix.ParseUnixRights(&m); err == nil {
+			c.fds = append(c.fds, fds...)
+		}
+	}
+}
+
+// closeFDs closes descriptors no request took.
+func (c *conn) closeFDs() {
+	for _, fd := range c.fds {
+		unix.Close(fd)
+	}
+	c.fds = c.fds[:0]
+}
+
+// session is one caller-side client in one process; see the package doc.
+type session struct {
+	a      *Agent
+	ce     *clientEntry
+	id     uint64
+	secret uint64
+	uid    uint32
+
+	mu       sync.Mutex // guards the fields below
+	conns    int
+	ended    bool
+	files    map[int64]*openFile
+	dirs     map[int64]*dirState
+	iovs     map[int64]*iov
+	timeout  time.Duration // per request; 0 none
+	parallel int
+}
+
+// openFile is an open file and what reopening it elsewhere needs.
+type openFile struct {
+	f     *shoal.File
+	path  string
+	flags int
+}
+
+type dirState struct {
+	f *shoal.File
+}
+
+// iov is a caller's shared-memory buffer mapped into the agent. users
+// counts requests using mem; unregistering waits for them by unmapping
+// only when the last one is done.
+type iov struct {
+	mem   []byte
+	users int
+	dead  bool
+}
+
+// newID names a handle, directory or buffer. IDs come from one
+// agent-wide counter seeded at random, so an ID from an ended session
+// (or a previous agent) fails with EBADF instead of naming another
+// session's object.
+func (s *session) newID() int64 {
+	return s.a.nextID.Add(1)
+}
+
+func (s *session) file(h int64) (*shoal.File, error) {
+	s.mu.Lock()
+	of, ok := s.files[h]
+	s.mu.Unlock()
+	if !ok {
+		return nil, syscall.EBADF
+	}
+	return of.f, nil
+}
+
+// useIov returns the part [off, off+n) of a registered buffer, held
+// until done is called.
+func (s *session) useIov(id, off, n int64) ([]byte, func(), error) {
+	s.mu.Lock()
+	v, ok := s.iovs[id]
+	if !ok || v.dead {
+		s.mu.Unlock()
+		return nil, nil, syscall.EBADF
+	}
+	if off < 0 || n < 0 || off+n > int64(len(v.mem)) {
+		s.mu.Unlock()
+		return nil, nil, syscall.EFAULT
+	}
+	v.users++
+	s.mu.Unlock()
+	return v.mem[off : off+n], func() { s.doneIov(v) }, nil
+}
+
+func (s *session) doneIov(v *iov) {
+	s.mu.Lock()
+	v.users--
+	unmap := v.dead && v.users == 0
+	s.mu.Unlock()
+	if unmap {
+		_ = unix.Munmap(v.mem)
+	}
+}
+
+func (s *session) unregIov(id int64) error {
+	s.mu.Lock()
+	v, ok := s.iovs[id]
+	if !ok {
+		s.mu.Unlock()
+		return syscall.EBADF
+	}
+	delete(s.iovs, id)
+	v.dead = true
+	unmap := v.users == 0
+	s.mu.Unlock()
+	if unmap {
+		return unix.Munmap(v.mem)
+	}
+	return nil
+}
+
+// release closes everything the session holds: files are flushed and
+// closed, as a process's descriptors are at exit.
+func (s *session) release() {
+	s.mu.Lock()
+	files, dirs, iovs := s.files, s.dirs, s.iovs
+	s.files, s.dirs, s.iovs = map[int64]*openFile{}, map[int64]*dirState{}, map[int64]*iov{}
+	s.mu.Unlock()
+	for _, of := range files {
+		if err := of.f.Close(); err != nil {
+			s.a.log.Warn("agent: closing a file left open", "file", of.path, "err", err)
+		}
+	}
+	for _, d := range dirs {
+		d.f.Close()
+	}
+	for id := range iovs {
+		s.mu.Lock()
+		s.iovs[id] = iovs[id]
+		s.mu.Unlock()
+		_ = s.unregIov(id)
+	}
+}

@@ -1,0 +1,27 @@
+// Package agent is `shoal agent`: the per-user local daemon through which
+// the Python SDK (and any other out-of-process caller) reaches Shoal. It
+// runs the Go SDK (package shoal) and serves it over a Unix domain socket
+// with a small framed binary protocol (wire.go; the spec is in
+// docs/python.md); bulk payloads travel through POSIX shared memory that
+// the caller allocates and hands over with SCM_RIGHTS, so a read lands
+// in the caller's buffer without crossing the socket.
+//
+// What it owns and its invariants:
+//   - One Agent per socket path; the socket's directory is private to the
+//     user (0700, owned by the agent's uid) and every connection's peer
+//     credentials (SO_PEERCRED) must be the agent's uid or root: the
+//     agent never trusts a uid a caller claims.
+//   - Go clients are shared: one *shoal.Client per (addresses or data
+//     directory, filesystem, token, identity), so every process of the
+//     user shares one block cache. A client no session uses is closed
+//     after Config.ClientLinger.
+//   - A session is one caller-side client object in one process. Open
+//     files, directory iterators and registered shared-memory buffers
+//     belong to a session and are released when its last connection
+//     closes, so a caller that dies leaks nothing in the agent.
+//   - Requests on one connection are answered in order; callers get
+//     parallelism from several connections per session (one per thread)
+//     and from batch calls (PREADV/PWRITEV), which the agent runs
+//     concurrently with a bound.
+//   - The agent exits after Config.IdleTimeout with no connection.
+package agent

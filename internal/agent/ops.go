@@ -1,0 +1,932 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	shoal "github.com/shoalfs/shoal"
+)
+
+// dispatch runs one request and leaves its response in c.out.
+func (c *conn) dispatch(ctx context.Context, op uint16, d *dec) {
+	var err error
+	switch op {
+	case OpPing:
+	case OpBuild:
+		err = c.build(ctx, d)
+	case OpAttach:
+		err = c.attachTo(d)
+	default:
+		s := c.sess
+		if s == nil {
+			err = syscall.ENOTCONN
+			break
+		}
+		s.mu.Lock()
+		timeout := s.timeout
+		s.mu.Unlock()
+		cctx := ctx
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			cctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		err = c.op(cctx, s, s.ce.c.WithContext(cctx), op, d)
+	}
+	if err != nil {
+		c.out.fail(errnoOf(err), err.Error(), pathOf(err))
+	}
+}
+
+func (c *conn) build(ctx context.Context, d *dec) error {
+	version := d.int()
+	spec := ClientSpec{Addrs: d.str(), FS: d.str(), Token: d.str()}
+	spec.Super = d.int() != 0
+	spec.DataDir = d.str()
+	_ = d.int() // the caller's pid, for logs only: the kernel's is used
+	if d.err != nil {
+		return d.err
+	}
+	if version != ProtocolVersion {
+		return errors.New("agent: protocol version " + strconv.FormatInt(version, 10) + " not supported")
+	}
+	if spec.Addrs == "" && spec.DataDir == "" {
+		return shoalInvalid("build", "agent: build: neither server addresses nor a data directory")
+	}
+	switch {
+	case spec.Super:
+		spec.Uid, spec.Gid = 0, 0
+	case spec.DataDir != "":
+		// One process may hold a data directory: every caller of this
+		// agent shares one client acting as the agent's user.
+		spec.Uid, spec.Gid = uint32(os.Geteuid()), uint32(os.Getegid())
+	default:
+		spec.Uid, spec.Gid = c.peer.uid, c.peer.gid
+		gs := make([]string, len(c.peer.groups))
+		for i, g := range c.peer.groups {
+			gs[i] = strconv.FormatUint(uint64(g), 10)
+		}
+		spec.Groups = strings.Join(gs, ",")
+	}
+	if spec.DataDir != "" {
+		spec.Token, spec.Super = "", false
+	}
+	ce, err := c.a.acquireClient(ctx, spec)
+	if err != nil {
+		return err
+	}
+	s := c.a.newSession(ce, c.peer.uid)
+	s.conns = 1
+	if c.sess != nil {
+		c.a.detach(c.sess)
+	}
+	c.sess = s
+	c.out.int(int64(s.id))
+	c.out.int(int64(s.secret))
+	return nil
+}
+
+func (c *conn) attachTo(d *dec) error {
+	id, secret := uint64(d.int()), uint64(d.int())
+	if d.err != nil {
+		return d.err
+	}
+	s := c.a.attach(id, secret, c.peer.uid)
+	if s == nil {
+		return syscall.ENOENT // the caller builds a new session
+	}
+	if c.sess != nil {
+		c.a.detach(c.sess)
+	}
+	c.sess = s
+	return nil
+}
+
+func shoalInvalid(op, msg string) error {
+	return &shoal.Error{Op: op, Kind: shoal.KindInvalid, Err: errors.New(msg)}
+}
+
+// op runs a request of an established session.
+func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, d *dec) error {
+	e := &c.out
+	switch op {
+	case OpStop:
+		s.mu.Lock()
+		ended := s.ended
+		s.ended = true
+		s.mu.Unlock()
+		if !ended {
+			c.a.endSession(s)
+		}
+		return nil
+	case OpSetOpt:
+		name, value := d.str(), d.str()
+		if d.err != nil {
+			return d.err
+		}
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || n < 0 {
+			return syscall.EINVAL
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch name {
+		case "timeout_ms":
+			s.timeout = time.Duration(n) * time.Millisecond
+		case "parallel":
+			s.parallel = max(int(n), 1)
+		default:
+			return syscall.EINVAL
+		}
+		return nil
+	case OpStatFS:
+		st, err := cl.StatFS()
+		if err != nil {
+			return err
+		}
+		for _, v := range []uint64{st.TotalBytes, st.UsedBytes, st.AvailBytes, st.TotalInodes, st.UsedInodes, uint64(st.BlockSize)} {
+			e.int(int64(v))
+		}
+		return nil
+	case OpStat:
+		path, follow := d.str(), d.int() != 0
+		if d.err != nil {
+			return d.err
+		}
+		var fi fs.FileInfo
+		var err error
+		if follow {
+			fi, err = cl.Stat(path)
+		} else {
+			fi, err = cl.Lstat(path)
+		}
+		if err != nil {
+			return err
+		}
+		putInfo(e, fi)
+		return nil
+	case OpSetAttr:
+		path, mask := d.str(), d.int()
+		mode, uid, gid, size := d.int(), d.int(), d.int(), d.int()
+		atime, mtime, flags := d.int(), d.int(), d.int()
+		if d.err != nil {
+			return d.err
+		}
+		a := shoal.Attr{
+			Mode: fsMode(uint32(mode)).Perm() | fsMode(uint32(mode))&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky),
+			Uid:  uint32(uid), Gid: uint32(gid), Size: size,
+			Atime: time.Unix(0, atime), Mtime: time.Unix(0, mtime), Flags: uint32(flags),
+		}
+		out, err := cl.SetAttr(path, shoal.AttrMask(mask), a)
+		if err != nil {
+			return err
+		}
+		putAttr(e, &out)
+		return nil
+	case OpMkdir:
+		path, mode, recursive := d.str(), d.int(), d.int() != 0
+		if d.err != nil {
+			return d.err
+		}
+		if recursive {
+			return cl.MkdirAll(path, fsMode(uint32(mode)))
+		}
+		return cl.Mkdir(path, fsMode(uint32(mode)))
+	case OpRmdir, OpUnlink:
+		path := d.str()
+		if d.err != nil {
+			return d.err
+		}
+		fi, err := cl.Lstat(path)
+		if err != nil {
+			return err
+		}
+		switch {
+		case op == OpRmdir && !fi.IsDir():
+			return &shoal.Error{Op: "rmdir", Path: path, Kind: shoal.KindNotDir}
+		case op == OpUnlink && fi.IsDir():
+			return &shoal.Error{Op: "unlink", Path: path, Kind: shoal.KindIsDir}
+		}
+		return cl.Remove(path)
+	case OpRemove:
+		path, recursive := d.str(), d.int() != 0
+		if d.err != nil {
+			return d.err
+		}
+		if !recursive {
+			return cl.Remove(path)
+		}
+		if _, err := cl.Lstat(path); err != nil {
+			return err
+		}
+		return cl.RemoveAll(path)
+	case OpRename:
+		src, dst, flags := d.str(), d.str(), d.int()
+		if d.err != nil {
+			return d.err
+		}
+		return cl.Rename(src, dst, shoal.RenameFlag(flags))
+	case OpLink, OpSymlink:
+		a, b := d.str(), d.str()
+		if d.err != nil {
+			return d.err
+		}
+		var err error
+		if op == OpLink {
+			err = cl.Link(a, b)
+		} else {
+			err = cl.Symlink(a, b)
+		}
+		if err != nil {
+			return err
+		}
+		return c.lstatInto(cl, b)
+	case OpReadlink:
+		path := d.str()
+		if d.err != nil {
+			return d.err
+		}
+		t, err := cl.Readlink(path)
+		if err != nil {
+			return err
+		}
+		e.str(t)
+		return nil
+	case OpRealpath:
+		path := d.str()
+		if d.err != nil {
+			return d.err
+		}
+		r, err := realpath(cl, path)
+		if err != nil {
+			return err
+		}
+		e.str(r)
+		return nil
+	case OpMknod:
+		path, mode, dev := d.str(), d.int(), d.int()
+		if d.err != nil {
+			return d.err
+		}
+		if err := cl.Mknod(path, fsMode(uint32(mode)), uint32(dev)); err != nil {
+			return err
+		}
+		return c.lstatInto(cl, path)
+	case OpSetXattr:
+		path, name, value, flags := d.str(), d.str(), d.bytes(), d.int()
+		if d.err != nil {
+			return d.err
+		}
+		return cl.SetXattr(path, name, value, int(flags))
+	case OpGetXattr:
+		path, name := d.str(), d.str()
+		if d.err != nil {
+			return d.err
+		}
+		v, err := cl.GetXattr(path, name)
+		if err != nil {
+			return err
+		}
+		e.bytes(v)
+		return nil
+	case OpListXattr:
+		path := d.str()
+		if d.err != nil {
+			return d.err
+		}
+		names, err := cl.ListXattr(path)
+		if err != nil {
+			return err
+		}
+		e.int(int64(len(names)))
+		for _, n := range names {
+			e.str(n)
+		}
+		return nil
+	case OpRemoveXattr:
+		path, name := d.str(), d.str()
+		if d.err != nil {
+			return d.err
+		}
+		return cl.RemoveXattr(path, name)
+	case OpListDir:
+		path := d.str()
+		if d.err != nil {
+			return d.err
+		}
+		f, err := cl.OpenFile(path, os.O_RDONLY|shoal.O_DIRECTORY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		ents, err := f.ReadDir(-1)
+		if err != nil {
+			return err
+		}
+		return putEntries(e, ents)
+	case OpOpenDir:
+		path := d.str()
+		if d.err != nil {
+			return d.err
+		}
+		f, err := cl.OpenFile(path, os.O_RDONLY|shoal.O_DIRECTORY, 0)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		h := s.newID()
+		s.dirs[h] = &dirState{f: f}
+		s.mu.Unlock()
+		e.int(h)
+		return nil
+	case OpReadDir:
+		h, n := d.int(), d.int()
+		if d.err != nil {
+			return d.err
+		}
+		s.mu.Lock()
+		ds, ok := s.dirs[h]
+		s.mu.Unlock()
+		if !ok {
+			return syscall.EBADF
+		}
+		if n <= 0 {
+			n = shoal.DefaultDirBatch
+		}
+		ents, err := ds.f.ReadDir(int(n))
+		if err == io.EOF {
+			e.int(0)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return putEntries(e, ents)
+	case OpCloseDir:
+		h := d.int()
+		if d.err != nil {
+			return d.err
+		}
+		s.mu.Lock()
+		ds, ok := s.dirs[h]
+		delete(s.dirs, h)
+		s.mu.Unlock()
+		if !ok {
+			return syscall.EBADF
+		}
+		return ds.f.Close()
+	case OpOpen:
+		path, flags, mode := d.str(), int(d.int()), d.int()
+		inline := d.opt(0) // newer callers: read up to this much at offset 0 too
+		if d.err != nil {
+			return d.err
+		}
+		if inline < 0 || inline > MaxFrame-64 {
+			return syscall.EINVAL
+		}
+		h, err := s.open(cl, path, flags, fsMode(uint32(mode)))
+		if err != nil {
+			return err
+		}
+		e.int(h)
+		if inline > 0 {
+			// Saves the first PREAD round trip of a small file's
+			// open+read+close. A failed read is reported as -errno and
+			// no data; the caller then reads as usual and sees the error.
+			f, _ := s.file(h)
+			c.readInline(f, 0, inline)
+		}
+		return nil
+	case OpReadFile:
+		path, start, end, endSet := d.str(), d.int(), d.int(), d.int() != 0
+		if d.err != nil {
+			return d.err
+		}
+		return c.readFile(cl, path, start, end, endSet)
+	case OpWriteFile:
+		path, flags, mode, data := d.str(), int(d.int()), d.int(), d.bytes()
+		if d.err != nil {
+			return d.err
+		}
+		return c.writeFile(cl, path, flags, fsMode(uint32(mode)), data)
+	case OpCopy:
+		src, dst, excl := d.str(), d.str(), d.int() != 0
+		if d.err != nil {
+			return d.err
+		}
+		n, err := copyFile(cl, src, dst, excl)
+		if err != nil {
+			return err
+		}
+		e.int(n)
+		return nil
+	case OpStats:
+		st := c.a.stats.snapshot()
+		e.int(st.requests)
+		e.int(st.inflight - 1) // not counting this request
+		e.int(st.maxInflight)
+		return nil
+	case OpClose:
+		h := d.int()
+		if d.err != nil {
+			return d.err
+		}
+		s.mu.Lock()
+		of, ok := s.files[h]
+		delete(s.files, h)
+		s.mu.Unlock()
+		if !ok {
+			return syscall.EBADF
+		}
+		return of.f.Close()
+	case OpPread:
+		h, off, n := d.int(), d.int(), d.int()
+		if d.err != nil {
+			return d.err
+		}
+		if n < 0 || n > MaxFrame-64 {
+			return syscall.EINVAL
+		}
+		f, err := s.file(h)
+		if err != nil {
+			return err
+		}
+		start := len(e.b)
+		e.b = slices.Grow(e.b, 4+int(n))[:start+4+int(n)]
+		got, err := f.ReadAt(e.b[start+4:], off)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		e.b = e.b[:start+4+got]
+		putU32(e.b[start:], uint32(got))
+		return nil
+	case OpPwrite:
+		h, off, data := d.int(), d.int(), d.bytes()
+		if d.err != nil {
+			return d.err
+		}
+		return c.pwrite(s, h, off, data)
+	case OpPreadIov, OpPwriteIov:
+		h, off, n, id, ioff := d.int(), d.int(), d.int(), d.int(), d.int()
+		if d.err != nil {
+			return d.err
+		}
+		buf, done, err := s.useIov(id, ioff, n)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if op == OpPwriteIov {
+			return c.pwrite(s, h, off, buf)
+		}
+		f, err := s.file(h)
+		if err != nil {
+			return err
+		}
+		got, err := f.ReadAt(buf, off)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		e.int(int64(got))
+		return nil
+	case OpFstat:
+		h := d.int()
+		if d.err != nil {
+			return d.err
+		}
+		f, err := s.file(h)
+		if err != nil {
+			return err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		putInfo(e, fi)
+		return nil
+	case OpFtruncate:
+		h, size := d.int(), d.int()
+		if d.err != nil {
+			return d.err
+		}
+		f, err := s.file(h)
+		if err != nil {
+			return err
+		}
+		return f.Truncate(size)
+	case OpFsync:
+		h := d.int()
+		if d.err != nil {
+			return d.err
+		}
+		f, err := s.file(h)
+		if err != nil {
+			return err
+		}
+		return f.Sync()
+	case OpIovReg:
+		size := d.int()
+		if d.err != nil {
+			return d.err
+		}
+		if len(c.fds) == 0 || size <= 0 {
+			return syscall.EINVAL
+		}
+		fd := c.fds[0]
+		c.fds = c.fds[1:]
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return err
+		}
+		if st.Size < size || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return syscall.EINVAL
+		}
+		mem, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		id := s.newID()
+		s.iovs[id] = &iov{mem: mem}
+		s.mu.Unlock()
+		e.int(id)
+		return nil
+	case OpIovUnreg:
+		id := d.int()
+		if d.err != nil {
+			return d.err
+		}
+		return s.unregIov(id)
+	case OpPreadv, OpPwritev:
+		return c.batch(s, op == OpPwritev, d)
+	case OpShareFH:
+		n := d.count(8)
+		hs := make([]int64, n)
+		for i := range hs {
+			hs[i] = d.int()
+		}
+		if d.err != nil {
+			return d.err
+		}
+		tokens := make([]int64, n)
+		for i, h := range hs {
+			s.mu.Lock()
+			of, ok := s.files[h]
+			s.mu.Unlock()
+			if !ok {
+				return syscall.EBADF
+			}
+			t := random64()
+			c.a.mu.Lock()
+			c.a.mu.shared[t] = sharedFH{uid: s.uid, spec: s.ce.spec, path: of.path, flags: of.flags}
+			c.a.mu.Unlock()
+			tokens[i] = int64(t)
+		}
+		e.int(int64(n))
+		for _, t := range tokens {
+			e.int(t)
+		}
+		return nil
+	case OpOpenFH:
+		n := d.count(8)
+		ts := make([]uint64, n)
+		for i := range ts {
+			ts[i] = uint64(d.int())
+		}
+		if d.err != nil {
+			return d.err
+		}
+		e.int(int64(n))
+		for _, t := range ts {
+			c.a.mu.Lock()
+			sh, ok := c.a.mu.shared[t]
+			c.a.mu.Unlock()
+			if !ok || (sh.uid != s.uid && s.uid != 0) {
+				return syscall.EBADF
+			}
+			sp := s.ce.spec
+			if sh.spec.Addrs != sp.Addrs || sh.spec.DataDir != sp.DataDir || sh.spec.FS != sp.FS {
+				return syscall.EXDEV
+			}
+			flags := sh.flags &^ (os.O_CREATE | os.O_EXCL | os.O_TRUNC)
+			h, err := s.open(cl, sh.path, flags, 0)
+			if err != nil {
+				return err
+			}
+			e.int(h)
+			e.int(int64(flags))
+			e.str(sh.path)
+		}
+		return nil
+	}
+	return syscall.ENOSYS
+}
+
+// openFlags are the open(2) flags the SDK understands; the rest
+// (O_CLOEXEC, O_LARGEFILE, O_NONBLOCK...) mean nothing here.
+const openFlags = os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_CREATE | os.O_EXCL | os.O_TRUNC | os.O_APPEND |
+	shoal.O_DIRECTORY | shoal.O_NOFOLLOW
+
+func (s *session) open(cl *shoal.Client, path string, flags int, perm fs.FileMode) (int64, error) {
+	flags &= openFlags
+	f, err := cl.OpenFile(path, flags, perm)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	h := s.newID()
+	s.files[h] = &openFile{f: f, path: path, flags: flags}
+	s.mu.Unlock()
+	return h, nil
+}
+
+// pwrite writes data at off, or with off < 0 at the handle's offset (the
+// end, for O_APPEND), and answers the count and the offset after it.
+func (c *conn) pwrite(s *session, h, off int64, data []byte) error {
+	f, err := s.file(h)
+	if err != nil {
+		return err
+	}
+	var n int
+	if off < 0 {
+		n, err = f.Write(data)
+		if err == nil {
+			off, err = f.Seek(0, io.SeekCurrent)
+			off -= int64(n)
+		}
+	} else {
+		n, err = f.WriteAt(data, off)
+	}
+	if err != nil {
+		return err
+	}
+	c.out.int(int64(n))
+	c.out.int(off + int64(n))
+	return nil
+}
+
+// batch runs PREADV/PWRITEV entries concurrently, at most s.parallel at
+// a time, answering each entry's byte count or -errno.
+func (c *conn) batch(s *session, write bool, d *dec) error {
+	n := d.count(40)
+	type entry struct{ id, ioff, n, h, off int64 }
+	ents := make([]entry, n)
+	for i := range ents {
+		ents[i] = entry{d.int(), d.int(), d.int(), d.int(), d.int()}
+	}
+	if d.err != nil {
+		return d.err
+	}
+	res := make([]int64, n)
+	one := func(i int) {
+		x := ents[i]
+		buf, done, err := s.useIov(x.id, x.ioff, x.n)
+		if err != nil {
+			res[i] = -int64(errnoOf(err))
+			return
+		}
+		defer done()
+		f, err := s.file(x.h)
+		if err != nil {
+			res[i] = -int64(errnoOf(err))
+			return
+		}
+		var got int
+		if write {
+			got, err = f.WriteAt(buf, x.off)
+		} else {
+			got, err = f.ReadAt(buf, x.off)
+			if err == io.EOF {
+				err = nil
+			}
+		}
+		if err != nil {
+			res[i] = -int64(errnoOf(err))
+			return
+		}
+		res[i] = int64(got)
+	}
+	s.mu.Lock()
+	workers := min(s.parallel, n)
+	s.mu.Unlock()
+	if workers <= 1 {
+		for i := range ents {
+			one(i)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= n {
+						return
+					}
+					one(i)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	c.out.int(int64(n))
+	for _, r := range res {
+		c.out.int(r)
+	}
+	return nil
+}
+
+func (c *conn) lstatInto(cl *shoal.Client, path string) error {
+	fi, err := cl.Lstat(path)
+	if err != nil {
+		return err
+	}
+	putInfo(&c.out, fi)
+	return nil
+}
+
+// realpath resolves every symbolic link in name (a cleaned SDK name) and
+// returns the absolute result. As os.path.realpath, a missing component
+// ends the resolution and the rest is appended as given.
+func realpath(cl *shoal.Client, name string) (string, error) {
+	var todo []string
+	if name != "." && name != "/" {
+		todo = strings.Split(strings.TrimPrefix(name, "/"), "/")
+	}
+	var done []string
+	links := 0
+	for len(todo) > 0 {
+		p := todo[0]
+		todo = todo[1:]
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			if len(done) > 0 {
+				done = done[:len(done)-1]
+			}
+			continue
+		}
+		cand := strings.Join(append(done[:len(done):len(done)], p), "/")
+		fi, err := cl.Lstat(cand)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				done = append(done, p)
+				done = append(done, todo...)
+				break
+			}
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			done = append(done, p)
+			continue
+		}
+		links++
+		if links > 40 {
+			return "", &shoal.Error{Op: "realpath", Path: name, Kind: shoal.KindLoop}
+		}
+		t, err := cl.Readlink(cand)
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(t, "/") {
+			done = nil
+		}
+		todo = append(strings.Split(t, "/"), todo...)
+	}
+	return "/" + strings.Join(done, "/"), nil
+}
+
+// POSIX st_mode type bits.
+const (
+	sIFMT   = 0o170000
+	sIFSOCK = 0o140000
+	sIFLNK  = 0o120000
+	sIFREG  = 0o100000
+	sIFBLK  = 0o060000
+	sIFDIR  = 0o040000
+	sIFCHR  = 0o020000
+	sIFIFO  = 0o010000
+)
+
+// stMode converts an io/fs mode to POSIX st_mode.
+func stMode(m fs.FileMode) uint32 {
+	b := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		b |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		b |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		b |= 0o1000
+	}
+	switch {
+	case m&fs.ModeDir != 0:
+		b |= sIFDIR
+	case m&fs.ModeSymlink != 0:
+		b |= sIFLNK
+	case m&fs.ModeNamedPipe != 0:
+		b |= sIFIFO
+	case m&fs.ModeSocket != 0:
+		b |= sIFSOCK
+	case m&fs.ModeCharDevice != 0:
+		b |= sIFCHR
+	case m&fs.ModeDevice != 0:
+		b |= sIFBLK
+	default:
+		b |= sIFREG
+	}
+	return b
+}
+
+// fsMode converts POSIX st_mode (type bits optional) to an io/fs mode.
+func fsMode(st uint32) fs.FileMode {
+	m := fs.FileMode(st & 0o777)
+	if st&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if st&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if st&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	switch st & sIFMT {
+	case sIFDIR:
+		m |= fs.ModeDir
+	case sIFLNK:
+		m |= fs.ModeSymlink
+	case sIFIFO:
+		m |= fs.ModeNamedPipe
+	case sIFSOCK:
+		m |= fs.ModeSocket
+	case sIFCHR:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case sIFBLK:
+		m |= fs.ModeDevice
+	}
+	return m
+}
+
+// putAttr encodes the 12 attribute integers every stat-like answer carries:
+// ino, st_mode, nlink, uid, gid, size, atime, mtime, ctime (ns), rdev,
+// flags, blocks (512-byte units).
+func putAttr(e *enc, a *shoal.Attr) {
+	e.int(int64(a.Ino))
+	e.int(int64(stMode(a.Mode)))
+	e.int(int64(a.Nlink))
+	e.int(int64(a.Uid))
+	e.int(int64(a.Gid))
+	e.int(a.Size)
+	e.int(a.Atime.UnixNano())
+	e.int(a.Mtime.UnixNano())
+	e.int(a.Ctime.UnixNano())
+	e.int(int64(a.Rdev))
+	e.int(int64(a.Flags))
+	e.int((a.Size + 511) / 512)
+}
+
+func putInfo(e *enc, fi fs.FileInfo) {
+	if a, ok := fi.Sys().(*shoal.Attr); ok {
+		putAttr(e, a)
+		return
+	}
+	putAttr(e, &shoal.Attr{Mode: fi.Mode(), Size: fi.Size(), Mtime: fi.ModTime()})
+}
+
+// putEntries encodes a listing: a count, then per entry its name and
+// attributes.
+func putEntries(e *enc, ents []fs.DirEntry) error {
+	e.int(int64(len(ents)))
+	for _, de := range ents {
+		e.str(de.Name())
+		fi, err := de.Info()
+		if err != nil {
+			// Gone since it was listed: report the name and type only.
+			putAttr(e, &shoal.Attr{Mode: de.Type()})
+			continue
+		}
+		putInfo(e, fi)
+	}
+	return nil
+}
+
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}

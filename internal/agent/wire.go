@@ -1,0 +1,181 @@
+package agent
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+)
+
+// The wire format. Every message is a frame: a little-endian uint32
+// length of the body, then the body. A request body is
+//
+//	u32 request id | u16 opcode | u16 reserved (0) | arguments
+//
+// and a response body is
+//
+//	u32 request id | i32 errno (0: success) | results
+//
+// where a failed response's results are two strings: a message and the
+// path the error concerns. Arguments and results are positional, in the
+// order each opcode documents (docs/python.md): integers are i64
+// little-endian, strings and byte strings are a u32 length then the
+// bytes. The encoding is deliberately trivial so a Python struct.pack
+// call builds a request.
+const (
+	// ProtocolVersion is sent in Build; an agent refuses other versions
+	// so an old agent left running is replaced, not misunderstood.
+	ProtocolVersion = 1
+
+	// MaxFrame bounds a frame so a corrupt length cannot make the agent
+	// allocate gigabytes; bulk data travels through shared memory.
+	MaxFrame = 64 << 20
+
+	reqHeader  = 8
+	respHeader = 8
+)
+
+// Opcodes. Append only: the Python package carries the same table.
+const (
+	OpPing        = 1
+	OpBuild       = 2  // version, addrs, fs, token, super, data dir, pid -> session, secret
+	OpAttach      = 3  // session, secret
+	OpStop        = 4  // end the session
+	OpSetOpt      = 5  // name, value
+	OpStatFS      = 10 // -> total, used, avail, inodes, used inodes, bsize
+	OpStat        = 11 // path, follow -> attr
+	OpSetAttr     = 12 // path, follow, mask, mode, uid, gid, size, atime, mtime, flags -> attr
+	OpMkdir       = 13 // path, mode, recursive
+	OpRmdir       = 14 // path
+	OpUnlink      = 15 // path
+	OpRemove      = 16 // path, recursive
+	OpRename      = 17 // src, dst, flags
+	OpLink        = 18 // src, dst -> attr
+	OpSymlink     = 19 // target, link -> attr
+	OpReadlink    = 20 // path -> target
+	OpRealpath    = 21 // path -> resolved
+	OpMknod       = 22 // path, st_mode, dev -> attr
+	OpSetXattr    = 23 // path, name, value, flags
+	OpGetXattr    = 24 // path, name -> value
+	OpListXattr   = 25 // path -> n, names
+	OpRemoveXattr = 26 // path, name
+	OpListDir     = 30 // path -> n, entries
+	OpOpenDir     = 31 // path -> dir handle
+	OpReadDir     = 32 // dir handle, max -> n, entries (0: end)
+	OpCloseDir    = 33 // dir handle
+	OpOpen        = 40 // path, flags, mode -> handle, attr
+	OpClose       = 41 // handle
+	OpPread       = 42 // handle, offset, length -> data
+	OpPwrite      = 43 // handle, offset (-1: at the handle's offset, for O_APPEND), data -> n, end offset
+	OpPreadIov    = 44 // handle, offset, length, iov, iov offset -> n
+	OpPwriteIov   = 45 // handle, offset, length, iov, iov offset -> n, end offset
+	OpFstat       = 46 // handle -> attr
+	OpFtruncate   = 47 // handle, size
+	OpFsync       = 48 // handle
+	OpIovReg      = 50 // size (+ the shm fd by SCM_RIGHTS) -> iov
+	OpIovUnreg    = 51 // iov
+	OpPreadv      = 52 // n, n x (iov, iov offset, length, handle, offset) -> n x result
+	OpPwritev     = 53 // same
+	OpShareFH     = 54 // n, handles -> n tokens
+	OpOpenFH      = 55 // n, tokens -> n x (handle, flags, path)
+	OpCopy        = 56 // src, dst, exclusive -> bytes copied
+	OpWriteFile   = 57 // path, flags, perm, data -> n, attr
+	OpReadFile    = 58 // path, start, end, end given -> data
+	OpStats       = 59 // -> requests, in flight, most in flight since the last OpStats
+)
+
+// errBadFrame reports a request that does not decode.
+var errBadFrame = errors.New("agent: malformed request")
+
+// dec reads positional arguments; the first failure sticks, so handlers
+// decode everything and check err once.
+type dec struct {
+	b   []byte
+	err error
+}
+
+func (d *dec) int() int64 {
+	if d.err != nil || len(d.b) < 8 {
+		d.err = errBadFrame
+		return 0
+	}
+	v := int64(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return v
+}
+
+// bytes returns a slice of the request buffer (valid until the next
+// request on the connection).
+func (d *dec) bytes() []byte {
+	if d.err != nil || len(d.b) < 4 {
+		d.err = errBadFrame
+		return nil
+	}
+	n := binary.LittleEndian.Uint32(d.b)
+	if uint64(len(d.b)-4) < uint64(n) {
+		d.err = errBadFrame
+		return nil
+	}
+	v := d.b[4 : 4+n]
+	d.b = d.b[4+n:]
+	return v
+}
+
+func (d *dec) str() string { return string(d.bytes()) }
+
+// opt decodes an integer a newer caller may append to an opcode's
+// arguments; an older caller's request ends before it and gets def.
+func (d *dec) opt(def int64) int64 {
+	if d.err == nil && len(d.b) == 0 {
+		return def
+	}
+	return d.int()
+}
+
+// count decodes a list length, bounded by what the rest of the frame
+// could hold at per bytes an element.
+func (d *dec) count(per int) int {
+	n := d.int()
+	if n < 0 || n > int64(len(d.b)/per) {
+		d.err = errBadFrame
+		return 0
+	}
+	return int(n)
+}
+
+// enc builds a response body after its 8-byte header.
+type enc struct{ b []byte }
+
+func (e *enc) reset(id uint32) {
+	e.b = append(e.b[:0], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	binary.LittleEndian.PutUint32(e.b[4:], id)
+}
+
+func (e *enc) int(v int64) { e.b = binary.LittleEndian.AppendUint64(e.b, uint64(v)) }
+
+func (e *enc) bytes(v []byte) {
+	e.b = binary.LittleEndian.AppendUint32(e.b, uint32(len(v)))
+	e.b = append(e.b, v...)
+}
+
+func (e *enc) str(v string) {
+	e.b = binary.LittleEndian.AppendUint32(e.b, uint32(len(v)))
+	e.b = append(e.b, v...)
+}
+
+// fail turns the response into an error response.
+func (e *enc) fail(errno int32, msg, path string) {
+	e.b = e.b[:4+respHeader]
+	binary.LittleEndian.PutUint32(e.b[8:], uint32(errno))
+	e.str(msg)
+	e.str(path)
+}
+
+// frame finishes the response: the length prefix.
+func (e *enc) frame() []byte {
+	n := len(e.b) - 4
+	if n > math.MaxUint32 {
+		panic("agent: response too large")
+	}
+	binary.LittleEndian.PutUint32(e.b, uint32(n))
+	return e.b
+}

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalfs/shoal/internal/server"
+)
+
+type serveRole int
+
+const (
+	roleServer serveRole = iota
+	roleMeta
+	roleWorker
+)
+
+// newServerCmd builds `shoal server`, `shoal meta` or `shoal worker`: one
+// flag set, each role using the flags that concern it.
+func newServerCmd(role serveRole) *cobra.Command {
+	var (
+		cfg        server.Config
+		tokensFile string
+		logLevel   string
+		metaAddrs  string
+	)
+	cmd := &cobra.Command{Args: cobra.NoArgs}
+	switch role {
+	case roleServer:
+		cfg.Roles = server.RoleAll
+		cmd.Use = "server --data DIR [--listen HOST:PORT] [--worker-listen HOST:PORT] [--tokens FILE]"
+		cmd.Short = "Run a Shoal server: the meta and worker roles in one process"
+		cmd.Long = "Run the meta role (gRPC API: namespaces, sessions, admin; --listen) and the worker\n" +
+			"role (block transfer over HTTP; --worker-listen) in one process, on the embedded\n" +
+			"engine and block directory in --data. Both listen on 127.0.0.1 unless told otherwise;\n" +
+			"listening beyond loopback requires --tokens. SIGTERM or SIGINT stops it cleanly:\n" +
+			"in-flight requests finish, the engine is closed. Clients connect with --addr\n" +
+			"(shoal fs --addr HOST:PORT ...) or shoal.Dial in Go."
+		cmd.Example = "  shoal server --data ./data\n" +
+			"  shoal server --data /srv/shoal --listen 0.0.0.0:7700 --worker-listen 0.0.0.0:7701 --tokens /etc/shoal/tokens"
+	case roleMeta:
+		cfg.Roles = server.RoleMeta
+		cmd.Use = "meta --data DIR --worker-url URL [--listen HOST:PORT] [--tokens FILE]"
+		cmd.Short = "Run the meta role alone (gRPC API over the engine in --data)"
+		cmd.Long = "Run only the meta role. Block transfer is served by workers elsewhere: name each\n" +
+			"with --worker-url (announced to clients, and used by the server's garbage\n" +
+			"collector to delete blocks, with --token when the workers have tokens)."
+		cmd.Example = "  shoal meta --data /srv/meta --worker-url http://10.0.0.6:7701 --tokens tokens --listen 0.0.0.0:7700"
+	case roleWorker:
+		cfg.Roles = server.RoleWorker
+		cmd.Use = "worker --data DIR --meta HOST:PORT [--worker-listen HOST:PORT] [--tokens FILE]"
+		cmd.Short = "Run the worker role alone (block transfer over HTTP from --data)"
+		cmd.Long = "Run only the worker role: serve the blocks under --data/blocks over HTTP. The\n" +
+			"filesystem registry comes from the meta server given with --meta (with --token when\n" +
+			"it has tokens); tell the meta server about this worker with its --worker-url."
+		cmd.Example = "  shoal worker --data /srv/blocks --meta 10.0.0.5:7700 --worker-listen 0.0.0.0:7701 --tokens tokens --token PEER"
+	}
+	f := cmd.Flags()
+	dataFlag(cmd, &cfg.DataDir, false)
+	if role != roleWorker {
+		f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "gRPC API address (HOST:PORT)")
+		f.DurationVar(&cfg.SessionTTL, "session-ttl", 30*time.Second, "a client session ends this long after its last heartbeat")
+		f.DurationVar(&cfg.GCInterval, "gc-interval", server.DefaultGCInterval, "period of session expiry and garbage collection")
+		f.StringSliceVar(&cfg.WorkerURLs, "worker-url", nil, "block server URL announced to clients (repeatable; default this process's worker)")
+	}
+	if role != roleMeta {
+		f.StringVar(&cfg.WorkerListen, "worker-listen", server.DefaultWorkerListen, "block HTTP address (HOST:PORT)")
+	}
+	if role == roleWorker {
+		f.StringVar(&metaAddrs, "meta", "", "meta server address(es), HOST:PORT[,HOST:PORT]")
+	}
+	if role != roleServer {
+		f.StringVar(&cfg.PeerToken, "token", "", "token this role presents to the other (env SHOAL_TOKEN)")
+	}
+	f.StringVar(&tokensFile, "tokens", "", "tokens file: "+server.TokenFileFormat)
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM) for both listeners")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long in-flight requests may take once stopping")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (to stderr)")
+
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+			return &usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", logLevel)}
+		}
+		cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
+		cfg.Version = version()
+		for _, a := range strings.Split(metaAddrs, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				cfg.MetaAddrs = append(cfg.MetaAddrs, a)
+			}
+		}
+		if cfg.PeerToken == "" {
+			cfg.PeerToken = envToken()
+		}
+		r := newReporter(cmd)
+		if tokensFile != "" {
+			toks, err := server.LoadTokens(tokensFile)
+			if err != nil {
+				r.fail(tokensFile, err)
+				return &exitError{ExitUsage}
+			}
+			if len(toks) == 0 {
+				r.failf(tokensFile, "no tokens in the file (%s)", server.TokenFileFormat)
+				return &exitError{ExitUsage}
+			}
+			cfg.Tokens = toks
+		}
+		srv, err := server.New(cfg)
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "shoal: %s: %v\n", cmd.Name(), err)
+			return &exitError{ExitFail}
+		}
+		srv.Banner(cmd.OutOrStdout())
+		if err := srv.Run(cmd.Context()); err != nil {
+			r.fail("", err)
+			return r.err()
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "shoal %s: stopped\n", cmd.Name())
+		return nil
+	}
+	return cmd
+}

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalfs/shoal/internal/progress"
+)
+
+func newStatusCmd() *cobra.Command {
+	var t target
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status --addr HOST:PORT [--token TOKEN] [--json]",
+		Short: "Show a server's version, uptime, addresses, sessions and usage",
+		Args:  cobra.NoArgs,
+	}
+	targetFlags(cmd, &t, false)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := t.resolve(cmd); err != nil {
+			return err
+		}
+		if !t.remote() {
+			return &usageError{"status needs a server: --addr HOST:PORT (or SHOAL_ADDR)"}
+		}
+		r := newReporter(cmd)
+		conn, err := dialAdmin(cmd.Context(), &t)
+		if err != nil {
+			r.fail(t.String(), err)
+			return r.err()
+		}
+		defer conn.Close()
+		self := conn.Session()
+		st, err := conn.Admin().Status(cmd.Context())
+		if err != nil {
+			r.fail(t.String(), err)
+			return r.err()
+		}
+		w := cmd.OutOrStdout()
+		if asJSON {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(st); err != nil {
+				r.fail("", err)
+			}
+			return r.err()
+		}
+		fmt.Fprintf(w, "server:  shoal %s, up %s (since %s)\n", st.Version, st.Uptime.Round(time.Second), st.Started.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "api:     %s\n", strings.Join(st.Listen, ", "))
+		fmt.Fprintf(w, "blocks:  %s\n\n", strings.Join(st.BlockURLs, ", "))
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FILESYSTEM\tID\tUSED\tINODES\tSESSIONS")
+		nsess := 0
+		for _, f := range st.FS {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\n", f.Name, f.ID, progress.Bytes(int64(f.Usage.UsedBytes)), f.Usage.UsedInodes, len(f.Sessions))
+			nsess += len(f.Sessions)
+		}
+		tw.Flush()
+		if nsess == 0 {
+			return r.err()
+		}
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SESSION\tFS\tCLIENT\tHOST\tPID\tADDR\tOPEN\tSTARTED\tLAST HEARTBEAT")
+		now := time.Now()
+		for _, f := range st.FS {
+			for _, s := range f.Sessions {
+				id := fmt.Sprint(s.ID)
+				if s.ID == self {
+					id += "*" // this command's own session
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s ago\n", id, f.Name, s.Client, s.Host, s.PID, s.Addr, s.Open,
+					s.Started.Local().Format(time.DateTime), now.Sub(s.Heartbeat).Round(time.Second))
+			}
+		}
+		tw.Flush()
+		return r.err()
+	}
+	return cmd
+}
+
+// splitAddrs splits a comma-separated address list.
+func splitAddrs(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}

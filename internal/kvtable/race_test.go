@@ -1,0 +1,5 @@
+//go:build race
+
+package kvtable_test
+
+const raceEnabled = true

@@ -1,0 +1,247 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/shoalfs/shoal/internal/s3/checksum"
+)
+
+// Identity is who a request acts as: the owner of the access key that
+// signed it, mapped to a POSIX identity so the backend applies permission
+// bits. Anonymous requests carry AnonymousIdentity.
+type Identity struct {
+	AccessKey string // "" for anonymous
+	Uid, Gid  uint32
+	Gids      []uint32
+}
+
+// AnonymousIdentity is the identity of unauthenticated requests (nobody).
+var AnonymousIdentity = Identity{Uid: 65534, Gid: 65534}
+
+// Anonymous reports whether the identity is the unauthenticated one.
+func (id Identity) Anonymous() bool { return id.AccessKey == "" }
+
+// BucketInfo describes a bucket.
+type BucketInfo struct {
+	Name    string
+	Created time.Time
+}
+
+// Tag is one object or bucket tag.
+type Tag struct{ Key, Value string }
+
+// ObjectMeta is what a writer sets on an object and a reader gets back.
+type ObjectMeta struct {
+	ContentType        string
+	ContentEncoding    string
+	ContentDisposition string
+	ContentLanguage    string
+	CacheControl       string
+	Expires            string
+	User               map[string]string // x-amz-meta-* without the prefix, lower-case names
+	Tags               []Tag
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key          string
+	Size         int64
+	ETag         string // without quotes: hex MD5, or hex md5-of-md5s + "-N"
+	LastModified time.Time
+	Meta         ObjectMeta
+	// Checksum is the x-amz-checksum-* value verified at upload, if any.
+	ChecksumAlgorithm checksum.Algorithm
+	Checksum          string
+	// PartSizes are the sizes of the parts of a multipart object in order,
+	// empty for a single-part object (partNumber GETs and x-amz-mp-parts-count).
+	PartSizes []int64
+}
+
+// Object is an open object. Body reads the object as it was when opened;
+// Close releases it.
+type Object struct {
+	Info ObjectInfo
+	Body interface {
+		io.ReaderAt
+		io.ReadSeeker
+		io.Closer
+	}
+}
+
+// Digest is what the gateway computes while a body streams through it.
+type Digest struct {
+	MD5               string // hex
+	ChecksumAlgorithm checksum.Algorithm
+	Checksum          string
+}
+
+// PutInput is an object (or part) body with its attributes.
+type PutInput struct {
+	// Body yields exactly Size bytes. A Read error other than io.EOF
+	// (including a failed signature or checksum at the end) means the
+	// write must leave nothing behind.
+	Body io.Reader
+	Size int64
+	Meta ObjectMeta
+	// Digest is valid once Body has returned io.EOF: the gateway hashes the
+	// bytes as they pass. Backends store it (ETag, checksum) at commit.
+	Digest func() Digest
+}
+
+// WriteCond is a conditional write, checked atomically with the commit.
+type WriteCond struct {
+	IfNoneMatchStar bool   // fail with ErrPreconditionFailed if the key exists
+	IfMatch         string // fail unless the key exists with this ETag (ErrNoSuchKey if absent)
+}
+
+// CopyInput describes a CopyObject.
+type CopyInput struct {
+	SrcBucket, SrcKey string
+	// SrcETag, when set, makes the copy fail with ErrPreconditionFailed if
+	// the source changed since the gateway checked its conditions.
+	SrcETag string
+	// Meta replaces the metadata when non-nil (REPLACE directive); nil copies it.
+	Meta *ObjectMeta
+	// Tags replaces the tags when non-nil (REPLACE tagging directive).
+	Tags []Tag
+	// ReplaceTags says Tags applies even when empty.
+	ReplaceTags bool
+	Cond        WriteCond
+}
+
+// ListInput selects one page of a listing.
+type ListInput struct {
+	Prefix     string
+	Delimiter  string
+	StartAfter string // exclusive; see Backend.List
+	Max        int    // 1..1000
+}
+
+// ListPage is one page of a listing.
+type ListPage struct {
+	Objects        []ObjectInfo
+	CommonPrefixes []string
+	Truncated      bool
+	// Next is the last entry returned (a key or a common prefix): passing
+	// it as StartAfter continues the listing.
+	Next string
+}
+
+// PartInfo describes an uploaded part.
+type PartInfo struct {
+	Number       int
+	Size         int64
+	ETag         string // without quotes
+	LastModified time.Time
+	Checksum     string
+}
+
+// CompletePart is one entry of a CompleteMultipartUpload request.
+type CompletePart struct {
+	Number int
+	ETag   string // without quotes
+}
+
+// UploadInfo describes an in-progress multipart upload.
+type UploadInfo struct {
+	Key       string
+	UploadID  string
+	Initiated time.Time
+}
+
+// ListUploadsInput selects a page of ListMultipartUploads.
+type ListUploadsInput struct {
+	Prefix         string
+	KeyMarker      string
+	UploadIDMarker string
+	Max            int
+}
+
+// Backend is the storage the gateway serves. It is defined here, by its
+// consumer; the Shoal adapter maps it onto the namespace (buckets are
+// top-level directories, keys are paths) and mem implements it in memory.
+//
+// Every method receives the caller's Identity and must apply its
+// permissions. Errors are *fserr.Error; the S3 meaning of a failure is
+// carried by wrapping one of the sentinel errors below (errors.Is), or
+// else derived from the fserr Kind (NotExist → NoSuchKey, Permission →
+// AccessDenied, ...). Keys reaching the backend have been validated
+// (ValidKey): no empty, "." or ".." segment except a trailing '/', at most
+// 1024 bytes, segments at most 255 bytes.
+//
+// Guarantees a backend must give:
+//   - Writes (PutObject, PutPart, Complete, Copy) are atomic: readers see
+//     the old object or the new one, and a write whose body fails leaves
+//     nothing behind. A key that conflicts with a directory ("a" while
+//     "a/b" exists, or "a/b" while object "a" exists) fails with
+//     ErrKeyConflict and changes nothing.
+//   - Multipart staging is invisible to List, Head and Get.
+//   - List walks keys in ascending raw-byte order without reading the whole
+//     bucket: it returns the first Max entries after StartAfter. A
+//     filesystem backend scanning directories in order must sort a
+//     directory "d" as "d/" (so "a-b" precedes the keys under "a/").
+type Backend interface {
+	ListBuckets(ctx context.Context, id Identity) ([]BucketInfo, error)
+	CreateBucket(ctx context.Context, id Identity, bucket string) error
+	HeadBucket(ctx context.Context, id Identity, bucket string) (BucketInfo, error)
+	// DeleteBucket fails with ErrBucketNotEmpty if any object (or upload) remains.
+	DeleteBucket(ctx context.Context, id Identity, bucket string) error
+	// BucketPublic reports whether anonymous reads of the bucket are allowed.
+	// Only buckets explicitly marked public return true.
+	BucketPublic(ctx context.Context, bucket string) (bool, error)
+	// BucketTags returns the bucket's tags (nil when none); PutBucketTags
+	// replaces them (nil deletes).
+	BucketTags(ctx context.Context, id Identity, bucket string) ([]Tag, error)
+	PutBucketTags(ctx context.Context, id Identity, bucket string, tags []Tag) error
+
+	PutObject(ctx context.Context, id Identity, bucket, key string, in PutInput, cond WriteCond) (ObjectInfo, error)
+	HeadObject(ctx context.Context, id Identity, bucket, key string) (ObjectInfo, error)
+	GetObject(ctx context.Context, id Identity, bucket, key string) (*Object, error)
+	// DeleteObject succeeds when the key does not exist (S3 semantics).
+	DeleteObject(ctx context.Context, id Identity, bucket, key string) error
+	// CopyObject copies by sharing the source's data, never by reading it
+	// through the gateway. The result keeps the source's ETag and checksum.
+	CopyObject(ctx context.Context, id Identity, bucket, key string, in CopyInput) (ObjectInfo, error)
+	// PutObjectTags replaces an object's tags (nil deletes them).
+	PutObjectTags(ctx context.Context, id Identity, bucket, key string, tags []Tag) error
+
+	// List returns, in ascending raw-byte order of keys, the first Max
+	// entries with Prefix that sort after StartAfter. With a Delimiter,
+	// keys containing it after the prefix fold into one common prefix
+	// (prefix + up to and including the delimiter), which counts as one
+	// entry and sorts at its own string; when StartAfter equals a common
+	// prefix the whole prefix is skipped. Truncated reports more entries.
+	List(ctx context.Context, id Identity, bucket string, in ListInput) (ListPage, error)
+
+	CreateMultipart(ctx context.Context, id Identity, bucket, key string, meta ObjectMeta) (uploadID string, err error)
+	// PutPart stores (or replaces) part n (1..10000) of an upload.
+	PutPart(ctx context.Context, id Identity, bucket, key, uploadID string, n int, in PutInput) (PartInfo, error)
+	// CopyPart makes part n from a byte range of an existing object,
+	// sharing its data. srcETag as in CopyInput.
+	CopyPart(ctx context.Context, id Identity, bucket, key, uploadID string, n int, srcBucket, srcKey, srcETag string, off, length int64) (PartInfo, error)
+	// ListParts returns the parts numbered above marker, ascending, up to max.
+	ListParts(ctx context.Context, id Identity, bucket, key, uploadID string, marker, max int) (parts []PartInfo, truncated bool, err error)
+	// CompleteMultipart links the listed parts, in order, into the object
+	// without copying data, stores etag and meta, and removes the upload.
+	// A listed part that is missing or has another ETag is ErrInvalidPart.
+	CompleteMultipart(ctx context.Context, id Identity, bucket, key, uploadID string, parts []CompletePart, etag string, cond WriteCond) (ObjectInfo, error)
+	AbortMultipart(ctx context.Context, id Identity, bucket, key, uploadID string) error
+	// ListUploads returns uploads ordered by (key, upload id) after the markers.
+	ListUploads(ctx context.Context, id Identity, bucket string, in ListUploadsInput) (uploads []UploadInfo, truncated bool, err error)
+}
+
+// Sentinel causes a backend wraps (fserr.E(op, path, kind, ErrX)) so the
+// gateway answers with the precise S3 error.
+var (
+	ErrNoSuchBucket       = errors.New("s3: no such bucket")
+	ErrNoSuchKey          = errors.New("s3: no such key")
+	ErrNoSuchUpload       = errors.New("s3: no such upload")
+	ErrBucketExists       = errors.New("s3: bucket already exists")
+	ErrBucketNotEmpty     = errors.New("s3: bucket not empty")
+	ErrInvalidPart        = errors.New("s3: invalid part")
+	ErrPreconditionFailed = errors.New("s3: precondition failed")
+	ErrKeyConflict        = errors.New("s3: key conflicts with a directory or a file on its path")
+)

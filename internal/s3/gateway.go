@@ -1,0 +1,290 @@
+// Package s3 is Shoal's S3-compatible REST API: request routing (path-
+// and virtual-hosted-style), SigV4 authentication (through sigv4), the
+// handlers of every supported action, S3's XML bodies and error codes. It
+// stores nothing itself: every action calls a Backend, an interface this
+// package defines and the Shoal adapter (or mem, for tests) implements.
+//
+// Invariants:
+//   - Fail closed: a request is served only when its signature verifies,
+//     or when it is anonymous, a read, and its bucket is public.
+//   - Every response carries x-amz-request-id, and an error body's
+//     RequestId equals it.
+//   - Bodies stream: the gateway never holds a whole object in memory;
+//     uploads reach the backend as readers that fail (instead of io.EOF)
+//     when a signature, checksum, MD5 or length check fails, so a backend
+//     that commits on io.EOF never stores rejected data.
+//   - Keys reaching the backend are valid (ValidKey), parts respect S3's
+//     limits (5 MiB minimum but for the last, 5 GiB maximum, 10,000 parts).
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalfs/shoal/internal/s3/sigv4"
+)
+
+// Credential is an access key pair and the identity it acts as.
+type Credential struct {
+	AccessKey string
+	SecretKey string
+	Identity  Identity
+}
+
+// Config configures a Gateway. The zero value (plus a Backend) is valid
+// and rejects every signed request, since it knows no keys.
+type Config struct {
+	Backend     Backend
+	Credentials []Credential
+	// Region is reported by GetBucketLocation; "" means "us-east-1".
+	// Requests signed for any region are accepted.
+	Region string
+	// BaseDomain enables virtual-hosted-style requests: Host
+	// "<bucket>.<BaseDomain>" addresses the bucket. Path-style always works.
+	BaseDomain string
+	// MaxSkew bounds clock skew; 0 means 15 minutes.
+	MaxSkew time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives internal errors; nil discards.
+	Logger *slog.Logger
+}
+
+// Gateway serves the S3 API over a Backend.
+type Gateway struct {
+	cfg      Config
+	be       Backend
+	keys     map[string]Credential
+	verifier *sigv4.Verifier
+	log      *slog.Logger
+	idPrefix string
+	seq      atomic.Uint64
+}
+
+// New returns a Gateway for cfg.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Backend == nil {
+		return nil, fmt.Errorf("s3: new: no backend")
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	g := &Gateway{cfg: cfg, be: cfg.Backend, keys: map[string]Credential{}, log: cfg.Logger}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	for _, c := range cfg.Credentials {
+		if c.AccessKey == "" || c.SecretKey == "" {
+			return nil, fmt.Errorf("s3: new: empty access or secret key")
+		}
+		c.Identity.AccessKey = c.AccessKey
+		g.keys[c.AccessKey] = c
+	}
+	g.verifier = &sigv4.Verifier{
+		Secret: func(ak string) (string, bool) {
+			c, ok := g.keys[ak]
+			return c.SecretKey, ok
+		},
+		Now:     cfg.Now,
+		MaxSkew: cfg.MaxSkew,
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	g.idPrefix = strings.ToUpper(hex.EncodeToString(b[:]))
+	return g, nil
+}
+
+// request is one request in flight.
+type request struct {
+	g     *Gateway
+	w     http.ResponseWriter
+	r     *http.Request
+	rt    route
+	id    Identity
+	auth  *sigv4.Auth
+	reqID string
+}
+
+func (g *Gateway) requestID() string {
+	return fmt.Sprintf("%s%08X", g.idPrefix, g.seq.Add(1))
+}
+
+// readActions may be served anonymously on a public bucket.
+var readActions = map[string]bool{
+	"GetObject": true, "HeadObject": true, "ListObjects": true, "ListObjectsV2": true,
+	"HeadBucket": true, "GetBucketLocation": true, "GetObjectAttributes": true,
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := &request{g: g, w: w, r: r, reqID: g.requestID()}
+	h := w.Header()
+	h.Set("x-amz-request-id", req.reqID)
+	h.Set("x-amz-id-2", req.reqID)
+	h.Set("Server", "Shoal")
+	rt, aerr := parseRoute(r.Method, r.Host, r.URL.Path, r.URL.Query(), r.Header, g.cfg.BaseDomain)
+	req.rt = rt
+	if aerr != nil {
+		req.fail(aerr)
+		return
+	}
+	var opts []sigv4.Option
+	if rt.Action == "CompleteMultipartUpload" {
+		opts = append(opts, sigv4.IgnoreChecksumHeaders())
+	}
+	auth, err := g.verifier.Verify(r, opts...)
+	if err != nil {
+		req.fail(err)
+		return
+	}
+	req.auth = auth
+	if auth.Anonymous() {
+		req.id = AnonymousIdentity
+		if !readActions[rt.Action] || rt.Bucket == "" {
+			req.fail(errAccessDenied)
+			return
+		}
+		pub, err := g.be.BucketPublic(r.Context(), rt.Bucket)
+		if err != nil || !pub {
+			req.fail(errAccessDenied)
+			return
+		}
+	} else {
+		req.id = g.keys[auth.AccessKey].Identity
+	}
+	if err := req.dispatch(r.Context()); err != nil {
+		req.fail(err)
+	}
+}
+
+func (req *request) dispatch(ctx context.Context) error {
+	switch req.rt.Action {
+	case "ListBuckets":
+		return req.listBuckets(ctx)
+	case "CreateBucket":
+		return req.createBucket(ctx)
+	case "HeadBucket":
+		return req.headBucket(ctx)
+	case "DeleteBucket":
+		return req.deleteBucket(ctx)
+	case "GetBucketLocation":
+		return req.getBucketLocation(ctx)
+	case "GetBucketTagging":
+		return req.getBucketTagging(ctx)
+	case "PutBucketTagging":
+		return req.putBucketTagging(ctx)
+	case "DeleteBucketTagging":
+		return req.deleteBucketTagging(ctx)
+	case "ListObjects":
+		return req.listObjects(ctx, false)
+	case "ListObjectsV2":
+		return req.listObjects(ctx, true)
+	case "DeleteObjects":
+		return req.deleteObjects(ctx)
+	case "PutObject":
+		return req.putObject(ctx)
+	case "GetObject":
+		return req.getObject(ctx, false)
+	case "HeadObject":
+		return req.getObject(ctx, true)
+	case "DeleteObject":
+		return req.deleteObject(ctx)
+	case "CopyObject":
+		return req.copyObject(ctx)
+	case "GetObjectTagging":
+		return req.getObjectTagging(ctx)
+	case "PutObjectTagging":
+		return req.putObjectTagging(ctx)
+	case "DeleteObjectTagging":
+		return req.deleteObjectTagging(ctx)
+	case "GetObjectAttributes":
+		return req.getObjectAttributes(ctx)
+	case "CreateMultipartUpload":
+		return req.createMultipart(ctx)
+	case "UploadPart":
+		return req.uploadPart(ctx, false)
+	case "UploadPartCopy":
+		return req.uploadPart(ctx, true)
+	case "ListParts":
+		return req.listParts(ctx)
+	case "ListMultipartUploads":
+		return req.listUploads(ctx)
+	case "CompleteMultipartUpload":
+		return req.completeMultipart(ctx)
+	case "AbortMultipartUpload":
+		return req.abortMultipart(ctx)
+	}
+	return errNotImplemented
+}
+
+// errorBody is S3's <Error> document.
+type errorBody struct {
+	XMLName    xml.Name `xml:"Error"`
+	Code       string
+	Message    string
+	BucketName string `xml:",omitempty"`
+	Key        string `xml:",omitempty"`
+	Resource   string
+	RequestId  string
+	HostId     string
+}
+
+// fail answers with the S3 error for err. Errors after the response
+// started cannot change it; they only end the request.
+func (req *request) fail(err error) {
+	ae := toAPIError(err)
+	if ae == errInternal {
+		req.g.log.Error("s3: internal error", "action", req.rt.Action, "bucket", req.rt.Bucket, "key", req.rt.Key, "err", err)
+	}
+	h := req.w.Header()
+	h.Del("ETag")
+	h.Del("Last-Modified")
+	if req.r.Method == http.MethodHead {
+		req.w.WriteHeader(ae.Status)
+		return
+	}
+	body := errorBody{
+		Code: ae.Code, Message: ae.Message, BucketName: req.rt.Bucket, Key: req.rt.Key,
+		Resource: req.r.URL.Path, RequestId: req.reqID, HostId: req.reqID,
+	}
+	if ae.Code == "NoSuchBucket" {
+		body.Key = ""
+	}
+	req.writeXML(ae.Status, body)
+}
+
+func (req *request) writeXML(status int, v any) error {
+	out, err := xml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	h := req.w.Header()
+	h.Set("Content-Type", "application/xml")
+	h.Set("Content-Length", fmt.Sprint(len(xml.Header)+len(out)))
+	req.w.WriteHeader(status)
+	io.WriteString(req.w, xml.Header)
+	req.w.Write(out)
+	return nil
+}
+
+func (req *request) ok() error {
+	req.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (req *request) noContent() error {
+	req.w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,343 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shoalfs/shoal/internal/blockserver"
+	"github.com/shoalfs/shoal/internal/data"
+	"github.com/shoalfs/shoal/internal/datadir"
+	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/kv"
+	"github.com/shoalfs/shoal/internal/meta"
+	"github.com/shoalfs/shoal/internal/objstore"
+	filestore "github.com/shoalfs/shoal/internal/objstore/file"
+	"github.com/shoalfs/shoal/internal/objstore/remote"
+	"github.com/shoalfs/shoal/internal/rpc"
+)
+
+// fsState is one served filesystem.
+type fsState struct {
+	info  meta.FSInfo
+	fs    *meta.FS       // meta role
+	store objstore.Store // the block store this process serves (worker role)
+	gc    *data.Layer    // meta role: runs GC over fs and the blocks
+	// gcStore is the store gc deletes from when it is not store (a meta
+	// role alone reaches its workers' blocks remotely).
+	gcStore objstore.Store
+}
+
+func (st *fsState) close() error {
+	var errs []error
+	if st.gc != nil {
+		errs = append(errs, st.gc.Close())
+	}
+	if st.fs != nil {
+		errs = append(errs, st.fs.Close())
+	}
+	if st.store != nil {
+		errs = append(errs, st.store.Close())
+	}
+	if st.gcStore != nil {
+		errs = append(errs, st.gcStore.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// registry holds the open filesystems by name. Lock order: mu, then
+// nothing (opening a filesystem happens under mu so that one name is
+// never opened twice; it touches only the engine and the disk).
+type registry struct {
+	s  *Server
+	mu struct {
+		sync.Mutex
+		byName map[string]*fsState
+		closed bool
+	}
+}
+
+func newRegistry(s *Server) *registry {
+	r := &registry{s: s}
+	r.mu.byName = map[string]*fsState{}
+	return r
+}
+
+// openAll opens every registered filesystem (creating "default" on the
+// first start), so that sessions of filesystems no client touches after
+// a restart still expire.
+func (r *registry) openAll(ctx context.Context) error {
+	if _, err := meta.EnsureDefaultFS(ctx, r.s.eng); err != nil {
+		return err
+	}
+	infos, err := meta.ListFS(ctx, r.s.eng)
+	if err != nil {
+		return err
+	}
+	for _, info := range infos {
+		if _, err := r.get(ctx, info.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookup finds a filesystem in the registry: in the engine for the meta
+// role, at the meta server for a worker alone.
+func (r *registry) lookup(ctx context.Context, name string) (meta.FSInfo, error) {
+	if r.s.eng != nil {
+		return meta.LookupFS(ctx, r.s.eng, name)
+	}
+	infos, err := r.remoteList(ctx)
+	if err != nil {
+		return meta.FSInfo{}, err
+	}
+	for _, info := range infos {
+		if info.Name == name {
+			return info, nil
+		}
+	}
+	return meta.FSInfo{}, fserr.E("server.lookup", name, fserr.NotExist)
+}
+
+// get returns the open filesystem name, opening it on first use.
+func (r *registry) get(ctx context.Context, name string) (*fsState, error) {
+	if name == "" {
+		name = datadir.DefaultFS
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.closed {
+		return nil, fserr.E("server.fs", name, fserr.Closed)
+	}
+	if st := r.mu.byName[name]; st != nil {
+		return st, nil
+	}
+	info, err := r.lookup(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := r.open(ctx, info)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.byName[name] = st
+	return st, nil
+}
+
+// open opens the pieces of one filesystem for this process's roles.
+func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err error) {
+	cfg := &r.s.cfg
+	st := &fsState{info: info}
+	defer func() {
+		if err != nil {
+			st.close()
+		}
+	}()
+	if cfg.Roles&RoleWorker != 0 {
+		fst, err := filestore.Open(datadir.Blocks(cfg.DataDir, info.ID), filestore.Options{})
+		if err != nil {
+			return nil, err
+		}
+		ss := &syncStore{Store: fst}
+		if r.s.eng != nil {
+			ss.eng = r.s.eng
+		}
+		st.store = ss
+	}
+	if cfg.Roles&RoleMeta != 0 {
+		st.fs, err = meta.New(ctx, r.s.eng, meta.Config{
+			ID:         info.ID,
+			Logger:     cfg.Logger,
+			Exclusive:  true,
+			SessionTTL: cfg.SessionTTL,
+			// Sessions outlive a restart: clients resume them, and the
+			// ones that do not come back expire.
+			CleanStaleSessions: false,
+		})
+		if err != nil {
+			return nil, err
+		}
+		gcStore := st.store
+		if gcStore == nil {
+			urls := r.s.blockURLs
+			st.gcStore = remote.New(urls[0], info.Name, remote.Options{Token: cfg.PeerToken, FailoverURLs: urls[1:]})
+			gcStore = st.gcStore
+		}
+		st.gc, err = data.New(st.fs, gcStore, data.Config{Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// blockStore is blockserver.Options.Store.
+func (r *registry) blockStore(name string) (objstore.Store, error) {
+	st, err := r.get(context.Background(), name)
+	if err != nil {
+		return nil, err
+	}
+	return st.store, nil
+}
+
+// list returns the registered filesystems, dropping from the process
+// any that were deleted.
+func (r *registry) list(ctx context.Context) []meta.FSInfo {
+	infos, err := r.reconcile(ctx)
+	if err != nil {
+		r.s.log.Warn("server: listing filesystems", "err", err)
+	}
+	return infos
+}
+
+// reconcile closes the filesystems that left the registry (deleted, or
+// deleted and created again under a new id) and removes their blocks.
+func (r *registry) reconcile(ctx context.Context) ([]meta.FSInfo, error) {
+	var infos []meta.FSInfo
+	var err error
+	if r.s.eng != nil {
+		infos, err = meta.ListFS(ctx, r.s.eng)
+	} else {
+		infos, err = r.remoteList(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]uint32{}
+	ids := map[uint32]bool{}
+	for _, info := range infos {
+		live[info.Name] = info.ID
+		ids[info.ID] = true
+	}
+	var gone []*fsState
+	r.mu.Lock()
+	for name, st := range r.mu.byName {
+		if id, ok := live[name]; !ok || id != st.info.ID {
+			delete(r.mu.byName, name)
+			gone = append(gone, st)
+		}
+	}
+	r.mu.Unlock()
+	for _, st := range gone {
+		if err := st.close(); err != nil {
+			r.s.log.Warn("server: closing deleted filesystem", "fs", st.info.Name, "err", err)
+		}
+		if r.s.cfg.Roles&RoleWorker != 0 && !ids[st.info.ID] {
+			dir := datadir.Blocks(r.s.cfg.DataDir, st.info.ID)
+			if err := os.RemoveAll(dir); err != nil {
+				r.s.log.Warn("server: removing a deleted filesystem's blocks", "dir", dir, "err", err)
+			}
+		}
+		r.s.log.Info("server: filesystem deleted", "fs", st.info.Name, "id", st.info.ID)
+	}
+	return infos, nil
+}
+
+// remoteList asks the meta server for the registry (a worker alone).
+func (r *registry) remoteList(ctx context.Context) ([]meta.FSInfo, error) {
+	r.s.peerMu.Lock()
+	defer r.s.peerMu.Unlock()
+	if r.s.peer == nil {
+		conn, err := rpc.Dial(ctx, r.s.cfg.MetaAddrs, rpc.ClientOptions{
+			Token:  r.s.cfg.PeerToken,
+			Client: "shoal-worker/" + r.s.cfg.Version,
+			Logger: r.s.cfg.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		r.s.peer = conn
+	}
+	return r.s.peer.Admin().ListFS(ctx)
+}
+
+// open returns the open filesystems.
+func (r *registry) states() []*fsState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*fsState, 0, len(r.mu.byName))
+	for _, st := range r.mu.byName {
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b *fsState) int { return int(a.info.ID) - int(b.info.ID) })
+	return out
+}
+
+// gcLoop expires sessions and collects garbage in every filesystem.
+func (r *registry) gcLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.gcOnce(ctx)
+	}
+}
+
+func (r *registry) gcOnce(ctx context.Context) {
+	if _, err := r.reconcile(ctx); err != nil && ctx.Err() == nil {
+		r.s.log.Warn("server: reading the filesystem registry", "err", err)
+	}
+	for _, st := range r.states() {
+		if st.fs == nil {
+			continue
+		}
+		n, err := st.fs.ExpireSessions(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.s.log.Warn("server: expiring sessions", "fs", st.info.Name, "err", err)
+		}
+		if n > 0 {
+			r.s.log.Info("server: sessions expired", "fs", st.info.Name, "count", n)
+		}
+		if _, err := st.gc.GC(ctx); err != nil && ctx.Err() == nil {
+			r.s.log.Warn("server: garbage collection", "fs", st.info.Name, "err", err)
+		}
+	}
+}
+
+func (r *registry) close() error {
+	r.mu.Lock()
+	r.mu.closed = true
+	all := r.mu.byName
+	r.mu.byName = nil
+	r.mu.Unlock()
+	var errs []error
+	for _, st := range all {
+		errs = append(errs, st.close())
+	}
+	return errors.Join(errs...)
+}
+
+// syncStore is a filesystem's block store as the block server sees it: a
+// sync with no keys syncs the metadata engine. File.Sync on a remote
+// client sends one after committing its slices, so an fsync'd commit
+// survives power loss; the wire API has no engine sync call of its own
+// (remove this once it does).
+type syncStore struct {
+	*filestore.Store
+	eng kv.Engine // nil for a worker alone: the engine is elsewhere
+}
+
+// EngineSyncKey is the key a client sends alone in a block sync to make
+// the server sync its metadata engine.
+const EngineSyncKey = "shoal-engine-sync"
+
+func (s *syncStore) Sync(ctx context.Context, keys []string) error {
+	if len(keys) == 1 && keys[0] == EngineSyncKey {
+		if sy, ok := s.eng.(kv.Syncer); ok {
+			return sy.Sync()
+		}
+		return nil
+	}
+	return s.Store.Sync(ctx, keys)
+}
+
+// The embedded store's OpenFile keeps sendfile reads through the wrapper.
+var _ blockserver.FileOpener = (*syncStore)(nil)

@@ -1,0 +1,119 @@
+"""The agent protocol: framing, opcodes and argument encoding.
+
+Mirrors internal/agent/wire.go; docs/python.md has the specification.
+"""
+
+import struct
+
+PROTOCOL_VERSION = 1
+
+OP_PING = 1
+OP_BUILD = 2
+OP_ATTACH = 3
+OP_STOP = 4
+OP_SETOPT = 5
+OP_STATFS = 10
+OP_STAT = 11
+OP_SETATTR = 12
+OP_MKDIR = 13
+OP_RMDIR = 14
+OP_UNLINK = 15
+OP_REMOVE = 16
+OP_RENAME = 17
+OP_LINK = 18
+OP_SYMLINK = 19
+OP_READLINK = 20
+OP_REALPATH = 21
+OP_MKNOD = 22
+OP_SETXATTR = 23
+OP_GETXATTR = 24
+OP_LISTXATTR = 25
+OP_REMOVEXATTR = 26
+OP_LISTDIR = 30
+OP_OPENDIR = 31
+OP_READDIR = 32
+OP_CLOSEDIR = 33
+OP_OPEN = 40
+OP_CLOSE = 41
+OP_PREAD = 42
+OP_PWRITE = 43
+OP_PREAD_IOV = 44
+OP_PWRITE_IOV = 45
+OP_FSTAT = 46
+OP_FTRUNCATE = 47
+OP_FSYNC = 48
+OP_IOVREG = 50
+OP_IOVUNREG = 51
+OP_PREADV = 52
+OP_PWRITEV = 53
+OP_SHAREFH = 54
+OP_OPENFH = 55
+OP_COPY = 56
+OP_WRITEFILE = 57
+OP_READFILE = 58
+OP_STATS = 59
+
+# Requests that may be sent again after the connection broke between
+# sending and the answer: repeating them changes nothing.
+IDEMPOTENT = frozenset({
+    OP_PING, OP_STATFS, OP_STAT, OP_READLINK, OP_REALPATH, OP_GETXATTR,
+    OP_LISTXATTR, OP_LISTDIR, OP_OPENDIR, OP_PREAD, OP_PREAD_IOV, OP_FSTAT,
+    OP_PREADV, OP_SETOPT, OP_FSYNC, OP_SETATTR, OP_READFILE, OP_STATS,
+})
+
+REQ = struct.Struct("<IIHH")  # length, id, opcode, reserved
+RESP = struct.Struct("<Ii")  # id, errno
+Q = struct.Struct("<q")
+I = struct.Struct("<I")
+ATTR = struct.Struct("<12q")
+ATTR_SIZE = ATTR.size
+
+
+def encode(args):
+    """Encode positional arguments: ints as i64, str/bytes with a u32 length."""
+    parts = []
+    for a in args:
+        t = type(a)
+        if t is int or t is bool:
+            parts.append(Q.pack(a))
+        else:
+            if t is str:
+                a = a.encode("utf-8", "surrogateescape")
+            parts.append(I.pack(len(a)))
+            parts.append(a)
+    return b"".join(parts)
+
+
+class Dec:
+    """Positional decoder over a response's results."""
+
+    __slots__ = ("b", "o")
+
+    def __init__(self, b, o=0):
+        self.b = b
+        self.o = o
+
+    def int(self):
+        v = Q.unpack_from(self.b, self.o)[0]
+        self.o += 8
+        return v
+
+    def bytes(self):
+        n = I.unpack_from(self.b, self.o)[0]
+        o = self.o + 4
+        self.o = o + n
+        return bytes(self.b[o:o + n])
+
+    def view(self):
+        n = I.unpack_from(self.b, self.o)[0]
+        o = self.o + 4
+        self.o = o + n
+        return self.b[o:o + n]
+
+    def str(self):
+        return self.bytes().decode("utf-8", "surrogateescape")
+
+    def attr(self):
+        v = ATTR.unpack_from(self.b, self.o)
+        self.o += ATTR_SIZE
+        return v
