@@ -12,6 +12,7 @@ import (
 	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/kv"
 	"github.com/shoalfs/shoal/internal/objstore/remote"
 	"github.com/shoalfs/shoal/internal/rpc"
 )
@@ -24,10 +25,6 @@ func WithToken(token string) Option { return func(o *options) { o.token = token 
 // WithTLS makes Dial use TLS with cfg for both the API and the block
 // transfers (servers started with --tls-cert/--tls-key).
 func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
-
-// engineSyncKey asks a server's block store to sync the metadata engine;
-// it must match internal/server.EngineSyncKey (a test checks).
-const engineSyncKey = "shoal-engine-sync"
 
 // Dial connects to the Shoal server(s) at addrs, a comma-separated list
 // of host:port API addresses of servers serving the same data: calls go
@@ -96,18 +93,10 @@ func Dial(ctx context.Context, addrs string, opts ...Option) (*Client, error) {
 		conn.Close()
 		return nil, wrap(op, addrs, err)
 	}
-	syncer := engineSyncer{store: store}
+	// The remote meta syncs the server's engine (Meta.Sync), which
+	// File.Sync needs after committing its slices.
+	syncer, _ := m.(kv.Syncer)
 	return newClient(m, store, d, syncer, o, store.Close, conn.Close), nil
-}
-
-// engineSyncer makes the server's metadata engine durable, which
-// File.Sync needs after committing its slices.
-type engineSyncer struct{ store *remote.Store }
-
-func (s engineSyncer) Sync() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	return s.store.Sync(ctx, []string{engineSyncKey})
 }
 
 // clientName identifies this program in the server's session table.

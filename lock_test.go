@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-
-	"github.com/shoalfs/shoal/internal/server"
 )
 
 const lockChildEnv = "SHOAL_LOCK_TEST_CHILD"
@@ -80,12 +78,4 @@ func TestLock(t *testing.T) {
 	c2, err := OpenLocal(ctx, dir, WithGCInterval(0))
 	must(t, err)
 	must(t, c2.Close())
-}
-
-// TestEngineSyncKey keeps the SDK's engine-sync request in step with the
-// server that answers it.
-func TestEngineSyncKey(t *testing.T) {
-	if engineSyncKey != server.EngineSyncKey {
-		t.Fatalf("shoal.engineSyncKey %q != server.EngineSyncKey %q", engineSyncKey, server.EngineSyncKey)
-	}
 }

@@ -3034,7 +3034,7 @@ const file_shoal_proto_rawDesc = "" +
 	"\x06listen\x18\x04 \x03(\tR\x06listen\x12\x1d\n" +
 	"\n" +
 	"block_urls\x18\x05 \x03(\tR\tblockUrls\x12\"\n" +
-	"\x02fs\x18\x06 \x03(\v2\x12.shoal.v1.FSStatusR\x02fs2\xa7\r\n" +
+	"\x02fs\x18\x06 \x03(\v2\x12.shoal.v1.FSStatusR\x02fs2\xd1\r\n" +
 	"\x04Meta\x123\n" +
 	"\aResolve\x12\x18.shoal.v1.ResolveRequest\x1a\x0e.shoal.v1.Attr\x121\n" +
 	"\x06Lookup\x12\x17.shoal.v1.LookupRequest\x1a\x0e.shoal.v1.Attr\x12/\n" +
@@ -3068,7 +3068,8 @@ const file_shoal_proto_rawDesc = "" +
 	"\vForgetSweep\x12\x10.shoal.v1.Ranges\x1a\x0f.shoal.v1.Empty\x121\n" +
 	"\n" +
 	"LiveSlices\x12\x0f.shoal.v1.Empty\x1a\x10.shoal.v1.Slices0\x01\x121\n" +
-	"\x05Check\x12\x0f.shoal.v1.Empty\x1a\x17.shoal.v1.CheckResponse2\xa9\x02\n" +
+	"\x05Check\x12\x0f.shoal.v1.Empty\x1a\x17.shoal.v1.CheckResponse\x12(\n" +
+	"\x04Sync\x12\x0f.shoal.v1.Empty\x1a\x0f.shoal.v1.Empty2\xa9\x02\n" +
 	"\aSession\x12@\n" +
 	"\x06Create\x12\x1e.shoal.v1.CreateSessionRequest\x1a\x16.shoal.v1.SessionReply\x12@\n" +
 	"\x06Resume\x12\x1e.shoal.v1.ResumeSessionRequest\x1a\x16.shoal.v1.SessionReply\x121\n" +
@@ -3190,58 +3191,60 @@ var file_shoal_proto_depIdxs = []int32{
 	36, // 43: shoal.v1.Meta.ForgetSweep:input_type -> shoal.v1.Ranges
 	8,  // 44: shoal.v1.Meta.LiveSlices:input_type -> shoal.v1.Empty
 	8,  // 45: shoal.v1.Meta.Check:input_type -> shoal.v1.Empty
-	38, // 46: shoal.v1.Session.Create:input_type -> shoal.v1.CreateSessionRequest
-	40, // 47: shoal.v1.Session.Resume:input_type -> shoal.v1.ResumeSessionRequest
-	41, // 48: shoal.v1.Session.Heartbeat:input_type -> shoal.v1.SessionID
-	41, // 49: shoal.v1.Session.Close:input_type -> shoal.v1.SessionID
-	42, // 50: shoal.v1.Session.AllocSliceIDs:input_type -> shoal.v1.AllocRequest
-	8,  // 51: shoal.v1.Admin.ListFS:input_type -> shoal.v1.Empty
-	43, // 52: shoal.v1.Admin.CreateFS:input_type -> shoal.v1.FSName
-	43, // 53: shoal.v1.Admin.DeleteFS:input_type -> shoal.v1.FSName
-	8,  // 54: shoal.v1.Admin.Status:input_type -> shoal.v1.Empty
-	0,  // 55: shoal.v1.Meta.Resolve:output_type -> shoal.v1.Attr
-	0,  // 56: shoal.v1.Meta.Lookup:output_type -> shoal.v1.Attr
-	0,  // 57: shoal.v1.Meta.GetAttr:output_type -> shoal.v1.Attr
-	0,  // 58: shoal.v1.Meta.SetAttr:output_type -> shoal.v1.Attr
-	8,  // 59: shoal.v1.Meta.Access:output_type -> shoal.v1.Empty
-	0,  // 60: shoal.v1.Meta.Mknod:output_type -> shoal.v1.Attr
-	0,  // 61: shoal.v1.Meta.Create:output_type -> shoal.v1.Attr
-	0,  // 62: shoal.v1.Meta.Mkdir:output_type -> shoal.v1.Attr
-	8,  // 63: shoal.v1.Meta.Unlink:output_type -> shoal.v1.Empty
-	8,  // 64: shoal.v1.Meta.Rmdir:output_type -> shoal.v1.Empty
-	8,  // 65: shoal.v1.Meta.Rename:output_type -> shoal.v1.Empty
-	0,  // 66: shoal.v1.Meta.Link:output_type -> shoal.v1.Attr
-	0,  // 67: shoal.v1.Meta.Symlink:output_type -> shoal.v1.Attr
-	21, // 68: shoal.v1.Meta.Readlink:output_type -> shoal.v1.ReadlinkResponse
-	23, // 69: shoal.v1.Meta.ReadDir:output_type -> shoal.v1.ReadDirResponse
-	25, // 70: shoal.v1.Meta.GetXattr:output_type -> shoal.v1.XattrValue
-	8,  // 71: shoal.v1.Meta.SetXattr:output_type -> shoal.v1.Empty
-	26, // 72: shoal.v1.Meta.ListXattr:output_type -> shoal.v1.XattrNames
-	8,  // 73: shoal.v1.Meta.RemoveXattr:output_type -> shoal.v1.Empty
-	4,  // 74: shoal.v1.Meta.StatFS:output_type -> shoal.v1.StatFS
-	0,  // 75: shoal.v1.Meta.Open:output_type -> shoal.v1.Attr
-	8,  // 76: shoal.v1.Meta.Release:output_type -> shoal.v1.Empty
-	29, // 77: shoal.v1.Meta.ReadChunk:output_type -> shoal.v1.Slices
-	0,  // 78: shoal.v1.Meta.Write:output_type -> shoal.v1.Attr
-	8,  // 79: shoal.v1.Meta.CompactChunk:output_type -> shoal.v1.Empty
-	33, // 80: shoal.v1.Meta.Reclaim:output_type -> shoal.v1.Count
-	29, // 81: shoal.v1.Meta.FreedSlices:output_type -> shoal.v1.Slices
-	8,  // 82: shoal.v1.Meta.ForgetSlices:output_type -> shoal.v1.Empty
-	36, // 83: shoal.v1.Meta.SweepRanges:output_type -> shoal.v1.Ranges
-	8,  // 84: shoal.v1.Meta.ForgetSweep:output_type -> shoal.v1.Empty
-	29, // 85: shoal.v1.Meta.LiveSlices:output_type -> shoal.v1.Slices
-	37, // 86: shoal.v1.Meta.Check:output_type -> shoal.v1.CheckResponse
-	39, // 87: shoal.v1.Session.Create:output_type -> shoal.v1.SessionReply
-	39, // 88: shoal.v1.Session.Resume:output_type -> shoal.v1.SessionReply
-	8,  // 89: shoal.v1.Session.Heartbeat:output_type -> shoal.v1.Empty
-	8,  // 90: shoal.v1.Session.Close:output_type -> shoal.v1.Empty
-	35, // 91: shoal.v1.Session.AllocSliceIDs:output_type -> shoal.v1.Range
-	44, // 92: shoal.v1.Admin.ListFS:output_type -> shoal.v1.FSList
-	6,  // 93: shoal.v1.Admin.CreateFS:output_type -> shoal.v1.FSInfo
-	8,  // 94: shoal.v1.Admin.DeleteFS:output_type -> shoal.v1.Empty
-	46, // 95: shoal.v1.Admin.Status:output_type -> shoal.v1.StatusReply
-	55, // [55:96] is the sub-list for method output_type
-	14, // [14:55] is the sub-list for method input_type
+	8,  // 46: shoal.v1.Meta.Sync:input_type -> shoal.v1.Empty
+	38, // 47: shoal.v1.Session.Create:input_type -> shoal.v1.CreateSessionRequest
+	40, // 48: shoal.v1.Session.Resume:input_type -> shoal.v1.ResumeSessionRequest
+	41, // 49: shoal.v1.Session.Heartbeat:input_type -> shoal.v1.SessionID
+	41, // 50: shoal.v1.Session.Close:input_type -> shoal.v1.SessionID
+	42, // 51: shoal.v1.Session.AllocSliceIDs:input_type -> shoal.v1.AllocRequest
+	8,  // 52: shoal.v1.Admin.ListFS:input_type -> shoal.v1.Empty
+	43, // 53: shoal.v1.Admin.CreateFS:input_type -> shoal.v1.FSName
+	43, // 54: shoal.v1.Admin.DeleteFS:input_type -> shoal.v1.FSName
+	8,  // 55: shoal.v1.Admin.Status:input_type -> shoal.v1.Empty
+	0,  // 56: shoal.v1.Meta.Resolve:output_type -> shoal.v1.Attr
+	0,  // 57: shoal.v1.Meta.Lookup:output_type -> shoal.v1.Attr
+	0,  // 58: shoal.v1.Meta.GetAttr:output_type -> shoal.v1.Attr
+	0,  // 59: shoal.v1.Meta.SetAttr:output_type -> shoal.v1.Attr
+	8,  // 60: shoal.v1.Meta.Access:output_type -> shoal.v1.Empty
+	0,  // 61: shoal.v1.Meta.Mknod:output_type -> shoal.v1.Attr
+	0,  // 62: shoal.v1.Meta.Create:output_type -> shoal.v1.Attr
+	0,  // 63: shoal.v1.Meta.Mkdir:output_type -> shoal.v1.Attr
+	8,  // 64: shoal.v1.Meta.Unlink:output_type -> shoal.v1.Empty
+	8,  // 65: shoal.v1.Meta.Rmdir:output_type -> shoal.v1.Empty
+	8,  // 66: shoal.v1.Meta.Rename:output_type -> shoal.v1.Empty
+	0,  // 67: shoal.v1.Meta.Link:output_type -> shoal.v1.Attr
+	0,  // 68: shoal.v1.Meta.Symlink:output_type -> shoal.v1.Attr
+	21, // 69: shoal.v1.Meta.Readlink:output_type -> shoal.v1.ReadlinkResponse
+	23, // 70: shoal.v1.Meta.ReadDir:output_type -> shoal.v1.ReadDirResponse
+	25, // 71: shoal.v1.Meta.GetXattr:output_type -> shoal.v1.XattrValue
+	8,  // 72: shoal.v1.Meta.SetXattr:output_type -> shoal.v1.Empty
+	26, // 73: shoal.v1.Meta.ListXattr:output_type -> shoal.v1.XattrNames
+	8,  // 74: shoal.v1.Meta.RemoveXattr:output_type -> shoal.v1.Empty
+	4,  // 75: shoal.v1.Meta.StatFS:output_type -> shoal.v1.StatFS
+	0,  // 76: shoal.v1.Meta.Open:output_type -> shoal.v1.Attr
+	8,  // 77: shoal.v1.Meta.Release:output_type -> shoal.v1.Empty
+	29, // 78: shoal.v1.Meta.ReadChunk:output_type -> shoal.v1.Slices
+	0,  // 79: shoal.v1.Meta.Write:output_type -> shoal.v1.Attr
+	8,  // 80: shoal.v1.Meta.CompactChunk:output_type -> shoal.v1.Empty
+	33, // 81: shoal.v1.Meta.Reclaim:output_type -> shoal.v1.Count
+	29, // 82: shoal.v1.Meta.FreedSlices:output_type -> shoal.v1.Slices
+	8,  // 83: shoal.v1.Meta.ForgetSlices:output_type -> shoal.v1.Empty
+	36, // 84: shoal.v1.Meta.SweepRanges:output_type -> shoal.v1.Ranges
+	8,  // 85: shoal.v1.Meta.ForgetSweep:output_type -> shoal.v1.Empty
+	29, // 86: shoal.v1.Meta.LiveSlices:output_type -> shoal.v1.Slices
+	37, // 87: shoal.v1.Meta.Check:output_type -> shoal.v1.CheckResponse
+	8,  // 88: shoal.v1.Meta.Sync:output_type -> shoal.v1.Empty
+	39, // 89: shoal.v1.Session.Create:output_type -> shoal.v1.SessionReply
+	39, // 90: shoal.v1.Session.Resume:output_type -> shoal.v1.SessionReply
+	8,  // 91: shoal.v1.Session.Heartbeat:output_type -> shoal.v1.Empty
+	8,  // 92: shoal.v1.Session.Close:output_type -> shoal.v1.Empty
+	35, // 93: shoal.v1.Session.AllocSliceIDs:output_type -> shoal.v1.Range
+	44, // 94: shoal.v1.Admin.ListFS:output_type -> shoal.v1.FSList
+	6,  // 95: shoal.v1.Admin.CreateFS:output_type -> shoal.v1.FSInfo
+	8,  // 96: shoal.v1.Admin.DeleteFS:output_type -> shoal.v1.Empty
+	46, // 97: shoal.v1.Admin.Status:output_type -> shoal.v1.StatusReply
+	56, // [56:98] is the sub-list for method output_type
+	14, // [14:56] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name

@@ -69,6 +69,7 @@ const (
 	Meta_ForgetSweep_FullMethodName  = "/shoal.v1.Meta/ForgetSweep"
 	Meta_LiveSlices_FullMethodName   = "/shoal.v1.Meta/LiveSlices"
 	Meta_Check_FullMethodName        = "/shoal.v1.Meta/Check"
+	Meta_Sync_FullMethodName         = "/shoal.v1.Meta/Sync"
 )
 
 // MetaClient is the client API for Meta service.
@@ -112,6 +113,9 @@ type MetaClient interface {
 	LiveSlices(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Slices], error)
 	// Check runs fsck on the server.
 	Check(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*CheckResponse, error)
+	// Sync makes every committed metadata change durable against power loss
+	// (the engine's fsync); File.Sync calls it after committing its slices.
+	Sync(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type metaClient struct {
@@ -451,6 +455,16 @@ func (c *metaClient) Check(ctx context.Context, in *Empty, opts ...grpc.CallOpti
 	return out, nil
 }
 
+func (c *metaClient) Sync(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Meta_Sync_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetaServer is the server API for Meta service.
 // All implementations must embed UnimplementedMetaServer
 // for forward compatibility.
@@ -492,6 +506,9 @@ type MetaServer interface {
 	LiveSlices(*Empty, grpc.ServerStreamingServer[Slices]) error
 	// Check runs fsck on the server.
 	Check(context.Context, *Empty) (*CheckResponse, error)
+	// Sync makes every committed metadata change durable against power loss
+	// (the engine's fsync); File.Sync calls it after committing its slices.
+	Sync(context.Context, *Empty) (*Empty, error)
 	mustEmbedUnimplementedMetaServer()
 }
 
@@ -597,6 +614,9 @@ func (UnimplementedMetaServer) LiveSlices(*Empty, grpc.ServerStreamingServer[Sli
 }
 func (UnimplementedMetaServer) Check(context.Context, *Empty) (*CheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedMetaServer) Sync(context.Context, *Empty) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method Sync not implemented")
 }
 func (UnimplementedMetaServer) mustEmbedUnimplementedMetaServer() {}
 func (UnimplementedMetaServer) testEmbeddedByValue()              {}
@@ -1188,6 +1208,24 @@ func _Meta_Check_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Meta_Sync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).Sync(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_Sync_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).Sync(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Meta_ServiceDesc is the grpc.ServiceDesc for Meta service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1318,6 +1356,10 @@ var Meta_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _Meta_Check_Handler,
+		},
+		{
+			MethodName: "Sync",
+			Handler:    _Meta_Sync_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -11,6 +11,7 @@ import (
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
 	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/kv"
 	"github.com/shoalfs/shoal/internal/meta"
 )
 
@@ -376,3 +377,16 @@ func (m *metaClient) Check(ctx context.Context) ([]string, error) {
 
 // Close closes the Conn (and its session).
 func (m *metaClient) Close() error { return m.c.Close() }
+
+// Sync makes the server's engine durable (its kv.Syncer), so the Conn's
+// Meta() is a kv.Syncer for File.Sync.
+func (m *metaClient) Sync() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := do(ctx, m.c, "rpc.Sync", false, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Empty, error) {
+		return mc.Sync(ctx, empty)
+	})
+	return err
+}
+
+var _ kv.Syncer = (*metaClient)(nil)

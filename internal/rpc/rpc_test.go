@@ -531,3 +531,21 @@ func TestLostReplyAppliedOnce(t *testing.T) {
 	fsys, _ := b.FS(ctx, DefaultFS)
 	checkFS(t, fsys)
 }
+
+// File.Sync relies on the remote meta being a kv.Syncer that syncs the
+// server's engine.
+func TestEngineSync(t *testing.T) {
+	e := newEnv(t)
+	sy, ok := e.m.(kv.Syncer)
+	if !ok {
+		t.Fatal("the remote meta.Service is not a kv.Syncer")
+	}
+	ok2(t, sy.Sync())
+}
+
+func ok2(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

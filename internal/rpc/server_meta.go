@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
+	"github.com/shoalfs/shoal/internal/kv"
 	"github.com/shoalfs/shoal/internal/meta"
 )
 
@@ -424,4 +425,16 @@ func (m *metaServer) Check(ctx context.Context, _ *pb.Empty) (*pb.CheckResponse,
 		return nil, toStatus(err)
 	}
 	return &pb.CheckResponse{Problems: probs}, nil
+}
+
+// Sync syncs the server's engine. Any caller may: it changes nothing and
+// costs one fsync, which File.Sync needs anyway.
+func (m *metaServer) Sync(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
+	if _, _, err := m.call(ctx, pb.Meta_Sync_FullMethodName); err != nil {
+		return nil, err
+	}
+	if sy, ok := m.s.b.Engine().(kv.Syncer); ok {
+		return emptyReply(sy.Sync())
+	}
+	return empty, nil
 }

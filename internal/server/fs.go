@@ -8,11 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shoalfs/shoal/internal/blockserver"
 	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
-	"github.com/shoalfs/shoal/internal/kv"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
 	filestore "github.com/shoalfs/shoal/internal/objstore/file"
@@ -142,11 +140,7 @@ func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err 
 		if err != nil {
 			return nil, err
 		}
-		ss := &syncStore{Store: fst}
-		if r.s.eng != nil {
-			ss.eng = r.s.eng
-		}
-		st.store = ss
+		st.store = fst
 	}
 	if cfg.Roles&RoleMeta != 0 {
 		st.fs, err = meta.New(ctx, r.s.eng, meta.Config{
@@ -314,30 +308,3 @@ func (r *registry) close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// syncStore is a filesystem's block store as the block server sees it: a
-// sync with no keys syncs the metadata engine. File.Sync on a remote
-// client sends one after committing its slices, so an fsync'd commit
-// survives power loss; the wire API has no engine sync call of its own
-// (remove this once it does).
-type syncStore struct {
-	*filestore.Store
-	eng kv.Engine // nil for a worker alone: the engine is elsewhere
-}
-
-// EngineSyncKey is the key a client sends alone in a block sync to make
-// the server sync its metadata engine.
-const EngineSyncKey = "shoal-engine-sync"
-
-func (s *syncStore) Sync(ctx context.Context, keys []string) error {
-	if len(keys) == 1 && keys[0] == EngineSyncKey {
-		if sy, ok := s.eng.(kv.Syncer); ok {
-			return sy.Sync()
-		}
-		return nil
-	}
-	return s.Store.Sync(ctx, keys)
-}
-
-// The embedded store's OpenFile keeps sendfile reads through the wrapper.
-var _ blockserver.FileOpener = (*syncStore)(nil)

@@ -13,10 +13,7 @@
 // the death of the server process at once and power loss after the next
 // engine sync. Clients call File.Sync to make a file durable: the blocks
 // are synced through the worker (POST .../sync with the block keys), the
-// slices committed over gRPC, and then the engine synced. The engine
-// sync travels as a block-server sync with no keys, which this server
-// answers by syncing the engine (see syncStore): the wire API has no
-// engine-sync call yet.
+// slices committed over gRPC, and then the engine synced (Meta.Sync).
 //
 // Garbage: the server, not its clients, collects garbage. A background
 // loop expires dead sessions (their unlinked-open files become
