@@ -8,7 +8,7 @@ PKGS := ./...
 # The race detector multiplies run time; CI uses it on every package.
 TESTFLAGS ?= -race -timeout 20m
 
-.PHONY: all build run test vet fmt-check unit bench clean
+.PHONY: all build run test vet fmt-check unit pytest bench clean
 
 all: build
 
@@ -30,7 +30,23 @@ fmt-check:
 unit:
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
-test: fmt-check vet build unit
+# The Python side runs in a virtualenv made here, so a fresh machine needs
+# only python3 (with venv) beside Go. The stamp reinstalls when the
+# package's metadata changes.
+VENV := .venv
+PY := $(VENV)/bin/python
+PYDEPS := pytest numpy fsspec pyarrow pandas
+
+$(VENV)/.stamp: python/pyproject.toml python/setup.py
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(PYDEPS)
+	SHOAL_SKIP_GO_BUILD=1 $(VENV)/bin/pip install -q --disable-pip-version-check -e ./python
+	touch $@
+
+pytest: build $(VENV)/.stamp
+	SHOAL_BIN=$(abspath $(BIN)) $(PY) -m pytest -q python/tests
+
+test: fmt-check vet build unit pytest
 
 bench: build
 	$(BIN) bench --data $$(mktemp -d)
