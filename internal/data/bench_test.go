@@ -193,3 +193,22 @@ func BenchmarkRawDisk(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkByteReads reads a warm 128 KiB file one byte per ReadAt, as
+// fstest.TestFS and byte-wise readers do: the cost of planning a read.
+func BenchmarkByteReads(b *testing.B) {
+	e := newBenchEnv(b)
+	l := newLayer(b, e.fs, e.store, Config{})
+	a := e.create(b, "bytes")
+	writeFile(b, l, a, benchSmall, make([]byte, benchSmall))
+	a.Size = benchSmall
+	h := l.Open(a.Ino, a)
+	defer h.Close(ctx)
+	var p [1]byte
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := h.ReadAt(ctx, p[:], int64(i%benchSmall)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -170,6 +170,7 @@ func (l *Layer) compactChunk(ctx context.Context, ino meta.Ino, idx uint32, size
 	if st := l.lookup(ino); st != nil {
 		st.mu.Lock()
 		delete(st.mu.chunks, idx)
+		delete(st.mu.vis, idx)
 		st.mu.gen++
 		// Commits since scheduling counted from zero (maybeCompact).
 		st.mu.recs[idx] += len(repl)

@@ -25,12 +25,18 @@ type inode struct {
 
 	mu struct {
 		sync.Mutex
-		size    uint64
-		mtime   time.Time
-		gen     uint64                  // bumped whenever chunk maps are dropped
-		chunks  map[uint32][]meta.Slice // committed records, oldest first
-		recs    map[uint32]int          // known record counts (compaction trigger)
-		pending map[uint32][]*pslice    // uncommitted slices per chunk, oldest first
+		size   uint64
+		mtime  time.Time
+		gen    uint64                  // bumped whenever chunk maps are dropped
+		chunks map[uint32][]meta.Slice // committed records, oldest first
+		// vis memoizes visible() over a chunk's committed records, so
+		// small reads (byte-by-byte ones too) do not rebuild the overlay
+		// each time. An entry is valid while it was built from the very
+		// slice now in chunks (records are replaced, never edited in
+		// place) and for the same size limit.
+		vis     map[uint32]visMemo
+		recs    map[uint32]int       // known record counts (compaction trigger)
+		pending map[uint32][]*pslice // uncommitted slices per chunk, oldest first
 		byID    map[uint64]*pslice
 		flushes int // flushes between taking a batch and removing it
 	}
@@ -79,6 +85,7 @@ func (st *inode) idleLocked() bool {
 
 func (st *inode) dropChunksLocked() {
 	clear(st.mu.chunks)
+	clear(st.mu.vis)
 	st.mu.gen++
 }
 
@@ -378,6 +385,7 @@ func (st *inode) removePending(batch []*pslice, fn func()) {
 			st.mu.pending[s.chunk] = list
 		}
 		delete(st.mu.chunks, s.chunk)
+		delete(st.mu.vis, s.chunk)
 		if s.visibleLen() > 0 {
 			st.mu.recs[s.chunk]++
 		}

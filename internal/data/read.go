@@ -73,8 +73,10 @@ func (h *Handle) read(ctx context.Context, p []byte, off uint64) (int, error) {
 // read fills p from off, clipped at the size; whole asks for whole blocks
 // on a miss (sequential reads). It returns the bytes read.
 func (st *inode) read(ctx context.Context, p []byte, off uint64, whole bool) (int, error) {
+	// Most reads touch one or two blocks: plan them on the stack.
+	var buf [4]blockRead
 	for attempt := 0; ; attempt++ {
-		n, reads, err := st.plan(ctx, p, off, true)
+		n, reads, err := st.plan(ctx, p, off, true, buf[:0])
 		if err != nil || n == 0 {
 			return n, err
 		}
@@ -97,7 +99,7 @@ func (st *inode) read(ctx context.Context, p []byte, off uint64, whole bool) (in
 // plan resolves [off, off+len(p)) clipped at the size into reads of
 // stored blocks, copying buffered (pending) bytes and zeros into p
 // directly when fill is set. It returns the clipped length.
-func (st *inode) plan(ctx context.Context, p []byte, off uint64, fill bool) (int, []blockRead, error) {
+func (st *inode) plan(ctx context.Context, p []byte, off uint64, fill bool, reads []blockRead) (int, []blockRead, error) {
 	for {
 		st.mu.Lock()
 		size := st.mu.size
@@ -122,7 +124,7 @@ func (st *inode) plan(ctx context.Context, p []byte, off uint64, fill bool) (int
 			st.mu.Unlock()
 			continue
 		}
-		reads := st.planLocked(p[:n], off, size, fill)
+		reads = st.planLocked(reads, p[:n], off, size, fill)
 		st.mu.Unlock()
 		return n, reads, nil
 	}
@@ -139,22 +141,28 @@ func (st *inode) missingChunkLocked(off, n uint64) (uint32, bool) {
 	return 0, true
 }
 
-func (st *inode) planLocked(p []byte, off, size uint64, fill bool) []blockRead {
-	var reads []blockRead
+// planLocked appends to reads.
+func (st *inode) planLocked(reads []blockRead, p []byte, off, size uint64, fill bool) []blockRead {
 	var recs []meta.Slice
 	end := off + uint64(len(p))
 	for c := off / meta.ChunkSize; c*meta.ChunkSize < end; c++ {
 		base := c * meta.ChunkSize
 		limit := uint32(min(size-base, meta.ChunkSize))
-		recs = append(recs[:0], st.mu.chunks[uint32(c)]...)
-		for _, s := range st.mu.pending[uint32(c)] {
-			recs = append(recs, s.record())
+		var segs []segment
+		if pend := st.mu.pending[uint32(c)]; len(pend) == 0 {
+			segs = st.visibleLocked(uint32(c), limit)
+		} else {
+			recs = append(recs[:0], st.mu.chunks[uint32(c)]...)
+			for _, s := range pend {
+				recs = append(recs, s.record())
+			}
+			segs = visible(recs, limit)
 		}
 		// The part of the request inside this chunk, in chunk coordinates.
 		lo := uint32(max(off, base) - base)
 		hi := uint32(min(end, base+meta.ChunkSize) - base)
 		cur := lo
-		for _, sg := range visible(recs, limit) {
+		for _, sg := range segs {
 			if sg.end() <= lo || sg.Pos >= hi {
 				continue
 			}
@@ -176,6 +184,31 @@ func (st *inode) planLocked(p []byte, off, size uint64, fill bool) []blockRead {
 		}
 	}
 	return reads
+}
+
+// visMemo is visible(src, limit) for a chunk's committed records src.
+type visMemo struct {
+	src   []meta.Slice
+	limit uint32
+	segs  []segment
+}
+
+// visibleLocked returns the visible runs of chunk c's committed records
+// (the chunk has no pending slices), memoized.
+func (st *inode) visibleLocked(c uint32, limit uint32) []segment {
+	recs := st.mu.chunks[c]
+	if len(recs) == 0 {
+		return nil
+	}
+	if m, ok := st.mu.vis[c]; ok && m.limit == limit && len(m.src) == len(recs) && &m.src[0] == &recs[0] {
+		return m.segs
+	}
+	segs := visible(recs, limit)
+	if st.mu.vis == nil {
+		st.mu.vis = make(map[uint32]visMemo)
+	}
+	st.mu.vis[c] = visMemo{src: recs, limit: limit, segs: segs}
+	return segs
 }
 
 // appendBlockReads splits a read of slice bytes [so, so+len(dst)) into
@@ -352,7 +385,7 @@ func (l *Layer) prefetch(st *inode, from, to uint64) {
 	l.goBackground(&l.bg, l.bgCtx, func(ctx context.Context) {
 		// Plan against the never-touched scratch buffer: with fill off
 		// nothing is copied, only the destinations' lengths matter.
-		_, reads, err := st.plan(ctx, l.scratch[:to-from], from, false)
+		_, reads, err := st.plan(ctx, l.scratch[:to-from], from, false, nil)
 		if err != nil {
 			return
 		}

@@ -76,6 +76,14 @@
 // expire (not before a TTL from the restart): they may hold any inode,
 // so an unlink to zero links records a hold for each of them too.
 //
+// Lookup cache. In exclusive mode every write goes through this FS, so
+// the attributes, dentries, chunk records and symlink targets that reads
+// get are cached exactly (cache.go): write transactions keep the cache
+// in step around their commit and install what they wrote, and Resolve,
+// Lookup, GetAttr, Access, Open and ReadChunk run from the cache alone,
+// without an engine transaction, when everything they need is there.
+// Without Exclusive there is no cache.
+//
 // Request ids. A client tags each mutation with a per-session request id
 // (WithRequest). The mutation's transaction checks Q sess req: if present
 // the request was applied and the call returns what the first success
