@@ -20,7 +20,6 @@ import (
 	"github.com/shoalfs/shoal/internal/lockfile"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
-	filestore "github.com/shoalfs/shoal/internal/objstore/file"
 )
 
 // Option configures a Client.
@@ -114,6 +113,7 @@ type core struct {
 	umask   fs.FileMode
 	logger  *slog.Logger
 	closers []func() error // run in order by Close, after data and meta
+	tables  tables         // KV tables (table.go); nil for test clients without them
 
 	files    openFiles
 	appendMu sync.Mutex // serializes O_APPEND writes in this client
@@ -168,7 +168,7 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 	if err != nil {
 		return fail(err)
 	}
-	store, err := filestore.Open(datadir.Blocks(dir, info.ID), filestore.Options{})
+	store, err := datadir.OpenBlocks(dir, info.ID, o.logger)
 	if err != nil {
 		return fail(err)
 	}
@@ -197,10 +197,16 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 			o.logger.Warn("shoal: garbage collection after unclean shutdown failed", "dir", dir, "err", err)
 		}
 	}
+	kvt, err := openLocalTables(eng, o)
+	if err != nil {
+		return fail(err)
+	}
 	// newClient closes meta and data itself; the engine, store and lock
 	// go after them, the lock last so no one opens the directory while
 	// the engine is still flushing.
-	return newClient(m, store, d, syncer, o, store.Close, eng.Close, lock.Close), nil
+	c := newClient(m, store, d, syncer, o, store.Close, kvt.Close, eng.Close, lock.Close)
+	c.core.tables = localTables{kvt}
+	return c, nil
 }
 
 func (o *options) ensureDefaults() {

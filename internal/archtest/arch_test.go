@@ -113,6 +113,7 @@ var layers = []struct {
 	{"cmd/", 70},
 	{"internal/cli", 60},
 	{"internal/crashtest", 60},
+	{"internal/multitest", 60},
 	{"internal/archtest", 60},
 	{"internal/bench", 55},
 	{"internal/server", 50},

@@ -4,7 +4,8 @@
 //
 //	DIR/LOCK             the process lock (internal/lockfile)
 //	DIR/meta/            the Badger engine (every filesystem's metadata)
-//	DIR/blocks/<fs-id>/  one block store per filesystem, by registry id
+//	DIR/blocks/<fs-id>/     one block store per filesystem, by registry id
+//	DIR/blocks/<fs-id>.kv/  its small blocks, in an engine of their own (blocks.go)
 //
 // Invariants: a filesystem's blocks live only under its id's directory,
 // so deleting a filesystem is removing that directory, and two

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
-	filestore "github.com/shoalfs/shoal/internal/objstore/file"
 	"github.com/shoalfs/shoal/internal/objstore/remote"
 	"github.com/shoalfs/shoal/internal/rpc"
 )
@@ -136,7 +134,7 @@ func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err 
 		}
 	}()
 	if cfg.Roles&RoleWorker != 0 {
-		fst, err := filestore.Open(datadir.Blocks(cfg.DataDir, info.ID), filestore.Options{})
+		fst, err := datadir.OpenBlocks(cfg.DataDir, info.ID, cfg.Logger)
 		if err != nil {
 			return nil, err
 		}
@@ -221,9 +219,8 @@ func (r *registry) reconcile(ctx context.Context) ([]meta.FSInfo, error) {
 			r.s.log.Warn("server: closing deleted filesystem", "fs", st.info.Name, "err", err)
 		}
 		if r.s.cfg.Roles&RoleWorker != 0 && !ids[st.info.ID] {
-			dir := datadir.Blocks(r.s.cfg.DataDir, st.info.ID)
-			if err := os.RemoveAll(dir); err != nil {
-				r.s.log.Warn("server: removing a deleted filesystem's blocks", "dir", dir, "err", err)
+			if err := datadir.RemoveBlocks(r.s.cfg.DataDir, st.info.ID); err != nil {
+				r.s.log.Warn("server: removing a deleted filesystem's blocks", "id", st.info.ID, "err", err)
 			}
 		}
 		r.s.log.Info("server: filesystem deleted", "fs", st.info.Name, "id", st.info.ID)
