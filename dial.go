@@ -96,7 +96,9 @@ func Dial(ctx context.Context, addrs string, opts ...Option) (*Client, error) {
 	// The remote meta syncs the server's engine (Meta.Sync), which
 	// File.Sync needs after committing its slices.
 	syncer, _ := m.(kv.Syncer)
-	return newClient(m, store, d, syncer, o, store.Close, conn.Close), nil
+	c := newClient(m, store, d, syncer, o, store.Close, conn.Close)
+	c.core.tables = remoteTables{conn.KV()}
+	return c, nil
 }
 
 // clientName identifies this program in the server's session table.

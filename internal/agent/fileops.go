@@ -1,12 +1,14 @@
 package agent
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	shoal "github.com/shoalfs/shoal"
 )
@@ -220,4 +222,46 @@ func putU64(b []byte, v uint64) {
 	for i := range 8 {
 		b[i] = byte(v >> (8 * i))
 	}
+}
+
+// sdkBench times n small-file operations made straight on the Go SDK, in
+// the agent: the ceiling the Python SDK's per-file figures are measured
+// against (bench/python_bench.py prints both). "create" writes
+// dir/000000... with size bytes each; "read" opens, reads and closes them.
+func sdkBench(cl *shoal.Client, kind, dir string, n, size int64) (int64, error) {
+	if n <= 0 || n > 1<<20 || size < 0 || size > 64<<20 {
+		return 0, syscall.EINVAL
+	}
+	buf := make([]byte, size)
+	start := time.Now()
+	for i := range n {
+		name := fmt.Sprintf("%s/%06d", dir, i)
+		switch kind {
+		case "create":
+			f, err := cl.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+			if err != nil {
+				return 0, err
+			}
+			_, err = f.Write(buf)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return 0, err
+			}
+		case "read":
+			f, err := cl.OpenFile(name, os.O_RDONLY, 0)
+			if err != nil {
+				return 0, err
+			}
+			_, err = f.ReadAt(buf, 0)
+			f.Close()
+			if err != nil && err != io.EOF {
+				return 0, err
+			}
+		default:
+			return 0, syscall.EINVAL
+		}
+	}
+	return time.Since(start).Nanoseconds(), nil
 }

@@ -432,6 +432,17 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 		}
 		e.int(n)
 		return nil
+	case OpSDKBench:
+		kind, dir, n, size := d.str(), d.str(), d.int(), d.int()
+		if d.err != nil {
+			return d.err
+		}
+		ns, err := sdkBench(cl, kind, dir, n, size)
+		if err != nil {
+			return err
+		}
+		e.int(ns)
+		return nil
 	case OpStats:
 		st := c.a.stats.snapshot()
 		e.int(st.requests)

@@ -81,6 +81,7 @@ const (
 	OpWriteFile   = 57 // path, flags, perm, data -> n, attr
 	OpReadFile    = 58 // path, start, end, end given -> data
 	OpStats       = 59 // -> requests, in flight, most in flight since the last OpStats
+	OpSDKBench    = 60 // kind ("create", "read"), dir, n, size -> elapsed ns
 )
 
 // errBadFrame reports a request that does not decode.

@@ -148,7 +148,7 @@ func BenchmarkCreate(b *testing.B) {
 			if err := l.mkdirs(t); err != nil {
 				b.Fatal(err)
 			}
-			d, err := l.each(ctx, t.Touch)
+			d, err := l.each(ctx, touch(t))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -168,12 +168,12 @@ func BenchmarkStat(b *testing.B) {
 		if err := l.mkdirs(t); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := l.each(ctx, t.Touch); err != nil {
+		if _, err := l.each(ctx, touch(t)); err != nil {
 			b.Fatal(err)
 		}
 		var total time.Duration
 		for i := 0; i < b.N; i++ {
-			d, err := l.each(ctx, t.Stat)
+			d, err := l.each(ctx, stat(t))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -268,6 +268,53 @@ func TestWorkloadsSmoke(t *testing.T) {
 		t.Errorf("JSON round trip lost data: %+v", back.Options)
 	}
 	t.Logf("\n%s", text.String())
+}
+
+// TestServerSmoke runs the suite through an in-process server at a tiny
+// scale, with the clients workload and the loopback limit.
+func TestServerSmoke(t *testing.T) {
+	dir := t.TempDir()
+	var log bytes.Buffer
+	opts := Options{
+		Dir: dir, Server: true, Repeat: 1, Threads: 2,
+		BigSize: 5<<20 + 7, IOSize: 256 << 10,
+		SmallFiles: 10, SmallSize: 3000,
+		MetaDirs: 4, MetaFiles: 40, ReadDirEntries: 20,
+		ClientCounts: []int{2, 3},
+		Log:          &log,
+	}
+	rep, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Run: %v\nlog:\n%s", err, log.String())
+	}
+	if want := len(metrics) + 4; len(rep.Results) != want {
+		t.Fatalf("got %d results, want %d", len(rep.Results), want)
+	}
+	for _, res := range rep.Results {
+		if len(res.Shoal.Samples) != 1 || res.Shoal.Median <= 0 {
+			t.Errorf("%s: shoal %+v", res.Metric, res.Shoal)
+		}
+		if want := remoteTargets[res.Metric]; res.Target != want {
+			t.Errorf("%s: target %v, want %v", res.Metric, res.Target, want)
+		}
+	}
+	if rep.Loopback.Median <= 0 || rep.Server == "" {
+		t.Errorf("loopback %+v, server %q", rep.Loopback, rep.Server)
+	}
+	for _, sub := range []string{"server", "host", "shoal"} {
+		if m, _ := filepath.Glob(filepath.Join(dir, sub)); len(m) != 0 {
+			t.Errorf("%s left behind", sub)
+		}
+	}
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"clients.3.create", "clients.2.stat", "loopback TCP", "server:"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
 }
 
 func TestRunRefusesExistingDirs(t *testing.T) {

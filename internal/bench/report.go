@@ -26,15 +26,29 @@ func (r *Report) WriteText(w io.Writer) error {
 	p := r.Options
 	var b strings.Builder
 	fmt.Fprintf(&b, "machine: %s, %d cores, %s memory, %s, %s\n", orUnknown(m.CPU), m.Cores, FormatSize(int64(m.MemoryBytes)), orUnknown(m.Kernel), m.GoVersion)
-	fmt.Fprintf(&b, "disk:    %s on %s (%s, mounted at %s), %s free of %s\n", m.Disk.Path, orUnknown(m.Disk.Device), orUnknown(m.Disk.FSType), orUnknown(m.Disk.MountPoint), FormatSize(int64(m.Disk.FreeBytes)), FormatSize(int64(m.Disk.TotalBytes)))
+	if m.Disk.Path != "" {
+		fmt.Fprintf(&b, "disk:    %s on %s (%s, mounted at %s), %s free of %s\n", m.Disk.Path, orUnknown(m.Disk.Device), orUnknown(m.Disk.FSType), orUnknown(m.Disk.MountPoint), FormatSize(int64(m.Disk.FreeBytes)), FormatSize(int64(m.Disk.TotalBytes)))
+	}
+	if r.Server != "" {
+		fmt.Fprintf(&b, "server:  %s, through shoal.Dial over loopback\n", r.Server)
+		fmt.Fprintf(&b, "limit:   loopback TCP %s MiB/s %s (one stream, two goroutines; the loopback column)\n", num(r.Loopback.Median), span(r.Loopback))
+	}
 	fmt.Fprintf(&b, "params:  repeat %d, threads %d; big %s in %s I/O; small %d x %s; meta %d files in %d dirs; readdir %d entries\n",
 		p.Repeat, p.Threads, FormatSize(p.BigSize), FormatSize(int64(p.IOSize)), p.SmallFiles, FormatSize(int64(p.SmallSize)), p.MetaFiles, p.MetaDirs, p.ReadDirEntries)
+	if len(p.ClientCounts) > 0 {
+		fmt.Fprintf(&b, "clients: %v separate clients for the clients.N rows\n", p.ClientCounts)
+	}
 	fmt.Fprintf(&b, "figures: median [min-max] of %d runs; ratio = Shoal speed / host speed (1.00 = physical limit); took %s\n\n", p.Repeat, r.Duration)
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "metric\tunit\tshoal\t[min-max]\thost (limit)\t[min-max]\tratio\ttarget\tverdict\t")
+	loop := r.Server != ""
+	head := "metric\tunit\tshoal\t[min-max]\thost (limit)\t[min-max]\tratio\t"
+	if loop {
+		head += "loopback\t"
+	}
+	fmt.Fprintln(tw, head+"target\tverdict\t")
 	for _, res := range r.Results {
 		target := "-"
 		if res.Target > 0 {
@@ -48,8 +62,20 @@ func (r *Report) WriteText(w io.Writer) error {
 		if res.Ratio > 0 {
 			ratio = strconv.FormatFloat(res.Ratio, 'f', 2, 64)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", res.Metric, res.Unit,
-			num(res.Shoal.Median), span(res.Shoal), num(res.Host.Median), span(res.Host), ratio, target, res.Verdict())
+		host := "-"
+		if len(res.Host.Samples) > 0 {
+			host = num(res.Host.Median)
+		}
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t", res.Metric, res.Unit,
+			num(res.Shoal.Median), span(res.Shoal), host, span(res.Host), ratio)
+		if loop {
+			lb := ""
+			if res.Unit == "MiB/s" {
+				lb = num(r.Loopback.Median)
+			}
+			row += lb + "\t"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t\n", row, target, res.Verdict())
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -182,9 +182,16 @@ func (l metaLayout) mkdirs(t target) error {
 	return nil
 }
 
-// each runs op on every file of the layout, each goroutine over its own
-// directories.
-func (l metaLayout) each(ctx context.Context, op func(name string) error) (time.Duration, error) {
+func touch(t target) func(int, string) error {
+	return func(_ int, name string) error { return t.Touch(name) }
+}
+func stat(t target) func(int, string) error {
+	return func(_ int, name string) error { return t.Stat(name) }
+}
+
+// each runs op(g, name) on every file of the layout, goroutine g over its
+// own directories.
+func (l metaLayout) each(ctx context.Context, op func(g int, name string) error) (time.Duration, error) {
 	return spread(ctx, l.threads, func(ctx context.Context, g int) error {
 		for d := g; d < l.dirs; d += l.threads {
 			dir := l.dir(d)
@@ -194,7 +201,7 @@ func (l metaLayout) each(ctx context.Context, op func(name string) error) (time.
 						return err
 					}
 				}
-				if err := op(smallName(dir, i)); err != nil {
+				if err := op(g, smallName(dir, i)); err != nil {
 					return err
 				}
 			}

@@ -16,17 +16,25 @@ func newBenchCmd() *cobra.Command {
 		asJSON  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "bench --data DIR",
-		Short: "Measure Shoal against the host filesystem on the same disk",
+		Use:   "bench --data DIR | --addr ADDR [--data DIR] | --server --data DIR",
+		Short: "Measure Shoal against the host filesystem on the same disk, locally or through a server",
 		Long: "Run the benchmark suite: each workload against Shoal (through the Go SDK, in DIR/shoal)\n" +
 			"and against the host filesystem (through the os package, in DIR/host), so every figure\n" +
 			"is printed beside the physical limit of the disk holding DIR, with the ratio and the target.\n" +
 			"DIR/shoal and DIR/host must not exist; both are removed afterwards unless --keep.\n" +
 			"Workloads: big (one big file, 1 MiB I/O), small (1,000 files of 128 KiB),\n" +
 			"meta (44,400 empty files in 111 directories: create, stat; readdir of 10,000 entries).\n" +
+			"Through a server: --addr ADDR runs the same workloads through shoal.Dial against a\n" +
+			"running server (in a directory of its own, removed afterwards; host figures only with\n" +
+			"--data), and --server --data DIR starts a server in this process on DIR/server\n" +
+			"(loopback, ports picked by the kernel) and measures through it. Both add the clients\n" +
+			"workload (create and stat from 4 and 16 separate clients, each its own session) and\n" +
+			"print the loopback TCP limit beside every throughput figure.\n" +
 			"Progress goes to stderr, the report to stdout.",
 		Example: "  shoal bench --data /mnt/nvme/tmp\n" +
-			"  shoal bench --data /tmp/b --workload meta --repeat 5 --json",
+			"  shoal bench --data /tmp/b --workload meta --repeat 5 --json\n" +
+			"  shoal bench --server --data /mnt/nvme/tmp\n" +
+			"  shoal bench --addr 127.0.0.1:7700 --workload clients",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			size, err := bench.ParseSize(bigSize)
@@ -65,16 +73,20 @@ func newBenchCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Dir, "data", "", "directory on the disk to measure (required); DIR/shoal and DIR/host are created in it")
+	f.StringVar(&opts.Dir, "data", "", "directory on the disk to measure; DIR/shoal (or DIR/server) and DIR/host are created in it")
+	f.StringVar(&opts.Addr, "addr", "", "benchmark the running server(s) at HOST:PORT[,HOST:PORT] through shoal.Dial")
+	f.BoolVar(&opts.Server, "server", false, "start a server in this process on DIR/server and benchmark through it over loopback")
+	f.IntSliceVar(&opts.ClientCounts, "clients", []int{4, 16}, "numbers of separate clients for the clients workload")
 	f.IntVar(&opts.Repeat, "repeat", 3, "runs of each workload per target; the report shows median, min and max")
 	f.StringVar(&bigSize, "big-size", "1GiB", "size of the big file")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.StringSliceVar(&opts.Workloads, "workload", bench.AllWorkloads, "workloads to run: "+strings.Join(bench.AllWorkloads, ","))
+	f.StringSliceVar(&opts.Workloads, "workload", nil, "workloads to run: "+strings.Join(bench.AllWorkloads, ",")+" (default all; clients only through a server)")
 	f.IntVar(&opts.Threads, "threads", 4, "goroutines for the small-file and metadata workloads")
 	f.Float64Var(&opts.Scale, "scale", 1, "multiply every file size and count by this (0.1 for a quick look)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep DIR/shoal and DIR/host afterwards")
 	if err := cmd.MarkFlagRequired("data"); err != nil {
 		panic(fmt.Sprintf("cli: bench: %v", err))
 	}
+	cmd.AddCommand(newBenchKVCmd())
 	return cmd
 }

@@ -69,9 +69,11 @@ func New() *cobra.Command {
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newServerCmd(roleServer), newServerCmd(roleMeta), newServerCmd(roleWorker))
+	root.AddCommand(newGatewayCmd())
 	root.AddCommand(newAdminCmd())
 	root.AddCommand(newStatusCmd())
 	root.AddCommand(newAgentCmd())
+	root.AddCommand(newKVCmd())
 
 	return root
 }

@@ -76,6 +76,9 @@ func newServerCmd(role serveRole) *cobra.Command {
 	if role != roleServer {
 		f.StringVar(&cfg.PeerToken, "token", "", "token this role presents to the other (env SHOAL_TOKEN)")
 	}
+	if role == roleServer {
+		s3Flags(cmd, &cfg.S3)
+	}
 	f.StringVar(&tokensFile, "tokens", "", "tokens file: "+server.TokenFileFormat)
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM) for both listeners")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
@@ -110,6 +113,8 @@ func newServerCmd(role serveRole) *cobra.Command {
 			}
 			cfg.Tokens = toks
 		}
+		s3FromEnv(cmd, &cfg.S3)
+		cfg.S3.Handler = s3Handler(&cfg.S3, cfg.Logger)
 		srv, err := server.New(cfg)
 		if err != nil {
 			fmt.Fprintf(cmd.ErrOrStderr(), "shoal: %s: %v\n", cmd.Name(), err)

@@ -292,3 +292,27 @@ type Service interface {
 	// Close releases the service (and the session it holds).
 	Close() error
 }
+
+// NameLister is the name-ordered listing a Service may offer (FS, Session
+// and the RPC client do), found by type assertion: the S3 gateway walks
+// directories in key order with it (see listing.go).
+type NameLister interface {
+	ReadDirByName(ctx context.Context, id Identity, ino Ino, after string, limit int, plus bool) ([]Entry, error)
+	ReadDirByNameXattr(ctx context.Context, id Identity, ino Ino, after string, limit int, name string) ([]Entry, [][]byte, error)
+}
+
+// Cloner shares file data between files without copying bytes (see
+// clone.go), offered like NameLister: server-side copy and multipart
+// completion use it.
+type Cloner interface {
+	CloneChunks(ctx context.Context, id Identity, src, dst Ino) (Attr, error)
+	AppendChunks(ctx context.Context, id Identity, dst, src Ino, offset uint64) (Attr, error)
+	CopyRange(ctx context.Context, id Identity, src Ino, srcOff uint64, dst Ino, dstOff, length uint64) (Attr, error)
+}
+
+var (
+	_ NameLister = (*FS)(nil)
+	_ NameLister = (*Session)(nil)
+	_ Cloner     = (*FS)(nil)
+	_ Cloner     = (*Session)(nil)
+)

@@ -57,6 +57,7 @@ import (
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv"
 	"github.com/shoalfs/shoal/internal/kv/badger"
+	"github.com/shoalfs/shoal/internal/kvtable"
 	"github.com/shoalfs/shoal/internal/lockfile"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/rpc"
@@ -123,6 +124,8 @@ type Config struct {
 	Tokens map[string]rpc.Token
 	// TLSCert and TLSKey, when set, serve both listeners over TLS.
 	TLSCert, TLSKey string
+	// S3 configures the S3 gateway (s3.go), run with both roles only.
+	S3 S3Config
 	// SessionTTL is how long a client session lives after its last
 	// heartbeat (0: meta's default, 30s).
 	SessionTTL time.Duration
@@ -225,9 +228,10 @@ type Server struct {
 	started time.Time
 	tlsCfg  *tls.Config
 
-	lock *lockfile.Lock
-	eng  *badger.Engine // nil for a worker alone
-	reg  *registry
+	lock   *lockfile.Lock
+	eng    *badger.Engine // nil for a worker alone
+	reg    *registry
+	tables *kvtable.Store // the KV tables in eng (meta role)
 
 	grpcLn, httpLn net.Listener
 	grpc           *grpc.Server
@@ -235,6 +239,7 @@ type Server struct {
 	blockURLs      []string
 	peerMu         sync.Mutex
 	peer           *rpc.Conn // worker alone: the meta server, dialled on first use
+	s3             *s3Role   // nil unless S3 is on
 
 	closeOnce sync.Once
 	closeErr  error
@@ -304,6 +309,11 @@ func New(cfg Config) (_ *Server, err error) {
 		}
 		s.grpc = grpc.NewServer(gopts...)
 		rs.Register(s.grpc)
+		rs.RegisterClone(s.grpc)
+		if s.tables, err = kvtable.Open(s.eng, tableOptions(cfg)); err != nil {
+			return nil, err
+		}
+		rs.RegisterKV(s.grpc, s.tables)
 	}
 	if cfg.Roles&RoleWorker != 0 {
 		bs := blockserver.New(nil, blockserver.Options{
@@ -318,6 +328,9 @@ func New(cfg Config) (_ *Server, err error) {
 			TLSConfig:         s.tlsCfg,
 			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		}
+	}
+	if s.s3, err = newS3Role(s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -389,6 +402,7 @@ func (s *Server) Banner(w io.Writer) {
 	if a := s.WorkerAddr(); a != "" {
 		fmt.Fprintf(w, "  blocks:    %s (HTTP%s)\n", a, map[bool]string{true: ", TLS"}[s.tlsCfg != nil])
 	}
+	s.s3.banner(w)
 	if s.cfg.Roles&RoleMeta != 0 {
 		fmt.Fprintf(w, "  workers:   %s\n", strings.Join(s.blockURLs, ", "))
 		var names []string
@@ -422,8 +436,8 @@ func (s *Server) Banner(w io.Writer) {
 // engine is closed and the lock released. It returns nil after a clean
 // stop.
 func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 2)
-	serving := 0
+	errc := make(chan error, 3)
+	serving := s.s3.serve(errc)
 	if s.grpc != nil {
 		serving++
 		go func() { errc <- s.grpc.Serve(s.grpcLn) }()
@@ -491,6 +505,7 @@ func (s *Server) shutdown() {
 			}
 		})
 	}
+	wg.Go(func() { s.s3.shutdown(ctx) })
 	if s.http != nil {
 		wg.Go(func() {
 			if err := s.http.Shutdown(ctx); err != nil {
@@ -518,11 +533,15 @@ func (s *Server) Close() error {
 		} else if s.httpLn != nil {
 			s.httpLn.Close()
 		}
+		errs = append(errs, s.s3.close())
 		if s.reg != nil {
 			errs = append(errs, s.reg.close())
 		}
 		if s.peer != nil {
 			errs = append(errs, s.peer.Close())
+		}
+		if s.tables != nil {
+			errs = append(errs, s.tables.Close())
 		}
 		if s.eng != nil {
 			errs = append(errs, s.eng.Close())
@@ -563,4 +582,15 @@ func (b backend) Status(ctx context.Context) (rpc.StatusInfo, error) {
 		info.Listen = append(info.Listen, a)
 	}
 	return info, nil
+}
+
+// tableOptions configure the KV tables: expired records are reclaimed
+// once a minute while the GC loop is on (a pass reads every table, so
+// less often than the filesystem GC; visibility never depends on it).
+func tableOptions(cfg Config) kvtable.Options {
+	o := kvtable.Options{Logger: cfg.Logger}
+	if cfg.GCInterval > 0 {
+		o.ReclaimInterval = time.Minute
+	}
+	return o
 }

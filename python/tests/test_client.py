@@ -422,3 +422,28 @@ def test_threads_use_their_own_connections(client, d):
     for t in ts:
         t.join()
     assert not errors and len(conns) == 4
+
+
+def test_write_behind_errors_surface(client, d):
+    """Small writes of write-only files are sent without waiting; a failed
+    one is raised by the file's close (or its next write/fsync)."""
+    import errno as _errno
+    p = d + "/wb"
+    f = client.open(p, "wb")
+    f.write(b"ok")
+    f.seek(1 << 62)
+    f.write(b"too far")
+    with pytest.raises(OSError) as e:
+        f.close()
+    assert e.value.errno == _errno.EFBIG and e.value.filename == p
+    raw = client.open(p, "wb", buffering=0)
+    raw.seek(1 << 62)
+    assert raw.write(b"x") == 1  # accepted now...
+    with pytest.raises(OSError):
+        raw.fsync()  # ...reported at the next fsync
+    raw.close()
+    with client.open(p, "wb") as f:
+        for i in range(500):  # more posted writes than the pending bound
+            f.write(b"%05d" % i)
+            f.flush()
+    assert client.read_file(p) == b"".join(b"%05d" % i for i in range(500))

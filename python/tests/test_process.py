@@ -115,3 +115,54 @@ def test_stopped_client_refuses(env):
     c.stop()
     with pytest.raises(shoal.ShoalError):
         c.stat("/")
+
+
+def test_reads_in_4_threads_run_in_parallel(client, d):
+    """4 threads reading 4 files are 4 requests running at once in the
+    agent (its own counter says so), and take less time than one thread
+    reading the 4 files in turn (printed; timing is not asserted on a
+    shared machine)."""
+    import threading
+
+    data = [os.urandom(4 << 20) for _ in range(4)]
+    paths = [d + "/big%d" % i for i in range(4)]
+    for p, b in zip(paths, data):
+        client.write_file(p, b)
+
+    def read(p):
+        with client.open(p, "rb") as f:
+            return f.read()
+
+    t0 = time.perf_counter()
+    for p, b in zip(paths, data):
+        assert read(p) == b
+    one = time.perf_counter() - t0
+
+    most, four = 0, None
+    for _ in range(10):
+        client.agent_stats()  # restart the agent's maximum
+        errors = []
+        barrier = threading.Barrier(4)
+
+        def work(p, b):
+            try:
+                barrier.wait()
+                for _ in range(2):
+                    assert read(p) == b
+            except Exception as e:  # pragma: no cover
+                errors.append(e)
+
+        ts = [threading.Thread(target=work, args=pb) for pb in zip(paths, data)]
+        t0 = time.perf_counter()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        four = (time.perf_counter() - t0) / 2
+        assert not errors
+        most = max(most, client.agent_stats()["max_inflight"])
+        if most >= 4:
+            break
+    print("4 files of 4 MiB: one thread %.1f ms, four threads %.1f ms, agent ran %d at once"
+          % (one * 1e3, four * 1e3, most))
+    assert most >= 4

@@ -1,5 +1,6 @@
 """Finding, starting and talking to the local `shoal agent`."""
 
+import collections
 import errno
 import fcntl
 import os
@@ -147,9 +148,11 @@ def connect(path, autostart=True):
 
 class Conn:
     """One connection: requests are answered in order, one at a time (the
-    client keeps one connection per thread)."""
+    client keeps one connection per thread). ``post`` sends a request
+    whose answer nobody waits for (closing a read-only file): the answer
+    is read and dropped before the next call's own."""
 
-    __slots__ = ("sock", "id", "gen", "scratch", "pid", "__weakref__")
+    __slots__ = ("sock", "id", "gen", "scratch", "pid", "pending", "rest", "__weakref__")
 
     def __init__(self, sock, gen):
         self.sock = sock
@@ -157,6 +160,8 @@ class Conn:
         self.gen = gen
         self.scratch = None
         self.pid = os.getpid()
+        self.pending = collections.deque()  # on_error callbacks of posted requests
+        self.rest = b""  # bytes received past the frame being read
 
     def close(self):
         # close(), never shutdown(): after fork the parent still uses this
@@ -165,6 +170,45 @@ class Conn:
             self.sock.close()
         except OSError:
             pass
+
+    # Posted requests whose answers are not read yet: past this many, post
+    # reads them first, so the agent never blocks writing answers to us
+    # while we block writing requests to it.
+    MAX_PENDING = 64
+
+    def post(self, op, payload, on_error=None):
+        """Send a request without waiting for its answer. An error answer
+        calls on_error(code, message, path) when it is read (with the next
+        call) or, when the connection breaks first, ECONNRESET (fail)."""
+        if len(self.pending) >= self.MAX_PENDING:
+            try:
+                self.drain()
+            except OSError as e:
+                raise Disconnected(True, e)
+        self.id = i = (self.id + 1) & 0xFFFFFFFF
+        try:
+            self.sock.sendall(_wire.REQ.pack(8 + len(payload), i, op, 0) + payload)
+        except OSError as e:
+            raise Disconnected(True, e)
+        self.pending.append(on_error)
+
+    def drain(self):
+        """Read the answers to posted requests."""
+        while self.pending:
+            buf = self._frame()
+            cb = self.pending.popleft()
+            if cb is not None:
+                code = _wire.RESP.unpack_from(buf, 4)[1]
+                if code:
+                    d = _wire.Dec(memoryview(buf), 12)
+                    cb(code, d.str(), d.str())
+
+    def fail(self):
+        """The connection broke: posted requests get ECONNRESET."""
+        pending, self.pending = self.pending, collections.deque()
+        for cb in pending:
+            if cb is not None:
+                cb(errno.ECONNRESET, "shoal: agent connection lost before the answer", "")
 
     def call(self, op, payload, fds=None):
         """Send a request and return (decoder over the results). Raises
@@ -181,12 +225,9 @@ class Conn:
         except OSError as e:
             raise Disconnected(False, e)
         try:
-            buf = sock.recv(_RECV)
-            if len(buf) < 4:
-                buf = self._more(buf, 4)
-            n = _wire.I.unpack_from(buf)[0] + 4
-            if len(buf) < n:
-                buf = self._more(buf, n)
+            if self.pending:
+                self.drain()
+            buf = self._frame()
         except OSError as e:
             raise Disconnected(True, e)
         rid, code = _wire.RESP.unpack_from(buf, 4)
@@ -198,6 +239,23 @@ class Conn:
             path = d.str()
             raise AgentError(code, msg, path)
         return d
+
+    def _frame(self):
+        """The next response frame (length prefix included)."""
+        buf = self.rest
+        if buf:
+            self.rest = b""
+        else:
+            buf = self.sock.recv(_RECV)
+        if len(buf) < 4:
+            buf = self._more(buf, 4)
+        n = _wire.I.unpack_from(buf)[0] + 4
+        if len(buf) < n:
+            buf = self._more(buf, n)
+        if len(buf) > n:  # only when answers to posted requests came along
+            self.rest = bytes(buf[n:])
+            buf = buf[:n]
+        return buf
 
     def _more(self, buf, n):
         if n > 4 and len(buf) >= 4:

@@ -3,6 +3,8 @@
 import io
 import os
 
+from .errors import error
+
 
 
 
@@ -39,7 +41,7 @@ class RawFile(io.RawIOBase):
     """An unbuffered Shoal file (what ``open(..., buffering=0)`` returns).
     Its position lives in this process, so a forked child keeps its own."""
 
-    def __init__(self, client, fd, name, mode, readable, writable):
+    def __init__(self, client, fd, name, mode, readable, writable, prefetch=None):
         super().__init__()
         self._client = client
         self._fd = fd
@@ -47,6 +49,16 @@ class RawFile(io.RawIOBase):
         self.mode = mode
         self._readable = readable
         self._writable = writable
+        # The file's first bytes as of open (read-only files): reads
+        # inside them need no round trip, and when they are shorter than
+        # asked for, the first readall() knows where the file ended.
+        # Write-only files without O_APPEND write behind: small writes are
+        # sent without waiting for the answer, and a failure is raised by
+        # the next write, fsync or close (as NFS reports write errors).
+        self._behind = writable and not readable and "a" not in mode
+        self._error = None
+        self._pre = prefetch
+        self._pre_eof = prefetch is not None and len(prefetch) < client._opt["open_prefetch"]
 
     def readable(self):
         self._checkClosed()
@@ -72,19 +84,52 @@ class RawFile(io.RawIOBase):
         self._checkClosed()
         if not self._readable:
             raise io.UnsupportedOperation("File not open for reading")
+        pre = self._pre
+        if pre is not None:
+            st = self._client._fds.get(self._fd)
+            if st is not None and st.pos < len(pre):
+                mv = memoryview(b).cast("B")
+                k = min(len(mv), len(pre) - st.pos)
+                mv[:k] = pre[st.pos:st.pos + k]
+                st.pos += k
+                return k
+            self._pre = None
         return self._client._readinto(self._fd, b)
 
     def readall(self):
         self._checkClosed()
         if not self._readable:
             raise io.UnsupportedOperation("File not open for reading")
+        pre, self._pre = self._pre, None
+        if pre is not None and self._pre_eof:
+            st = self._client._fds.get(self._fd)
+            if st is not None and st.pos <= len(pre):
+                data = pre[st.pos:]
+                st.pos = len(pre)
+                return data
         return self._client._readall(self._fd)
 
     def write(self, b):
         self._checkClosed()
         if not self._writable:
             raise io.UnsupportedOperation("File not open for writing")
-        return self._client.write(self._fd, b)
+        self._check_deferred()
+        c = self._client
+        if self._behind:
+            mv = memoryview(b).cast("B")
+            if 0 < len(mv) <= c._opt["inline_max"]:
+                return c._write_nowait(self._fd, mv, self._deferred)
+        return c.write(self._fd, b)
+
+    def _deferred(self, code, msg, path):
+        if self._error is None:
+            self._error = (code, msg)
+
+    def _check_deferred(self):
+        if self._error is not None:
+            code, msg = self._error
+            self._error = None
+            raise error(code, self.name, detail=msg)
 
     def seek(self, pos, whence=io.SEEK_SET):
         self._checkClosed()
@@ -96,6 +141,7 @@ class RawFile(io.RawIOBase):
 
     def truncate(self, size=None):
         self._checkClosed()
+        self._check_deferred()
         if not self._writable:
             raise io.UnsupportedOperation("File not open for writing")
         if size is None:
@@ -106,17 +152,28 @@ class RawFile(io.RawIOBase):
     def fsync(self):
         self._checkClosed()
         self._client.fsync(self._fd)
+        self._check_deferred()
 
     def stat(self):
-        return self._client.fstat(self._fd)
+        st = self._client.fstat(self._fd)
+        self._check_deferred()
+        return st
 
     def close(self):
         if self.closed:
             return
+        self._pre = None
         try:
             super().close()
         finally:
-            self._client.close(self._fd)
+            if self._writable:
+                try:
+                    self._client.close(self._fd)
+                finally:
+                    self._client._sync_pending()
+                    self._check_deferred()
+            else:
+                self._client._close_nowait(self._fd)
 
     def __repr__(self):
         return "<shoal.RawFile name=%r mode=%r closed=%s>" % (self.name, self.mode, self.closed)

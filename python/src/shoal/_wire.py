@@ -52,6 +52,7 @@ OP_COPY = 56
 OP_WRITEFILE = 57
 OP_READFILE = 58
 OP_STATS = 59
+OP_SDKBENCH = 60
 
 # Requests that may be sent again after the connection broke between
 # sending and the answer: repeating them changes nothing.

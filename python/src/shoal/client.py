@@ -1,5 +1,6 @@
 """shoal.Client: the DingoFS/hf3fs-style client over the local agent."""
 
+import atexit
 import collections
 import errno
 
@@ -13,7 +14,7 @@ import weakref
 
 from . import _agent, _file, _wire
 from ._agent import AgentError, Disconnected
-from .errors import ShoalError, error
+from .errors import ShoalConnectionError, ShoalError, error
 from .iovec import _Shm, _make, iovec
 
 # set_attr mask bits (FUSE FATTR_* values, as meta.Set*).
@@ -53,6 +54,8 @@ _OPTIONS = {
                    "larger ones through shared memory", None),
     "file_buffer_size": (int, 1 << 20, "buffer size of file objects from open()", None),
     "scratch_max": (int, 64 << 20, "largest per-thread shared-memory scratch buffer", None),
+    "open_prefetch": (int, 64 << 10, "open(path, 'rb') also reads this much of the file's start "
+                      "in the same round trip (0: off)", None),
 }
 
 _UNSET = object()
@@ -66,6 +69,17 @@ def _after_fork_in_child():
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+# Set at interpreter exit: files and iterators closed by the final
+# garbage collection must not start an agent just to close handles that
+# die with the session anyway.
+_exiting = False
+
+
+@atexit.register
+def _at_exit():
+    global _exiting
+    _exiting = True
 
 
 def _umask():
@@ -90,7 +104,7 @@ class _Fd:
     """A Shoal fd: its agent handle (valid for one session generation) and
     what reopening it needs after a fork or an agent restart."""
 
-    __slots__ = ("path", "flags", "pos", "handle", "gen", "append")
+    __slots__ = ("path", "flags", "pos", "handle", "gen", "append", "prefetch")
 
     def __init__(self, path, flags, handle, gen):
         self.path = path
@@ -99,6 +113,11 @@ class _Fd:
         self.handle = handle
         self.gen = gen
         self.append = bool(flags & os.O_APPEND)
+        self.prefetch = None  # the file's first bytes, read by OPEN
+
+    def pop_prefetch(self):
+        p, self.prefetch = self.prefetch, None
+        return p
 
 
 class DirEntry:
@@ -322,7 +341,7 @@ class Client:
                 c.close()
                 self._local.c = None
             gen = self._gen
-            conn = _agent.Conn(_agent.connect(self._socket), gen)
+            conn = _agent.Conn(_agent.connect(self._socket, autostart=not _exiting), gen)
             try:
                 if self._sid is not None:
                     try:
@@ -353,6 +372,8 @@ class Client:
             return conn
 
     def _drop(self, c):
+        if c.pid == os.getpid():
+            c.fail()
         c.close()
         if getattr(self._local, "c", None) is c:
             self._local.c = None
@@ -513,10 +534,14 @@ class Client:
         return self.stat(path, follow_symlinks=False)
 
     def exists(self, path):
+        """As os.path.exists: False for any error naming the path (ENOENT,
+        ENOTDIR, ELOOP, EACCES...); losing the agent still raises."""
         try:
             self.stat(path)
             return True
-        except FileNotFoundError:
+        except ShoalConnectionError:
+            raise
+        except ShoalError:
             return False
 
     def set_attr(self, path, mask, attr):
@@ -707,22 +732,29 @@ class Client:
         flags, raw_mode, readable, writable, append, binary = _file.parse_mode(mode)
         if binary and encoding is not None:
             raise ValueError("binary mode doesn't take an encoding argument")
-        fd = self._open_fd(path, flags, perm)
+        prefetch = self._opt["open_prefetch"] if flags == os.O_RDONLY else 0
+        fd = self._open_fd(path, flags, perm, prefetch)
         try:
             if append:
                 self._fds[fd].pos = self.fstat(fd).st_size
-            raw = _file.RawFile(self, fd, os.fsdecode(os.fspath(path)), raw_mode, readable, writable)
+            raw = _file.RawFile(self, fd, os.fsdecode(os.fspath(path)), raw_mode, readable, writable,
+                                self._fds[fd].pop_prefetch())
         except BaseException:
             self.close(fd)
             raise
         return _file.wrap(raw, mode, buffering, encoding, errors, newline, binary, self._opt["file_buffer_size"])
 
-    def _open_fd(self, path, flags, perm):
+    def _open_fd(self, path, flags, perm, prefetch=0):
         clean = self._p(path)
         if flags & os.O_CREAT:
             perm = perm & ~self._umask & 0o7777
-        d = self._call(_wire.OP_OPEN, clean, flags, perm, path=path)
+        if prefetch:
+            d = self._call(_wire.OP_OPEN, clean, flags, perm, prefetch, path=path)
+        else:
+            d = self._call(_wire.OP_OPEN, clean, flags, perm, path=path)
         st = _Fd(clean, flags, d.int(), self._gen)
+        if prefetch and d.int() == 0:
+            st.prefetch = d.bytes()
         with self._lock:
             fd = self._next_fd
             self._next_fd += 1
@@ -739,6 +771,52 @@ class Client:
             raise error(errno.EBADF, detail="shoal: bad fd %r" % (fd,))
         if st.gen == self._gen and not self._stopped:
             self._call(_wire.OP_CLOSE, st.handle, path=st.path)
+
+    def _write_nowait(self, fd, mv, on_error):
+        """Write mv (at most inline_max bytes) at the fd's position without
+        waiting for the answer (write-behind): a failure calls on_error,
+        which the file object raises from its next write, fsync or close."""
+        st = self._fd(fd)
+        if st.gen != self._gen or self._pid != os.getpid():
+            return self.write(fd, mv)
+        c = self._conn()
+        payload = _wire.encode((st.handle, st.pos, mv))
+        try:
+            c.post(_wire.OP_PWRITE, payload, on_error)
+        except Disconnected:
+            self._drop(c)
+            raise error(errno.ECONNRESET, st.path, detail="shoal: agent connection lost") from None
+        st.pos += len(mv)
+        return len(mv)
+
+    def _sync_pending(self):
+        """Read the answers to this thread's posted requests."""
+        c = getattr(self._local, "c", None)
+        if c is not None and c.pending:
+            try:
+                c.drain()
+            except OSError:
+                self._drop(c)
+
+    def _close_nowait(self, fd):
+        """Close a read-only fd without waiting for the answer (closing
+        it cannot fail in a way a reader cares about): the answer is read
+        with the thread's next call."""
+        st = self._fds.pop(fd, None)
+        if st is None or st.gen != self._gen or self._stopped or self._pid != os.getpid():
+            return
+        c = getattr(self._local, "c", None)
+        if c is None or c.gen != self._gen:
+            if not _exiting:  # opened in another thread: close it the usual way
+                try:
+                    self._call(_wire.OP_CLOSE, st.handle, path=st.path)
+                except OSError:
+                    pass
+            return
+        try:
+            c.post(_wire.OP_CLOSE, _wire.encode((st.handle,)))
+        except Disconnected:
+            self._drop(c)
 
     def _scratch(self, n):
         c = self._conn()

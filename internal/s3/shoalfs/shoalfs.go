@@ -1,0 +1,903 @@
+// Package shoalfs is the s3.Backend over a Shoal filesystem (a
+// shoal.Client, in-process or dialled): buckets are top-level
+// directories, object keys are paths under them, so objects written over
+// S3 are files any SDK or FUSE user reads, and files written there are
+// objects.
+//
+// Mapping:
+//   - An object's S3 attributes (ETag, content type/encoding/disposition/
+//     language, cache control, expires, user metadata, tags, checksum, part
+//     sizes) are one JSON xattr, user.s3.object, on the file: one read per
+//     HEAD, and listings fetch it with the entries in one call (meta's
+//     ReadDirByNameXattr). It records the size and mtime it describes; a
+//     file changed since through the filesystem (or written there and never
+//     through S3) gets an ETag made from its inode, size and mtime instead
+//     of a stale one. The user.* namespace lets the gateway act with the
+//     requester's own identity, so POSIX permissions decide every request.
+//   - A key ending in "/" is a directory carrying user.s3.object (a
+//     directory marker object); a directory without it is no object.
+//   - A bucket's settings (creation time, public flag, tags) are the JSON
+//     xattr user.s3.bucket on its directory. Only buckets whose flag says
+//     public are readable anonymously.
+//   - Staging lives in /.shoal-s3, outside every bucket (no bucket name
+//     starts with '.'), so no listing of a bucket shows it:
+//     /.shoal-s3/tmp/ holds uploads in flight (PutObject, CopyObject write
+//     a hidden file, set its xattr, then rename it into place: readers see
+//     the old object or the new one), /.shoal-s3/uploads/<bucket>/<id>/
+//     holds a multipart upload (xattr user.s3.upload: key, initiation time,
+//     metadata) and its parts part-00001... A background job removes
+//     uploads and temporary files older than Options.UploadTTL.
+//   - Copies share blocks (shoal.Client.CloneFile, CopyFileRange), and
+//     CompleteMultipartUpload links the parts into a staged file
+//     (ConcatFiles) renamed into place: no data passes through the gateway.
+//   - Conflicts: a key whose path crosses a file ("a/b" with object "a")
+//     or names a directory ("a" with "a/b") fails with s3.ErrKeyConflict,
+//     and the directories a failed write created are removed again.
+//     Deleting an object removes the directories it leaves empty (up to
+//     the bucket, stopping at a directory marker), as S3 has no empty
+//     prefixes.
+//   - Listing walks directories in key order (see list.go) and reads only
+//     what a page needs.
+//
+// Conditional writes (If-None-Match: *, If-Match) are checked and the
+// object renamed into place under a per-key lock of this process: atomic
+// against other requests to this gateway, not against other gateways or
+// filesystem users writing the same path concurrently.
+package shoalfs
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/s3"
+	"github.com/shoalfs/shoal/internal/s3/checksum"
+)
+
+// Names of the xattrs and the staging directories.
+const (
+	XattrObject = "user.s3.object"
+	XattrBucket = "user.s3.bucket"
+	XattrUpload = "user.s3.upload"
+	StagingDir  = "/.shoal-s3"
+	tmpDir      = StagingDir + "/tmp"
+	uploadsDir  = StagingDir + "/uploads"
+)
+
+// Options configures a Backend. The zero value is valid.
+type Options struct {
+	// UploadTTL is the age after which an unfinished multipart upload (or
+	// a temporary file left by a crashed write) is removed; 0 means 7
+	// days, negative never.
+	UploadTTL time.Duration
+	// CleanInterval is how often the cleaner runs; 0 means an hour.
+	CleanInterval time.Duration
+	// Logger receives failures of background work; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) ensureDefaults() {
+	if o.UploadTTL == 0 {
+		o.UploadTTL = 7 * 24 * time.Hour
+	}
+	if o.CleanInterval <= 0 {
+		o.CleanInterval = time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Backend serves S3 over a shoal.Client.
+type Backend struct {
+	c    *shoal.Client // acts as the client's own identity (normally root) for housekeeping
+	opts Options
+	seed maphash.Seed
+	keys [256]sync.Mutex // per-key commit locks, by hash
+
+	stagingMu sync.Mutex
+	stagingOK bool
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+var _ s3.Backend = (*Backend)(nil)
+
+// New returns a Backend over c and starts the cleaner of abandoned
+// uploads. The staging directories are made on the first write that needs
+// them (c must be allowed to: normally it acts as root), so a filesystem
+// never written through S3 shows no trace of it. Close stops the
+// cleaner; c stays the caller's.
+func New(ctx context.Context, c *shoal.Client, opts Options) (*Backend, error) {
+	opts.ensureDefaults()
+	b := &Backend{c: c, opts: opts, seed: maphash.MakeSeed()}
+	cctx, cancel := context.WithCancel(context.Background())
+	b.stop = cancel
+	if opts.UploadTTL > 0 {
+		b.wg.Go(func() { b.cleanLoop(cctx) })
+	}
+	return b, nil
+}
+
+// Close stops the background cleaner.
+func (b *Backend) Close() error {
+	b.stop()
+	b.wg.Wait()
+	return nil
+}
+
+// staging makes the staging directories, once.
+func (b *Backend) staging(ctx context.Context) error {
+	const op = "shoalfs.staging"
+	b.stagingMu.Lock()
+	defer b.stagingMu.Unlock()
+	if b.stagingOK {
+		return nil
+	}
+	cc := b.c.WithContext(ctx)
+	for _, d := range []string{StagingDir, tmpDir, uploadsDir} {
+		if err := cc.Mkdir(d, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fserr.E(op, d, err)
+		}
+		// Sticky and world-writable, like /tmp: every identity stages its
+		// own files there and cannot touch another's.
+		if err := cc.Chmod(d, 0o777|fs.ModeSticky); err != nil {
+			return fserr.E(op, d, err)
+		}
+	}
+	b.stagingOK = true
+	return nil
+}
+
+// as is the client acting for id under ctx.
+func (b *Backend) as(ctx context.Context, id s3.Identity) *shoal.Client {
+	return b.c.AsIdentity(id.Uid, id.Gid, id.Gids...).WithContext(ctx)
+}
+
+func (b *Backend) lockKey(bucket, key string) func() {
+	m := &b.keys[maphash.String(b.seed, bucket+"/"+key)%uint64(len(b.keys))]
+	m.Lock()
+	return m.Unlock
+}
+
+func noBucket(op, name string) error { return fserr.E(op, name, fserr.NotExist, s3.ErrNoSuchBucket) }
+func noKey(op, key string) error     { return fserr.E(op, key, fserr.NotExist, s3.ErrNoSuchKey) }
+func noUpload(op, id string) error   { return fserr.E(op, id, fserr.NotExist, s3.ErrNoSuchUpload) }
+func conflict(op, key string, err error) error {
+	return fserr.E(op, key, fserr.KindOf(err), s3.ErrKeyConflict)
+}
+
+func randomID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// checkKey repeats the gateway's key rules, so a caller other than the
+// gateway cannot reach outside the bucket ("..") either.
+func checkKey(op, key string) error {
+	if !s3.ValidKey(key) {
+		if len(key) > s3.MaxKeyLen {
+			return fserr.E(op, key, fserr.NameTooLong)
+		}
+		return fserr.E(op, key, fserr.Invalid)
+	}
+	return nil
+}
+
+func bucketPath(bucket string) string { return "/" + bucket }
+
+func objPath(bucket, key string) string { return "/" + bucket + "/" + strings.TrimSuffix(key, "/") }
+
+// objectMeta is the user.s3.object xattr.
+type objectMeta struct {
+	ETag        string            `json:"etag"`
+	Size        int64             `json:"size"`
+	Mtime       int64             `json:"mtime"` // ns; with Size, tells whether the file changed since
+	Type        string            `json:"type,omitempty"`
+	Encoding    string            `json:"encoding,omitempty"`
+	Disposition string            `json:"disposition,omitempty"`
+	Language    string            `json:"language,omitempty"`
+	Cache       string            `json:"cache,omitempty"`
+	Expires     string            `json:"expires,omitempty"`
+	User        map[string]string `json:"user,omitempty"`
+	Tags        []s3.Tag          `json:"tags,omitempty"`
+	ChecksumAlg string            `json:"ckalg,omitempty"`
+	Checksum    string            `json:"ck,omitempty"`
+	PartSizes   []int64           `json:"parts,omitempty"`
+}
+
+func metaFrom(m s3.ObjectMeta) objectMeta {
+	return objectMeta{
+		Type: m.ContentType, Encoding: m.ContentEncoding, Disposition: m.ContentDisposition,
+		Language: m.ContentLanguage, Cache: m.CacheControl, Expires: m.Expires, User: m.User, Tags: m.Tags,
+	}
+}
+
+func (m *objectMeta) s3Meta() s3.ObjectMeta {
+	return s3.ObjectMeta{
+		ContentType: m.Type, ContentEncoding: m.Encoding, ContentDisposition: m.Disposition,
+		ContentLanguage: m.Language, CacheControl: m.Cache, Expires: m.Expires, User: m.User, Tags: m.Tags,
+	}
+}
+
+// info builds an object's description from its attributes and xattr.
+func info(key string, a *shoal.Attr, raw []byte) s3.ObjectInfo {
+	oi := s3.ObjectInfo{Key: key, Size: a.Size, LastModified: a.Mtime}
+	if a.Mode.IsDir() {
+		oi.Size = 0
+	}
+	var m objectMeta
+	if len(raw) > 0 && json.Unmarshal(raw, &m) == nil {
+		oi.Meta = m.s3Meta()
+		if a.Mode.IsDir() || m.Size == a.Size && m.Mtime == a.Mtime.UnixNano() {
+			oi.ETag = m.ETag
+			oi.ChecksumAlgorithm = checksum.Algorithm(m.ChecksumAlg)
+			oi.Checksum = m.Checksum
+			oi.PartSizes = m.PartSizes
+			return oi
+		}
+	}
+	// Written or changed through the filesystem: an ETag that changes
+	// whenever the file does, without reading it.
+	sum := md5.Sum(fmt.Appendf(nil, "%d/%d/%d", a.Ino, a.Size, a.Mtime.UnixNano()))
+	oi.ETag = hex.EncodeToString(sum[:])
+	return oi
+}
+
+// stat returns a path's attributes (Stat takes io/fs names: no leading '/').
+func stat(c *shoal.Client, p string) (shoal.Attr, error) {
+	fi, err := c.Stat(strings.TrimPrefix(p, "/"))
+	if err != nil {
+		return shoal.Attr{}, err
+	}
+	return *fi.Sys().(*shoal.Attr), nil
+}
+
+// lookup returns the object at key, or NoSuchKey.
+func (b *Backend) lookup(op string, c *shoal.Client, bucket, key string) (shoal.Attr, s3.ObjectInfo, error) {
+	if err := checkKey(op, key); err != nil {
+		return shoal.Attr{}, s3.ObjectInfo{}, err
+	}
+	a, err := stat(c, objPath(bucket, key))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || fserr.Is(fserr.NotDir, err) {
+			if _, berr := stat(c, bucketPath(bucket)); berr != nil && errors.Is(berr, fs.ErrNotExist) {
+				return a, s3.ObjectInfo{}, noBucket(op, bucket)
+			}
+			return a, s3.ObjectInfo{}, noKey(op, key)
+		}
+		return a, s3.ObjectInfo{}, fserr.E(op, key, err)
+	}
+	dirKey := strings.HasSuffix(key, "/")
+	if a.Mode.IsDir() != dirKey || !a.Mode.IsDir() && !a.Mode.IsRegular() {
+		return a, s3.ObjectInfo{}, noKey(op, key)
+	}
+	raw, err := c.GetXattr(objPath(bucket, key), XattrObject)
+	if err != nil && !fserr.Is(fserr.NoData, err) {
+		return a, s3.ObjectInfo{}, fserr.E(op, key, err)
+	}
+	if dirKey && raw == nil {
+		return a, s3.ObjectInfo{}, noKey(op, key)
+	}
+	return a, info(key, &a, raw), nil
+}
+
+// ---- buckets
+
+type bucketMeta struct {
+	Created int64    `json:"created"` // ns
+	Public  bool     `json:"public,omitempty"`
+	Tags    []s3.Tag `json:"tags,omitempty"`
+}
+
+func (b *Backend) bucketMeta(op string, c *shoal.Client, bucket string) (shoal.Attr, bucketMeta, error) {
+	var m bucketMeta
+	if !s3.ValidBucket(bucket) {
+		return shoal.Attr{}, m, noBucket(op, bucket)
+	}
+	a, err := stat(c, bucketPath(bucket))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return a, m, noBucket(op, bucket)
+		}
+		return a, m, fserr.E(op, bucket, err)
+	}
+	if !a.Mode.IsDir() {
+		return a, m, noBucket(op, bucket)
+	}
+	raw, err := c.GetXattr(bucketPath(bucket), XattrBucket)
+	switch {
+	case err == nil:
+		if json.Unmarshal(raw, &m) != nil {
+			m = bucketMeta{}
+		}
+	case fserr.Is(fserr.NoData, err), errors.Is(err, fs.ErrPermission):
+	default:
+		return a, m, fserr.E(op, bucket, err)
+	}
+	if m.Created == 0 {
+		m.Created = a.Mtime.UnixNano()
+	}
+	return a, m, nil
+}
+
+func (b *Backend) putBucketMeta(op string, c *shoal.Client, bucket string, m bucketMeta) error {
+	raw, _ := json.Marshal(m)
+	if err := c.SetXattr(bucketPath(bucket), XattrBucket, raw, 0); err != nil {
+		return fserr.E(op, bucket, err)
+	}
+	return nil
+}
+
+func (b *Backend) ListBuckets(ctx context.Context, id s3.Identity) ([]s3.BucketInfo, error) {
+	const op = "shoalfs.ListBuckets"
+	c := b.as(ctx, id)
+	var out []s3.BucketInfo
+	after := ""
+	for {
+		ents, err := c.ListNames("/", after, 1000, XattrBucket)
+		if err != nil {
+			return nil, fserr.E(op, err)
+		}
+		for _, e := range ents {
+			if !e.Attr.Mode.IsDir() || !s3.ValidBucket(e.Name) {
+				continue
+			}
+			created := e.Attr.Mtime
+			var m bucketMeta
+			if e.Xattr != nil && json.Unmarshal(e.Xattr, &m) == nil && m.Created != 0 {
+				created = time.Unix(0, m.Created)
+			}
+			out = append(out, s3.BucketInfo{Name: e.Name, Created: created})
+		}
+		if len(ents) < 1000 {
+			return out, nil
+		}
+		after = ents[len(ents)-1].Name
+	}
+}
+
+func (b *Backend) CreateBucket(ctx context.Context, id s3.Identity, bucket string) error {
+	const op = "shoalfs.CreateBucket"
+	if !s3.ValidBucket(bucket) {
+		return fserr.E(op, bucket, fserr.Invalid)
+	}
+	c := b.as(ctx, id)
+	if err := c.Mkdir(bucketPath(bucket), 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fserr.E(op, bucket, fserr.Exist, s3.ErrBucketExists)
+		}
+		return fserr.E(op, bucket, err)
+	}
+	return b.putBucketMeta(op, c, bucket, bucketMeta{Created: b.opts.Now().UnixNano()})
+}
+
+func (b *Backend) HeadBucket(ctx context.Context, id s3.Identity, bucket string) (s3.BucketInfo, error) {
+	_, m, err := b.bucketMeta("shoalfs.HeadBucket", b.as(ctx, id), bucket)
+	if err != nil {
+		return s3.BucketInfo{}, err
+	}
+	return s3.BucketInfo{Name: bucket, Created: time.Unix(0, m.Created)}, nil
+}
+
+func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, bucket string) error {
+	const op = "shoalfs.DeleteBucket"
+	c := b.as(ctx, id)
+	if _, _, err := b.bucketMeta(op, c, bucket); err != nil {
+		return err
+	}
+	up := path.Join(uploadsDir, bucket)
+	if ents, err := b.c.WithContext(ctx).ListNames(up, "", 1, ""); err == nil && len(ents) > 0 {
+		return fserr.E(op, bucket, fserr.NotEmpty, s3.ErrBucketNotEmpty)
+	}
+	if err := c.Remove(bucketPath(bucket)); err != nil {
+		if fserr.Is(fserr.NotEmpty, err) || fserr.Is(fserr.Exist, err) {
+			return fserr.E(op, bucket, fserr.NotEmpty, s3.ErrBucketNotEmpty)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return noBucket(op, bucket)
+		}
+		return fserr.E(op, bucket, err)
+	}
+	b.c.WithContext(ctx).Remove(up)
+	return nil
+}
+
+// SetPublic marks a bucket readable (or not) by anonymous requests. It
+// acts as the Backend's client (normally root).
+func (b *Backend) SetPublic(ctx context.Context, bucket string, public bool) error {
+	const op = "shoalfs.SetPublic"
+	c := b.c.WithContext(ctx)
+	_, m, err := b.bucketMeta(op, c, bucket)
+	if err != nil {
+		return err
+	}
+	m.Public = public
+	return b.putBucketMeta(op, c, bucket, m)
+}
+
+func (b *Backend) BucketPublic(ctx context.Context, bucket string) (bool, error) {
+	_, m, err := b.bucketMeta("shoalfs.BucketPublic", b.c.WithContext(ctx), bucket)
+	return m.Public, err
+}
+
+func (b *Backend) BucketTags(ctx context.Context, id s3.Identity, bucket string) ([]s3.Tag, error) {
+	_, m, err := b.bucketMeta("shoalfs.BucketTags", b.as(ctx, id), bucket)
+	return m.Tags, err
+}
+
+func (b *Backend) PutBucketTags(ctx context.Context, id s3.Identity, bucket string, tags []s3.Tag) error {
+	const op = "shoalfs.PutBucketTags"
+	c := b.as(ctx, id)
+	unlock := b.lockKey(bucket, "")
+	defer unlock()
+	_, m, err := b.bucketMeta(op, c, bucket)
+	if err != nil {
+		return err
+	}
+	m.Tags = append([]s3.Tag(nil), tags...)
+	return b.putBucketMeta(op, c, bucket, m)
+}
+
+// ---- objects
+
+// stage writes body into a new hidden file and returns its path.
+func (b *Backend) stage(op string, c *shoal.Client, dir, key string, in s3.PutInput) (string, error) {
+	tmp := path.Join(dir, "tmp-"+randomID())
+	f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", fserr.E(op, key, err)
+	}
+	n, err := io.Copy(f, in.Body)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fserr.E(op, key, cerr)
+	}
+	if err == nil && n != in.Size {
+		err = fserr.Errorf(op, fserr.Invalid, "shoalfs: body is %d bytes, want %d", n, in.Size)
+	}
+	if err != nil {
+		c.Remove(tmp)
+		var fe *fserr.Error
+		if !errors.As(err, &fe) {
+			err = fserr.E(op, key, fserr.Invalid, err) // a body that failed its checks
+		}
+		return "", err
+	}
+	return tmp, nil
+}
+
+// seal stores m on the staged file, stamped with its size and mtime.
+func seal(op string, c *shoal.Client, tmp, key string, m objectMeta) (shoal.Attr, objectMeta, error) {
+	a, err := stat(c, tmp)
+	if err != nil {
+		return a, m, fserr.E(op, key, err)
+	}
+	m.Size, m.Mtime = a.Size, a.Mtime.UnixNano()
+	raw, _ := json.Marshal(m)
+	if err := c.SetXattr(tmp, XattrObject, raw, 0); err != nil {
+		return a, m, fserr.E(op, key, err)
+	}
+	return a, m, nil
+}
+
+func checkCond(op string, cur *s3.ObjectInfo, key string, cond s3.WriteCond) error {
+	if cond.IfNoneMatchStar && cur != nil {
+		return fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
+	}
+	if cond.IfMatch != "" {
+		if cur == nil {
+			return noKey(op, key)
+		}
+		if cur.ETag != cond.IfMatch {
+			return fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
+		}
+	}
+	return nil
+}
+
+// commit renames the staged file tmp to key, creating the directories on
+// its path, after checking cond; on failure it removes tmp and the
+// directories it created.
+func (b *Backend) commit(op string, c *shoal.Client, bucket, key, tmp string, cond s3.WriteCond) (err error) {
+	defer func() {
+		if err != nil {
+			c.Remove(tmp)
+		}
+	}()
+	unlock := b.lockKey(bucket, key)
+	defer unlock()
+	if err := b.condHolds(op, c, bucket, key, cond); err != nil {
+		return err
+	}
+	dst := objPath(bucket, key)
+	for try := 0; ; try++ {
+		made, err := b.mkdirs(op, c, bucket, key)
+		if err != nil {
+			return err
+		}
+		err = c.Rename(tmp, dst)
+		if err == nil {
+			return nil
+		}
+		b.rmdirs(c, made)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && try < 3:
+			// A delete removed a directory we made, meanwhile: again.
+			continue
+		case fserr.Is(fserr.IsDir, err), fserr.Is(fserr.NotDir, err), fserr.Is(fserr.NotEmpty, err), fserr.Is(fserr.Exist, err):
+			return conflict(op, key, err)
+		}
+		return fserr.E(op, key, err)
+	}
+}
+
+func (b *Backend) condHolds(op string, c *shoal.Client, bucket, key string, cond s3.WriteCond) error {
+	if !cond.IfNoneMatchStar && cond.IfMatch == "" {
+		return nil
+	}
+	var cur *s3.ObjectInfo
+	_, oi, err := b.lookup(op, c, bucket, key)
+	switch {
+	case err == nil:
+		cur = &oi
+	case errors.Is(err, s3.ErrNoSuchKey):
+	default:
+		return err
+	}
+	return checkCond(op, cur, key, cond)
+}
+
+// mkdirs creates the directories on key's path below the bucket and
+// returns those it made, deepest last. A file in the way is a conflict.
+func (b *Backend) mkdirs(op string, c *shoal.Client, bucket, key string) ([]string, error) {
+	segs := strings.Split(strings.TrimSuffix(key, "/"), "/")
+	var made []string
+	p := bucketPath(bucket)
+	for _, s := range segs[:len(segs)-1] {
+		p += "/" + s
+		err := c.Mkdir(p, 0o755)
+		switch {
+		case err == nil:
+			made = append(made, p)
+		case errors.Is(err, fs.ErrExist):
+			a, serr := stat(c, p)
+			if serr == nil && !a.Mode.IsDir() {
+				b.rmdirs(c, made)
+				return nil, conflict(op, key, fserr.E(op, p, fserr.NotDir))
+			}
+		case fserr.Is(fserr.NotDir, err):
+			b.rmdirs(c, made)
+			return nil, conflict(op, key, err)
+		case errors.Is(err, fs.ErrNotExist) && p == bucketPath(bucket)+"/"+segs[0]:
+			return nil, noBucket(op, bucket)
+		default:
+			b.rmdirs(c, made)
+			return nil, fserr.E(op, key, err)
+		}
+	}
+	return made, nil
+}
+
+// rmdirs removes directories (deepest last in dirs) that are still empty.
+func (b *Backend) rmdirs(c *shoal.Client, dirs []string) {
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if c.Remove(dirs[i]) != nil {
+			return
+		}
+	}
+}
+
+// prune removes the directories above key that are empty and no
+// directory marker, up to the bucket.
+func (b *Backend) prune(c *shoal.Client, bucket, key string) {
+	p := objPath(bucket, key)
+	for {
+		p = path.Dir(p)
+		if p == bucketPath(bucket) || p == "/" {
+			return
+		}
+		if _, err := c.GetXattr(p, XattrObject); err == nil {
+			return
+		}
+		if c.Remove(p) != nil {
+			return
+		}
+	}
+}
+
+func (b *Backend) PutObject(ctx context.Context, id s3.Identity, bucket, key string, in s3.PutInput, cond s3.WriteCond) (s3.ObjectInfo, error) {
+	const op = "shoalfs.PutObject"
+	if err := checkKey(op, key); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	c := b.as(ctx, id)
+	if _, _, err := b.bucketMeta(op, c, bucket); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	if strings.HasSuffix(key, "/") {
+		return b.putMarker(op, c, bucket, key, in, cond)
+	}
+	if err := b.staging(ctx); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	tmp, err := b.stage(op, c, tmpDir, key, in)
+	if err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	d := in.Digest()
+	m := metaFrom(in.Meta)
+	m.ETag, m.ChecksumAlg, m.Checksum = d.MD5, string(d.ChecksumAlgorithm), d.Checksum
+	a, m, err := seal(op, c, tmp, key, m)
+	if err != nil {
+		c.Remove(tmp)
+		return s3.ObjectInfo{}, err
+	}
+	if err := b.commit(op, c, bucket, key, tmp, cond); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	raw, _ := json.Marshal(m)
+	return info(key, &a, raw), nil
+}
+
+// putMarker makes a directory marker object ("a/b/").
+func (b *Backend) putMarker(op string, c *shoal.Client, bucket, key string, in s3.PutInput, cond s3.WriteCond) (s3.ObjectInfo, error) {
+	n, err := io.Copy(io.Discard, in.Body)
+	if err != nil {
+		return s3.ObjectInfo{}, fserr.E(op, key, fserr.Invalid, err)
+	}
+	if n != 0 {
+		return s3.ObjectInfo{}, fserr.Errorf(op, fserr.Invalid, "shoalfs: %q names a directory: it cannot hold data", key)
+	}
+	d := in.Digest()
+	unlock := b.lockKey(bucket, key)
+	defer unlock()
+	if err := b.condHolds(op, c, bucket, key, cond); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	made, err := b.mkdirs(op, c, bucket, key+"x")
+	if err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	p := objPath(bucket, key)
+	if err := c.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		b.rmdirs(c, made)
+		return s3.ObjectInfo{}, fserr.E(op, key, err)
+	}
+	a, err := stat(c, p)
+	if err != nil || !a.Mode.IsDir() {
+		b.rmdirs(c, made)
+		if err == nil {
+			err = conflict(op, key, fserr.E(op, key, fserr.NotDir))
+		}
+		return s3.ObjectInfo{}, err
+	}
+	m := metaFrom(in.Meta)
+	m.ETag, m.ChecksumAlg, m.Checksum = d.MD5, string(d.ChecksumAlgorithm), d.Checksum
+	raw, _ := json.Marshal(m)
+	if err := c.SetXattr(p, XattrObject, raw, 0); err != nil {
+		return s3.ObjectInfo{}, fserr.E(op, key, err)
+	}
+	return info(key, &a, raw), nil
+}
+
+func (b *Backend) HeadObject(ctx context.Context, id s3.Identity, bucket, key string) (s3.ObjectInfo, error) {
+	_, oi, err := b.lookup("shoalfs.HeadObject", b.as(ctx, id), bucket, key)
+	return oi, err
+}
+
+type emptyBody struct{ *strings.Reader }
+
+func (emptyBody) Close() error { return nil }
+
+func (b *Backend) GetObject(ctx context.Context, id s3.Identity, bucket, key string) (*s3.Object, error) {
+	const op = "shoalfs.GetObject"
+	c := b.as(ctx, id)
+	for try := 0; ; try++ {
+		a, oi, err := b.lookup(op, c, bucket, key)
+		if err != nil {
+			return nil, err
+		}
+		if a.Mode.IsDir() {
+			return &s3.Object{Info: oi, Body: emptyBody{strings.NewReader("")}}, nil
+		}
+		f, err := c.OpenFile(objPath(bucket, key), os.O_RDONLY, 0)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, noKey(op, key)
+			}
+			return nil, fserr.E(op, key, err)
+		}
+		fi, err := f.Stat()
+		if err == nil {
+			na := fi.Sys().(*shoal.Attr)
+			if na.Ino == a.Ino && na.Size == a.Size && na.Mtime.Equal(a.Mtime) || try >= 3 {
+				// The handle reads the object its attributes describe,
+				// even if it is replaced meanwhile.
+				return &s3.Object{Info: oi, Body: f}, nil
+			}
+		}
+		f.Close()
+		if err != nil {
+			return nil, fserr.E(op, key, err)
+		}
+	}
+}
+
+func (b *Backend) DeleteObject(ctx context.Context, id s3.Identity, bucket, key string) error {
+	const op = "shoalfs.DeleteObject"
+	if err := checkKey(op, key); err != nil {
+		return err
+	}
+	c := b.as(ctx, id)
+	if _, _, err := b.bucketMeta(op, c, bucket); err != nil {
+		return err
+	}
+	unlock := b.lockKey(bucket, key)
+	defer unlock()
+	p := objPath(bucket, key)
+	a, err := stat(c, p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || fserr.Is(fserr.NotDir, err) {
+			return nil
+		}
+		return fserr.E(op, key, err)
+	}
+	if strings.HasSuffix(key, "/") {
+		if !a.Mode.IsDir() {
+			return nil
+		}
+		if err := c.RemoveXattr(p, XattrObject); err != nil && !fserr.Is(fserr.NoData, err) {
+			return fserr.E(op, key, err)
+		}
+		c.Remove(p) // fails, harmlessly, while it holds objects
+		b.prune(c, bucket, key)
+		return nil
+	}
+	if a.Mode.IsDir() {
+		return nil // no object by that name
+	}
+	if err := c.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fserr.E(op, key, err)
+	}
+	b.prune(c, bucket, key)
+	return nil
+}
+
+func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key string, in s3.CopyInput) (s3.ObjectInfo, error) {
+	const op = "shoalfs.CopyObject"
+	if err := checkKey(op, key); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	c := b.as(ctx, id)
+	sa, src, err := b.lookup(op, c, in.SrcBucket, in.SrcKey)
+	if err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	if in.SrcETag != "" && src.ETag != in.SrcETag {
+		return s3.ObjectInfo{}, fserr.E(op, in.SrcKey, fserr.Exist, s3.ErrPreconditionFailed)
+	}
+	if _, _, err := b.bucketMeta(op, c, bucket); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	m := metaFrom(src.Meta)
+	if in.Meta != nil {
+		m = metaFrom(*in.Meta)
+	}
+	m.Tags = src.Meta.Tags
+	if in.ReplaceTags {
+		m.Tags = in.Tags
+	}
+	m.ETag, m.ChecksumAlg, m.Checksum, m.PartSizes = src.ETag, string(src.ChecksumAlgorithm), src.Checksum, src.PartSizes
+	if sa.Mode.IsDir() || strings.HasSuffix(key, "/") {
+		if !sa.Mode.IsDir() || !strings.HasSuffix(key, "/") || sa.Size != 0 {
+			return s3.ObjectInfo{}, fserr.Errorf(op, fserr.Invalid, "shoalfs: copy between a directory marker and an object")
+		}
+		return b.putMarker(op, c, bucket, key, s3.PutInput{Body: strings.NewReader(""), Meta: m.s3Meta(),
+			Digest: func() s3.Digest { return s3.Digest{MD5: src.ETag} }}, in.Cond)
+	}
+	if err := b.staging(ctx); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	tmp := path.Join(tmpDir, "tmp-"+randomID())
+	if err := c.CloneFile(objPath(in.SrcBucket, in.SrcKey), tmp); err != nil {
+		c.Remove(tmp)
+		return s3.ObjectInfo{}, fserr.E(op, key, err)
+	}
+	a, m, err := seal(op, c, tmp, key, m)
+	if err != nil {
+		c.Remove(tmp)
+		return s3.ObjectInfo{}, err
+	}
+	if a.Size != sa.Size {
+		// The source was replaced between lookup and clone.
+		c.Remove(tmp)
+		return s3.ObjectInfo{}, fserr.E(op, in.SrcKey, fserr.Exist, s3.ErrPreconditionFailed)
+	}
+	if err := b.commit(op, c, bucket, key, tmp, in.Cond); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	raw, _ := json.Marshal(m)
+	return info(key, &a, raw), nil
+}
+
+func (b *Backend) PutObjectTags(ctx context.Context, id s3.Identity, bucket, key string, tags []s3.Tag) error {
+	const op = "shoalfs.PutObjectTags"
+	c := b.as(ctx, id)
+	unlock := b.lockKey(bucket, key)
+	defer unlock()
+	a, _, err := b.lookup(op, c, bucket, key)
+	if err != nil {
+		return err
+	}
+	p := objPath(bucket, key)
+	var m objectMeta
+	raw, err := c.GetXattr(p, XattrObject)
+	if err == nil {
+		json.Unmarshal(raw, &m)
+	} else if !fserr.Is(fserr.NoData, err) {
+		return fserr.E(op, key, err)
+	}
+	if raw == nil {
+		// A file written through the filesystem: keep its derived ETag
+		// valid by not stamping it (size/mtime stay unmatched).
+		m.Size, m.Mtime = -1, 0
+	}
+	m.Tags = append([]s3.Tag(nil), tags...)
+	_ = a
+	raw, _ = json.Marshal(m)
+	if err := c.SetXattr(p, XattrObject, raw, 0); err != nil {
+		return fserr.E(op, key, err)
+	}
+	return nil
+}
+
+// NewGateway is the whole S3 service over c: a Backend (closed by the
+// returned Closer, which also closes c) behind an s3.Gateway configured
+// by cfg (its Backend is set here). `shoal server` and `shoal gateway`
+// both serve it.
+func NewGateway(ctx context.Context, c *shoal.Client, cfg s3.Config, opts Options) (http.Handler, io.Closer, error) {
+	be, err := New(ctx, c, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Backend = be
+	gw, err := s3.New(cfg)
+	if err != nil {
+		be.Close()
+		return nil, nil, err
+	}
+	return gw, closers{be, c}, nil
+}
+
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,564 @@
+"""fsspec filesystem for Shoal: protocol ``shoal``.
+
+    import fsspec
+    fs = fsspec.filesystem("shoal", mds_addrs="127.0.0.1:7700", fs_name="default")
+    fs.pipe_file("/data/x.bin", b"...")
+    pandas.read_csv("shoal://default/data/x.csv")
+
+Paths come in two forms, and every name returned keeps the form asked:
+
+- ``/data/x`` (leading slash): a path in the instance's filesystem
+  (``fs_name``, default ``default``);
+- ``default/data/x`` (what ``shoal://default/data/x`` strips to): the first
+  component names the filesystem, as a bucket does in s3fs, so one
+  instance reaches every filesystem of the servers at ``mds_addrs``.
+
+The constructor takes Client.build's arguments. Clients are built lazily,
+one per filesystem name, so an instance unpickled in a Ray or Dask worker
+(fsspec pickles the constructor arguments) connects on its first call.
+"""
+
+import datetime
+import errno
+import hashlib
+import os
+import posixpath
+import secrets
+import stat as _stat
+
+from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+
+from . import _wire
+from .client import Client
+from .errors import error
+from .iovec import iovec
+
+_GLOB = set("*?[")
+
+
+class ShoalFileSystem(AbstractFileSystem):
+    """fsspec's AbstractFileSystem over a Shoal client (see the module doc)."""
+
+    protocol = ("shoal",)
+    root_marker = ""
+    sep = "/"
+
+    def __init__(self, mds_addrs="", fs_name="default", mount_point="", conf_file="", log_dir="",
+                 log_level="", token=None, as_super=False, data_dir=None, **storage_options):
+        super().__init__(mds_addrs=mds_addrs, fs_name=fs_name, mount_point=mount_point, conf_file=conf_file,
+                         log_dir=log_dir, log_level=log_level, token=token, as_super=as_super,
+                         data_dir=data_dir, **storage_options)
+        if not mds_addrs and not data_dir:
+            mds_addrs = os.environ.get("SHOAL_MDS_ADDRS", "127.0.0.1:7700")
+        self.mds_addrs = mds_addrs
+        self.fs_name = fs_name or "default"
+        self._build = dict(mds_addrs=mds_addrs, mount_point=mount_point, conf_file=conf_file,
+                           log_dir=log_dir, log_level=log_level, token=token, as_super=as_super,
+                           data_dir=data_dir)
+        self.auto_mkdir = storage_options.get("auto_mkdir", True)
+        self._clients = {}
+
+    def _creating(self, c, inner, fn):
+        """Run fn(); when it fails because inner's parent is missing and
+        auto_mkdir is on (the default, as object stores behave), create
+        the parents and run it again."""
+        try:
+            return fn()
+        except FileNotFoundError:
+            parent = posixpath.dirname(inner)
+            if not self.auto_mkdir or parent == "/" or c.exists(parent):
+                raise
+            c.mkdir(parent, 0o777, recursive=True)
+            return fn()
+
+    # ---- paths ----
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = os.fspath(path)
+        if path.startswith("shoal://"):
+            path = path[len("shoal://"):]
+        elif path.startswith("shoal::"):
+            path = path[len("shoal::"):]
+        if len(path) > 1:
+            path = path.rstrip("/") or "/"
+        return path
+
+    @staticmethod
+    def _get_kwargs_from_urls(path):
+        return {}
+
+    @classmethod
+    def _parent(cls, path):
+        path = cls._strip_protocol(path)
+        if path in ("", "/"):
+            return path
+        if "/" not in path:
+            return ""  # a filesystem name's parent: the list of filesystems
+        parent = path.rsplit("/", 1)[0]
+        return parent or "/"
+
+    def unstrip_protocol(self, name):
+        name = self._strip_protocol(name)
+        if name.startswith("/"):
+            return "shoal://%s%s" % (self.fs_name, name)
+        return "shoal://" + name
+
+    def _split(self, path):
+        """(client, path within its filesystem) for a stripped path."""
+        if path.startswith("/"):
+            name, inner = self.fs_name, path
+        else:
+            if not path:
+                raise error(errno.EISDIR, path, detail="shoal: the root lists filesystems only")
+            name, _, rest = path.partition("/")
+            inner = "/" + rest
+        return self._client(name), inner
+
+    def _client(self, name):
+        c = self._clients.get(name)
+        if c is None or c._stopped:
+            c = Client.build(fs_name=name, **self._build)
+            self._clients[name] = c
+        return c
+
+    @property
+    def client(self):
+        """The Client of the instance's own filesystem (fs_name)."""
+        return self._client(self.fs_name)
+
+    def __getstate__(self):
+        st = self.__dict__.copy()
+        st["_clients"] = {}
+        return st
+
+    def __setstate__(self, st):
+        self.__dict__.update(st)
+
+    # ---- metadata ----
+
+    def _info_from(self, path, st, client=None, inner=None):
+        mode = st.st_mode
+        if _stat.S_ISDIR(mode):
+            kind = "directory"
+        elif _stat.S_ISREG(mode):
+            kind = "file"
+        else:
+            kind = "other"
+        out = {
+            "name": path, "size": st.st_size if kind == "file" else 0, "type": kind,
+            "created": st.st_ctime, "mtime": st.st_mtime, "mode": mode, "ino": st.st_ino,
+            "nlink": st.st_nlink, "uid": st.st_uid, "gid": st.st_gid, "islink": False,
+        }
+        if _stat.S_ISLNK(mode) and client is not None:
+            out["islink"] = True
+            try:
+                out["destination"] = client.readlink(inner)
+                target = client.stat(inner)
+            except FileNotFoundError:
+                return out
+            t = self._info_from(path, target)
+            t["islink"] = True
+            t["destination"] = out["destination"]
+            return t
+        return out
+
+    def info(self, path, **kwargs):
+        path = self._strip_protocol(path)
+        if path == "":
+            return {"name": "", "size": 0, "type": "directory"}
+        c, inner = self._split(path)
+        return self._info_from(path, c.lstat(inner), c, inner)
+
+    def ls(self, path, detail=True, **kwargs):
+        path = self._strip_protocol(path)
+        if path == "":
+            names = sorted(set(self._clients) | {self.fs_name})
+            out = [{"name": n, "size": 0, "type": "directory"} for n in names]
+            return out if detail else names
+        c, inner = self._split(path)
+        try:
+            ents = c.listdir(inner)
+        except NotADirectoryError:
+            info = self.info(path)
+            return [info] if detail else [info["name"]]
+        prefix = path if path.endswith("/") else path + "/"
+        out = []
+        for e in ents:
+            name = prefix + e.name
+            if detail:
+                out.append(self._info_from(name, e._st, c, posixpath.join(inner, e.name)))
+            else:
+                out.append(name)
+        out.sort(key=(lambda x: x["name"]) if detail else None)
+        return out
+
+    def exists(self, path, **kwargs):
+        try:
+            self.info(path)
+            return True
+        except FileNotFoundError:
+            return False
+        except NotADirectoryError:
+            return False
+
+    def created(self, path):
+        return datetime.datetime.fromtimestamp(self.info(path)["created"], tz=datetime.timezone.utc)
+
+    def modified(self, path):
+        return datetime.datetime.fromtimestamp(self.info(path)["mtime"], tz=datetime.timezone.utc)
+
+    def ukey(self, path):
+        """Changes when the file's content may have: inode, size, mtime."""
+        c, inner = self._split(self._strip_protocol(path))
+        st = c.stat(inner)
+        return hashlib.sha256(("%d:%d:%d" % (st.st_ino, st.st_size, st.st_mtime_ns)).encode()).hexdigest()
+
+    def checksum(self, path):
+        return int(self.ukey(path)[:16], 16)
+
+    # ---- namespace ----
+
+    def mkdir(self, path, create_parents=True, **kwargs):
+        path = self._strip_protocol(path)
+        c, inner = self._split(path)
+        if create_parents:
+            if c.exists(inner):
+                raise error(errno.EEXIST, path)
+            c.mkdir(inner, 0o777, recursive=True)
+        else:
+            c.mkdir(inner, 0o777)
+
+    def makedirs(self, path, exist_ok=False):
+        path = self._strip_protocol(path)
+        c, inner = self._split(path)
+        if not exist_ok and c.exists(inner):
+            raise error(errno.EEXIST, path)
+        if inner != "/":
+            c.mkdir(inner, 0o777, recursive=True)
+
+    def rmdir(self, path):
+        c, inner = self._split(self._strip_protocol(path))
+        c.rmdir(inner)
+
+    def rm_file(self, path):
+        c, inner = self._split(self._strip_protocol(path))
+        c.unlink(inner)
+
+    def _rm(self, path):
+        c, inner = self._split(self._strip_protocol(path))
+        c.remove(inner)
+
+    def rm(self, path, recursive=False, maxdepth=None):
+        if isinstance(path, str) and maxdepth is None and not (_GLOB & set(path)):
+            p = self._strip_protocol(path)
+            c, inner = self._split(p)
+            c.remove(inner, recursive=bool(recursive))
+            self.invalidate_cache(p)
+            return
+        paths = self.expand_path(path, recursive=recursive, maxdepth=maxdepth)
+        for p in reversed(paths):
+            c, inner = self._split(p)
+            try:
+                c.remove(inner, recursive=bool(recursive))
+            except FileNotFoundError:
+                pass  # inside a tree removed already
+        self.invalidate_cache()
+
+    def mv(self, path1, path2, recursive=False, maxdepth=None, **kwargs):
+        """A rename when both sides are single paths in one filesystem;
+        otherwise fsspec's copy and remove."""
+        if (isinstance(path1, str) and isinstance(path2, str) and maxdepth is None
+                and not (_GLOB & set(path1))):
+            src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
+            c1, i1 = self._split(src)
+            c2, i2 = self._split(dst)
+            if c1 is c2:
+                try:
+                    is_dir = _stat.S_ISDIR(c1.lstat(i1).st_mode)
+                    if is_dir and not recursive:
+                        raise error(errno.EISDIR, path1, detail="shoal: mv of a directory needs recursive=True")
+                    if path2.endswith("/") or (c2.exists(i2) and _stat.S_ISDIR(c2.stat(i2).st_mode)):
+                        c2.makedirs(i2, exist_ok=True)
+                        i2 = posixpath.join(i2, posixpath.basename(i1))
+                    c1.rename(i1, i2)
+                    self.invalidate_cache()
+                    return
+                except OSError as e:
+                    if e.errno != errno.EXDEV:
+                        raise
+        return super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+
+    def cp_file(self, path1, path2, **kwargs):
+        """Copy inside the agent: no byte crosses into Python."""
+        src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
+        c1, i1 = self._split(src)
+        c2, i2 = self._split(dst)
+        if _stat.S_ISDIR(c1.stat(i1).st_mode):
+            c2.makedirs(i2, exist_ok=True)
+            return
+        if c1 is c2:
+            self._creating(c2, i2, lambda: c1.copy_file(i1, i2))
+        else:
+            with self.open(src, "rb") as f1, self.open(dst, "wb") as f2:
+                while True:
+                    b = f1.read(8 << 20)
+                    if not b:
+                        break
+                    f2.write(b)
+        self.invalidate_cache(dst)
+
+    def touch(self, path, truncate=True, **kwargs):
+        path = self._strip_protocol(path)
+        c, inner = self._split(path)
+        if truncate or not c.exists(inner):
+            self._creating(c, inner, lambda: c.write_file(inner, b""))
+        else:
+            c.utime(inner)
+        self.invalidate_cache(self._parent(path))
+
+    # ---- data ----
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        c, inner = self._split(self._strip_protocol(path))
+        return c.read_file(inner, start or 0, end)
+
+    def cat_ranges(self, paths, starts, ends, max_gap=None, on_error="return", **kwargs):
+        """Every range read in one PREADV batch (run concurrently in the
+        agent) into one shared-memory buffer."""
+        if not isinstance(paths, list):
+            raise TypeError
+        if not isinstance(starts, list):
+            starts = [starts] * len(paths)
+        if not isinstance(ends, list):
+            ends = [ends] * len(paths)
+        if len(starts) != len(paths) or len(ends) != len(paths):
+            raise ValueError
+        out = [None] * len(paths)
+        opened = {}  # stripped path -> (client, fd, size) or the exception
+        groups = {}  # client -> [(i, fd, offset, length)]
+        try:
+            for i, p in enumerate(paths):
+                p = self._strip_protocol(p)
+                if p not in opened:
+                    try:
+                        c, inner = self._split(p)
+                        fd = c.open(inner, os.O_RDONLY)
+                        try:
+                            size = c.fstat(fd).st_size
+                        except BaseException:
+                            c.close(fd)
+                            raise
+                        opened[p] = (c, fd, size)
+                    except Exception as e:
+                        opened[p] = e
+                o = opened[p]
+                if isinstance(o, Exception):
+                    if on_error != "return":
+                        raise o
+                    out[i] = o
+                    continue
+                c, fd, size = o
+                s, e = starts[i], ends[i]
+                s = 0 if s is None else (max(s + size, 0) if s < 0 else min(s, size))
+                e = size if e is None else (max(e + size, 0) if e < 0 else min(e, size))
+                if e <= s:
+                    out[i] = b""
+                    continue
+                groups.setdefault(c, []).append((i, fd, s, e - s))
+            for c, items in groups.items():
+                total = sum(n for _, _, _, n in items)
+                iov = c.iovalloc(total)
+                try:
+                    entries, at = [], 0
+                    for _, fd, off, n in items:
+                        entries.append((iovec(iov, at, n), fd, off))
+                        at += n
+                    res = c.preadv(entries)
+                    mv = memoryview(iov).cast("B")
+                    at = 0
+                    for (i, _, _, n), r in zip(items, res):
+                        if r < 0:
+                            err = error(-r, paths[i])
+                            if on_error != "return":
+                                raise err
+                            out[i] = err
+                        else:
+                            out[i] = mv[at:at + r].tobytes()
+                        at += n
+                    del mv
+                finally:
+                    c.iovfree(iov)
+        finally:
+            for o in opened.values():
+                if not isinstance(o, Exception):
+                    try:
+                        o[0].close(o[1])
+                    except OSError:
+                        pass
+        return out
+
+    def pipe_file(self, path, value, mode="overwrite", **kwargs):
+        path = self._strip_protocol(path)
+        c, inner = self._split(path)
+        self._creating(c, inner, lambda: c.write_file(inner, value, exclusive=(mode == "create")))
+        self.invalidate_cache(self._parent(path))
+
+    def put_file(self, lpath, rpath, callback=None, mode="overwrite", **kwargs):
+        rpath = self._strip_protocol(rpath)
+        c, inner = self._split(rpath)
+        if os.path.isdir(lpath):
+            c.makedirs(inner, exist_ok=True)
+            return
+        parent = posixpath.dirname(inner)
+        if parent != "/":
+            c.makedirs(parent, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_EXCL if mode == "create" else 0)
+        with open(lpath, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if callback is not None:
+                callback.set_size(size)
+            if size <= c._opt["inline_max"]:
+                c.write_file(inner, f.read(), exclusive=(mode == "create"))
+                if callback is not None:
+                    callback.relative_update(size)
+                return
+            fd = c.open(inner, flags, 0o666)
+            iov = c.iovalloc(min(size, 16 << 20))
+            try:
+                mv = memoryview(iov).cast("B")
+                while True:
+                    n = f.readinto(mv)
+                    if not n:
+                        break
+                    c.write(fd, iovec(iov, 0, n))
+                    if callback is not None:
+                        callback.relative_update(n)
+                del mv
+            finally:
+                c.iovfree(iov)
+                c.close(fd)
+        self.invalidate_cache(self._parent(rpath))
+
+    def get_file(self, rpath, lpath, callback=None, outfile=None, **kwargs):
+        rpath = self._strip_protocol(rpath)
+        c, inner = self._split(rpath)
+        if hasattr(lpath, "write"):
+            outfile, lpath = lpath, None
+        st = c.stat(inner)
+        if _stat.S_ISDIR(st.st_mode):
+            if lpath is not None:
+                os.makedirs(lpath, exist_ok=True)
+            return
+        if lpath is not None:
+            parent = os.path.dirname(os.path.abspath(lpath))
+            os.makedirs(parent, exist_ok=True)
+        if callback is not None:
+            callback.set_size(st.st_size)
+        fd = c.open(inner, os.O_RDONLY)
+        iov = c.iovalloc(max(min(st.st_size, 16 << 20), 1))
+        f = open(lpath, "wb") if outfile is None else outfile
+        try:
+            mv = memoryview(iov).cast("B")
+            while True:
+                n = c.read(fd, iov)
+                if not n:
+                    break
+                f.write(mv[:n])
+                if callback is not None:
+                    callback.relative_update(n)
+            del mv
+        finally:
+            if outfile is None:
+                f.close()
+            c.iovfree(iov)
+            c.close(fd)
+
+    def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):
+        return ShoalFile(self, self._strip_protocol(path), mode, block_size=block_size,
+                         autocommit=autocommit, cache_options=cache_options, **kwargs)
+
+    def sign(self, path, expiration=100, **kwargs):
+        raise NotImplementedError("shoal has no signed URLs")
+
+
+class ShoalFile(AbstractBufferedFile):
+    """A file of a ShoalFileSystem: reads go through a Shoal fd with fsspec's
+    block cache in front; writes are buffered and written through one fd
+    opened (and so checked: EEXIST for "xb", a missing parent...) when the
+    file is opened. With autocommit=False (fsspec transactions) data goes
+    to a temporary name renamed on commit."""
+
+    def __init__(self, fs, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):
+        self._c, self._inner = fs._split(path)
+        self._fd = None
+        self._target = self._inner
+        size = kwargs.pop("size", None)
+        if mode == "rb":
+            self._fd = self._c.open(self._inner, os.O_RDONLY)
+            if size is None:
+                try:
+                    st = self._c.fstat(self._fd)
+                except BaseException:
+                    self._c.close(self._fd)
+                    raise
+                if _stat.S_ISDIR(st.st_mode):
+                    self._c.close(self._fd)
+                    raise error(errno.EISDIR, path)
+                size = st.st_size
+        elif mode in ("wb", "xb", "ab"):
+            flags = os.O_WRONLY | os.O_CREAT
+            flags |= {"wb": os.O_TRUNC, "xb": os.O_EXCL, "ab": os.O_APPEND}[mode]
+            if not autocommit:
+                if mode == "xb" and self._c.exists(self._inner):
+                    raise error(errno.EEXIST, path)
+                self._inner = "%s.shoal-tmp-%s" % (self._inner, secrets.token_hex(6))
+                if mode == "ab" and self._c.exists(self._target):
+                    self._c.copy_file(self._target, self._inner)
+            c, inner = self._c, self._inner
+            self._fd = fs._creating(c, inner, lambda: c.open(inner, flags, 0o666))
+        super().__init__(fs, path, mode=mode, block_size=block_size, autocommit=autocommit,
+                         cache_options=cache_options, size=size, **kwargs)
+
+    def _fetch_range(self, start, end):
+        return self._c.pread(self._fd, end - start, start)
+
+    def _initiate_upload(self):
+        pass
+
+    def _upload_chunk(self, final=False):
+        data = self.buffer.getbuffer()
+        if len(data):
+            if self.mode == "ab":
+                self._c.write(self._fd, data)
+            else:
+                self._c._fds[self._fd].pos = self.offset
+                self._c.write(self._fd, data)
+        del data
+        if final:
+            fd, self._fd = self._fd, None
+            self._c.close(fd)
+        return True
+
+    def commit(self):
+        self._c.rename(self._inner, self._target)
+
+    def discard(self):
+        try:
+            self._c.unlink(self._inner)
+        except FileNotFoundError:
+            pass
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                try:
+                    self._c.close(fd)
+                except OSError:
+                    if self.mode != "rb":
+                        raise
