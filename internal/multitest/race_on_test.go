@@ -1,0 +1,5 @@
+//go:build race
+
+package multitest
+
+const raceEnabled = true
