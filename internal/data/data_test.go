@@ -638,3 +638,55 @@ func TestUploadFailure(t *testing.T) {
 		t.Fatalf("size %d", a.Size)
 	}
 }
+
+// vanishingStore lists an object that is gone when read, as when a
+// server's garbage collection deletes a block during a check.
+type vanishingStore struct {
+	objstore.Store
+	gone string
+}
+
+func (s *vanishingStore) Get(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if key == s.gone {
+		return nil, objstore.ErrNotFound
+	}
+	return s.Store.Get(ctx, key, off, n)
+}
+
+// CheckBlocks must not report blocks that garbage collection removed while
+// it ran (their slice is no longer referenced at the end of the check), but
+// must report the same loss for a slice that is still referenced.
+func TestCheckBlocksBesideGC(t *testing.T) {
+	fm := newFakeMeta()
+	st := mem.New()
+	l := newLayer(t, fm, st, Config{})
+	h := l.Open(9, fm.create(9))
+	if _, err := h.WriteAt(ctx, bytes.Repeat([]byte{7}, 1000), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	infos, _ := st.List(ctx, "", "", 0)
+	if len(infos) != 1 {
+		t.Fatalf("objects %v", infos)
+	}
+	vs := &vanishingStore{Store: st, gone: infos[0].Key}
+	l2 := newLayer(t, fm, vs, Config{})
+
+	collected := 0
+	live := func(fn func(meta.Slice) error) error {
+		collected++
+		if collected > 1 {
+			return nil // the slice was freed and forgotten meanwhile
+		}
+		return fm.liveSlices(fn)
+	}
+	if problems, err := l2.CheckBlocks(ctx, live, true); err != nil || len(problems) != 0 {
+		t.Fatalf("block collected during the check reported: %v %v", problems, err)
+	}
+	problems, err := l2.CheckBlocks(ctx, fm.liveSlices, true)
+	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "not found") {
+		t.Fatalf("a referenced block that cannot be read must be reported: %v %v", problems, err)
+	}
+}

@@ -2,6 +2,7 @@ package data
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
+	"github.com/shoalfs/shoal/internal/objstore"
 )
 
 // GCStats reports one GC pass.
@@ -223,6 +225,10 @@ func (l *Layer) CheckBlocks(ctx context.Context, live func(fn func(meta.Slice) e
 	}
 	var problems []string
 	seen := make(map[string]bool)
+	// Blocks listed but gone when read: garbage collection running beside
+	// the check (a server's) may free and delete a slice after live() was
+	// read. Judged at the end, against the live set as it is then.
+	vanished := make(map[uint64][]string)
 	after := ""
 	for {
 		infos, err := l.store.List(ctx, keyPrefix, after, 10000)
@@ -254,6 +260,10 @@ func (l *Layer) CheckBlocks(ctx context.Context, live func(fn func(meta.Slice) e
 			}
 			if verify {
 				obj, err := l.store.Get(ctx, in.Key, 0, -1)
+				if errors.Is(err, objstore.ErrNotFound) {
+					vanished[id] = append(vanished[id], in.Key)
+					continue
+				}
 				if err != nil {
 					problems = append(problems, fmt.Sprintf("unreadable block %s: %v", in.Key, err))
 					continue
@@ -266,12 +276,42 @@ func (l *Layer) CheckBlocks(ctx context.Context, live func(fn func(meta.Slice) e
 			}
 		}
 	}
+	missing := make(map[uint64][]string)
 	for id := range liveIDs {
 		sliceKeys(meta.Slice{ID: id, Size: sizes[id]}, func(key string) {
 			if !seen[key] {
-				problems = append(problems, fmt.Sprintf("missing block %s of slice %d", key, id))
+				missing[id] = append(missing[id], key)
 			}
 		})
+	}
+	if len(missing) > 0 || len(vanished) > 0 {
+		// A slice id is never reused, so a slice still referenced now was
+		// referenced all along: its absent blocks are lost. One that is no
+		// longer referenced was collected during the check.
+		still := make(map[uint64]bool)
+		err := live(func(s meta.Slice) error {
+			if s.ID != 0 && (missing[s.ID] != nil || vanished[s.ID] != nil) {
+				still[s.ID] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fserr.E(op, err)
+		}
+		for id, keys := range missing {
+			if still[id] {
+				for _, key := range keys {
+					problems = append(problems, fmt.Sprintf("missing block %s of slice %d", key, id))
+				}
+			}
+		}
+		for id, keys := range vanished {
+			if still[id] {
+				for _, key := range keys {
+					problems = append(problems, fmt.Sprintf("unreadable block %s of slice %d: not found", key, id))
+				}
+			}
+		}
 	}
 	sort.Strings(problems)
 	return problems, nil
