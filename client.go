@@ -115,7 +115,6 @@ type core struct {
 	closers []func() error // run in order by Close, after data and meta
 	tables  tables         // KV tables (table.go); nil for test clients without them
 
-	files    openFiles
 	appendMu sync.Mutex // serializes O_APPEND writes in this client
 
 	closed  atomic.Bool

@@ -75,7 +75,11 @@ func Dial(ctx context.Context, addrs string, opts ...Option) (*Client, error) {
 		conn.Close()
 		return nil, fserr.Errorf(op, fserr.IO, "shoal: dial %s: the server announced no block server", addrs)
 	}
-	ropts := remote.Options{Token: o.token, FailoverURLs: urls[1:]}
+	// Block transfers ride out a server restart as long as metadata calls
+	// do (rpc's RetryTimeout, 30 s): 20 rounds with pauses growing to 2 s.
+	// With the default 3 rounds a File.Sync during a restart failed after
+	// ~140 ms while its metadata calls would have waited.
+	ropts := remote.Options{Token: o.token, FailoverURLs: urls[1:], Retries: 20}
 	if o.tls != nil {
 		ropts.Transport = &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

@@ -51,57 +51,11 @@ var (
 	_ io.Closer       = (*File)(nil)
 )
 
-// openFiles tracks the Files open in a client by inode, so a truncate
-// can first flush writes other handles still buffer (otherwise a later
-// flush would bring back data the truncate removed).
-type openFiles struct {
-	mu    sync.Mutex
-	byIno map[meta.Ino]map[*File]struct{}
-}
-
-func (o *openFiles) add(f *File) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.byIno == nil {
-		o.byIno = make(map[meta.Ino]map[*File]struct{})
-	}
-	m := o.byIno[f.ino]
-	if m == nil {
-		m = make(map[*File]struct{})
-		o.byIno[f.ino] = m
-	}
-	m[f] = struct{}{}
-}
-
-func (o *openFiles) remove(f *File) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	m := o.byIno[f.ino]
-	delete(m, f)
-	if len(m) == 0 {
-		delete(o.byIno, f.ino)
-	}
-}
-
-func (o *openFiles) handle(ino meta.Ino) *data.Handle {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for f := range o.byIno[ino] {
-		return f.h
-	}
-	return nil
-}
-
 // flushOpen commits the writes this client buffers for ino. All handles
-// of an inode share its state in the data layer, so one Flush covers them.
+// of an inode share its state in the data layer, so one Flush covers
+// them, and it also waits for the commit of a handle being closed.
 func (c *Client) flushOpen(ino meta.Ino) error {
-	if h := c.core.files.handle(ino); h != nil {
-		// A handle closed meanwhile flushed on its way out.
-		if err := h.Flush(c.ctx); err != nil && !fserr.Is(fserr.Closed, err) {
-			return err
-		}
-	}
-	return nil
+	return c.core.data.Flush(c.ctx, ino)
 }
 
 // OpenFile opens name with os.O_* flags: an access mode (O_RDONLY,
@@ -203,6 +157,11 @@ func (c *Client) openFile(op, name, n string, flag int, perm fs.FileMode) (*File
 	if flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0 {
 		return c.create(op, name, n, flag, perm, true)
 	}
+	if flag&os.O_CREATE != 0 {
+		if f, done, err := c.openOrCreate(op, name, n, flag, perm); done {
+			return f, err
+		}
+	}
 	a, err := c.core.meta.Resolve(c.ctx, c.core.id, metaPath(n), follow)
 	if err == nil {
 		return c.openExisting(op, name, n, a, flag)
@@ -221,6 +180,57 @@ func (c *Client) openFile(op, name, n string, flag int, perm fs.FileMode) (*File
 		f.base = baseName(n) // Stat names what was opened, as fstat does
 	}
 	return f, err
+}
+
+// openOrCreate is open(O_CREAT) without O_EXCL in the fewest round
+// trips: resolve the parent, then one Create, which opens (and with
+// O_TRUNC truncates) an existing regular file itself. When this client
+// buffers writes that a truncate could race with, it first looks the
+// entry up and flushes them, as create does. It reports done=false, with
+// nothing left open, when the entry needs the general path: the root, or
+// a symlink to follow.
+func (c *Client) openOrCreate(op, name, n string, flag int, perm fs.FileMode) (f *File, done bool, err error) {
+	dir, base := splitName(n)
+	if base == "" {
+		return nil, false, nil
+	}
+	p, err := c.core.meta.Resolve(c.ctx, c.core.id, metaPath(dir), true)
+	if err != nil {
+		return nil, true, wrap(op, name, err)
+	}
+	if p.Type != meta.TypeDir {
+		return nil, true, fserr.E(op, name, fserr.NotDir)
+	}
+	if flag&os.O_TRUNC != 0 && c.core.data.Busy() {
+		if a, err := c.core.meta.Lookup(c.ctx, c.core.id, p.Ino, base); err == nil {
+			if a.Type == meta.TypeSymlink {
+				return nil, false, nil
+			}
+			if err := c.flushOpen(a.Ino); err != nil {
+				return nil, true, wrap(op, name, err)
+			}
+		}
+	}
+	a, err := c.core.meta.Create(c.ctx, c.core.id, p.Ino, base, c.createMode(perm), flag, false)
+	if err != nil {
+		return nil, true, wrap(op, name, err)
+	}
+	if a.Type != meta.TypeRegular {
+		// Create opened what it found (a symlink, a device...): give the
+		// handle back and answer as open(2) would for that type.
+		if err := c.core.meta.Release(context.WithoutCancel(c.ctx), a.Ino); err != nil {
+			return nil, true, wrap(op, name, err)
+		}
+		if a.Type == meta.TypeSymlink && flag&O_NOFOLLOW == 0 {
+			return nil, false, nil
+		}
+		f, err := c.openExisting(op, name, n, a, flag)
+		return f, true, err
+	}
+	if flag&os.O_TRUNC != 0 {
+		c.core.data.Truncated(a.Ino, a.Size)
+	}
+	return c.newFile(name, n, a, flag), true, nil
 }
 
 // danglingTarget is where open(O_CREAT) through a dangling symlink
@@ -320,7 +330,6 @@ func (c *Client) openExisting(op, name, n string, a meta.Attr, flag int) (*File,
 func (c *Client) newFile(name, n string, a meta.Attr, flag int) *File {
 	f := &File{c: c, name: name, base: baseName(n), ino: a.Ino, flag: flag}
 	f.h = c.core.data.Open(a.Ino, a)
-	c.core.files.add(f)
 	return f
 }
 
@@ -610,7 +619,6 @@ func (f *File) Close() error {
 		}
 		return nil
 	}
-	f.c.core.files.remove(f)
 	err := f.h.Close(f.c.ctx)
 	// Release even if the flush failed or ctx is done: a leaked open
 	// count would keep an unlinked file's data forever.

@@ -337,6 +337,38 @@ func (l *Layer) Truncated(ino meta.Ino, size uint64) {
 	}
 }
 
+// Busy reports whether some inode of the Layer has writes not committed
+// yet or a flush under way. While it is false a truncate anywhere needs
+// no flush first (see Truncated), which spares callers the round trip
+// that finds the inode to flush.
+func (l *Layer) Busy() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.mu.inodes) > 64 {
+		return true // checking them all would cost more than it saves
+	}
+	for _, st := range l.mu.inodes {
+		st.mu.Lock()
+		idle := st.idleLocked()
+		st.mu.Unlock()
+		if !idle {
+			return true
+		}
+	}
+	return false
+}
+
+// Flush commits what ino's handles in this Layer have written, whether
+// or not one is still open (a handle being closed may be committing):
+// it returns once every write made before it is committed.
+func (l *Layer) Flush(ctx context.Context, ino meta.Ino) error {
+	st := l.lookup(ino)
+	if st == nil {
+		return nil
+	}
+	return st.flush(ctx, nil)
+}
+
 func (l *Layer) lookup(ino meta.Ino) *inode {
 	l.mu.Lock()
 	defer l.mu.Unlock()

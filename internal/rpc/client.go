@@ -92,6 +92,15 @@ type Conn struct {
 		sync.Mutex
 		urls []string
 	}
+	// releases counts the Release calls sent and not answered yet, in
+	// all and by inode (see metaClient.Release); idle is closed when n
+	// drops to zero.
+	releases struct {
+		sync.Mutex
+		n    int
+		inos map[meta.Ino]int
+		idle chan struct{}
+	}
 
 	hbEvery time.Duration
 	cancel  context.CancelFunc
@@ -170,6 +179,7 @@ func (c *Conn) Close() error {
 	}
 	c.cancel()
 	c.wg.Wait()
+	c.waitReleases(context.Background(), 0)
 	// A server that is down only delays Close this long: the session then
 	// expires on its own.
 	wait := min(c.opts.RetryTimeout, 5*time.Second)
@@ -247,6 +257,60 @@ func (c *Conn) failover(i int) bool {
 type callOpts struct {
 	noSession bool          // do not send shoal-session, do not resume
 	retry     time.Duration // overrides RetryTimeout
+	wait      bool          // first wait for the Releases under way
+}
+
+// maxReleases bounds the Releases under way at once; past it Release
+// waits for its reply.
+const maxReleases = 256
+
+// startRelease counts a Release of ino about to be sent without waiting;
+// it reports false when too many are under way already.
+func (c *Conn) startRelease(ino meta.Ino) bool {
+	c.releases.Lock()
+	defer c.releases.Unlock()
+	if c.releases.n >= maxReleases {
+		return false
+	}
+	if c.releases.n == 0 {
+		c.releases.idle = make(chan struct{})
+		c.releases.inos = make(map[meta.Ino]int)
+	}
+	c.releases.n++
+	c.releases.inos[ino]++
+	return true
+}
+
+func (c *Conn) endRelease(ino meta.Ino) {
+	c.releases.Lock()
+	defer c.releases.Unlock()
+	c.releases.n--
+	if c.releases.inos[ino]--; c.releases.inos[ino] == 0 {
+		delete(c.releases.inos, ino)
+	}
+	if c.releases.n == 0 {
+		close(c.releases.idle)
+	}
+}
+
+// waitReleases returns once the Releases of ino (0: of any inode) sent
+// before it were answered.
+func (c *Conn) waitReleases(ctx context.Context, ino meta.Ino) error {
+	c.releases.Lock()
+	n, idle := c.releases.n, c.releases.idle
+	if ino != 0 && c.releases.inos[ino] == 0 {
+		n = 0
+	}
+	c.releases.Unlock()
+	if n == 0 {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // invoke runs fn against the current server until it succeeds, fails for a
@@ -258,6 +322,11 @@ func (c *Conn) invoke(ctx context.Context, op string, mutation bool, id *meta.Id
 	var req uint64
 	if mutation {
 		req = c.reqSeq.Add(1)
+	}
+	if o.wait {
+		if err := c.waitReleases(ctx, 0); err != nil {
+			return err
+		}
 	}
 	if id == nil {
 		id = &c.opts.Identity

@@ -27,12 +27,26 @@ func do[R any](ctx context.Context, c *Conn, op string, mutation bool, id *meta.
 	if c.closed.Load() {
 		return out, fserr.Errorf(op, fserr.Closed, "rpc: connection closed")
 	}
-	err := c.invoke(ctx, op, mutation, id, callOpts{}, func(ctx context.Context, cc *grpc.ClientConn, _ uint64) error {
+	// A mutation must not overtake a Release sent before it: the server
+	// runs concurrent calls in any order, and an Unlink, a GC pass or an
+	// Open of the same inode sees the open counts.
+	err := c.invoke(ctx, op, mutation, id, callOpts{wait: mutation}, func(ctx context.Context, cc *grpc.ClientConn, _ uint64) error {
 		var err error
 		out, err = fn(ctx, pb.NewMetaClient(cc))
 		return err
 	})
 	return out, err
+}
+
+// doRead is do for a read that must not overtake this Conn's Releases
+// of ino (0: of any inode): reads by inode see whether it still exists.
+func doRead[R any](ctx context.Context, c *Conn, op string, ino meta.Ino, id *meta.Identity,
+	fn func(ctx context.Context, m pb.MetaClient) (R, error)) (R, error) {
+	if err := c.waitReleases(ctx, ino); err != nil {
+		var out R
+		return out, err
+	}
+	return do(ctx, c, op, false, id, fn)
 }
 
 func attrOf(a *pb.Attr, err error) (meta.Attr, error) {
@@ -55,7 +69,7 @@ func (m *metaClient) Lookup(ctx context.Context, id meta.Identity, parent meta.I
 }
 
 func (m *metaClient) GetAttr(ctx context.Context, ino meta.Ino) (meta.Attr, error) {
-	return attrOf(do(ctx, m.c, "rpc.GetAttr", false, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Attr, error) {
+	return attrOf(doRead(ctx, m.c, "rpc.GetAttr", ino, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Attr, error) {
 		return mc.GetAttr(ctx, &pb.InoRequest{Ino: uint64(ino)})
 	}))
 }
@@ -67,7 +81,7 @@ func (m *metaClient) SetAttr(ctx context.Context, id meta.Identity, ino meta.Ino
 }
 
 func (m *metaClient) Access(ctx context.Context, id meta.Identity, ino meta.Ino, mask uint32) error {
-	_, err := do(ctx, m.c, "rpc.Access", false, &id, func(ctx context.Context, mc pb.MetaClient) (*pb.Empty, error) {
+	_, err := doRead(ctx, m.c, "rpc.Access", ino, &id, func(ctx context.Context, mc pb.MetaClient) (*pb.Empty, error) {
 		return mc.Access(ctx, &pb.AccessRequest{Ino: uint64(ino), Mask: mask})
 	})
 	return err
@@ -130,7 +144,7 @@ func (m *metaClient) Symlink(ctx context.Context, id meta.Identity, parent meta.
 }
 
 func (m *metaClient) Readlink(ctx context.Context, ino meta.Ino) (string, error) {
-	r, err := do(ctx, m.c, "rpc.Readlink", false, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.ReadlinkResponse, error) {
+	r, err := doRead(ctx, m.c, "rpc.Readlink", ino, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.ReadlinkResponse, error) {
 		return mc.Readlink(ctx, &pb.InoRequest{Ino: uint64(ino)})
 	})
 	if err != nil {
@@ -162,7 +176,7 @@ func (m *metaClient) ReadDir(ctx context.Context, id meta.Identity, ino meta.Ino
 }
 
 func (m *metaClient) GetXattr(ctx context.Context, id meta.Identity, ino meta.Ino, name string) ([]byte, error) {
-	r, err := do(ctx, m.c, "rpc.GetXattr", false, &id, func(ctx context.Context, mc pb.MetaClient) (*pb.XattrValue, error) {
+	r, err := doRead(ctx, m.c, "rpc.GetXattr", ino, &id, func(ctx context.Context, mc pb.MetaClient) (*pb.XattrValue, error) {
 		return mc.GetXattr(ctx, &pb.XattrRequest{Ino: uint64(ino), Name: []byte(name)})
 	})
 	if err != nil {
@@ -182,7 +196,7 @@ func (m *metaClient) SetXattr(ctx context.Context, id meta.Identity, ino meta.In
 }
 
 func (m *metaClient) ListXattr(ctx context.Context, id meta.Identity, ino meta.Ino) ([]string, error) {
-	r, err := do(ctx, m.c, "rpc.ListXattr", false, &id, func(ctx context.Context, mc pb.MetaClient) (*pb.XattrNames, error) {
+	r, err := doRead(ctx, m.c, "rpc.ListXattr", ino, &id, func(ctx context.Context, mc pb.MetaClient) (*pb.XattrNames, error) {
 		return mc.ListXattr(ctx, &pb.InoRequest{Ino: uint64(ino)})
 	})
 	if err != nil {
@@ -203,7 +217,7 @@ func (m *metaClient) RemoveXattr(ctx context.Context, id meta.Identity, ino meta
 }
 
 func (m *metaClient) StatFS(ctx context.Context) (meta.StatFS, error) {
-	r, err := do(ctx, m.c, "rpc.StatFS", false, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.StatFS, error) {
+	r, err := doRead(ctx, m.c, "rpc.StatFS", 0, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.StatFS, error) {
 		return mc.StatFS(ctx, empty)
 	})
 	if err != nil {
@@ -225,18 +239,41 @@ func (m *metaClient) Open(ctx context.Context, id meta.Identity, ino meta.Ino, f
 	return a, err
 }
 
+// Release does not wait for the reply: the handle is gone here whatever
+// the server says (a resume must not bring it back), and every later
+// mutation of this Conn waits for the Releases sent before it, so the
+// server sees them in order wherever the order shows (open counts for
+// delete-on-last-close, grants, GC). Only reads may overtake it, and no
+// read by path depends on open counts; reads by inode wait for the
+// inode's Releases (after the last one an unlinked inode is gone).
+// Errors are logged.
 func (m *metaClient) Release(ctx context.Context, ino meta.Ino) error {
-	_, err := do(ctx, m.c, "rpc.Release", true, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Empty, error) {
-		return mc.Release(ctx, &pb.InoRequest{Ino: uint64(ino)})
-	})
-	// The handle is gone whatever the server said: a resume must not
-	// bring it back.
-	m.c.released(ino)
-	return err
+	const op = "rpc.Release"
+	c := m.c
+	c.released(ino)
+	call := func(ctx context.Context) error {
+		if c.closed.Load() {
+			return fserr.Errorf(op, fserr.Closed, "rpc: connection closed")
+		}
+		return c.invoke(ctx, op, true, nil, callOpts{}, func(ctx context.Context, cc *grpc.ClientConn, _ uint64) error {
+			_, err := pb.NewMetaClient(cc).Release(ctx, &pb.InoRequest{Ino: uint64(ino)})
+			return err
+		})
+	}
+	if c.closed.Load() || !c.startRelease(ino) {
+		return call(ctx)
+	}
+	go func() {
+		defer c.endRelease(ino)
+		if err := call(context.WithoutCancel(ctx)); err != nil {
+			c.log.Warn("rpc: release failed", "ino", ino, "session", c.session.Load(), "err", err)
+		}
+	}()
+	return nil
 }
 
 func (m *metaClient) ReadChunk(ctx context.Context, ino meta.Ino, index uint32) ([]meta.Slice, error) {
-	r, err := do(ctx, m.c, "rpc.ReadChunk", false, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Slices, error) {
+	r, err := doRead(ctx, m.c, "rpc.ReadChunk", ino, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Slices, error) {
 		return mc.ReadChunk(ctx, &pb.ReadChunkRequest{Ino: uint64(ino), Index: index})
 	})
 	if err != nil {
@@ -280,7 +317,7 @@ func (m *metaClient) Reclaim(ctx context.Context, limit int) (int, error) {
 }
 
 func (m *metaClient) FreedSlices(ctx context.Context, limit int) ([]meta.Slice, error) {
-	r, err := do(ctx, m.c, "rpc.FreedSlices", false, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Slices, error) {
+	r, err := doRead(ctx, m.c, "rpc.FreedSlices", 0, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Slices, error) {
 		return mc.FreedSlices(ctx, &pb.LimitRequest{Limit: int64(limit)})
 	})
 	if err != nil {
@@ -297,7 +334,7 @@ func (m *metaClient) ForgetSlices(ctx context.Context, ids []uint64) error {
 }
 
 func (m *metaClient) SweepRanges(ctx context.Context, limit int) ([][2]uint64, error) {
-	r, err := do(ctx, m.c, "rpc.SweepRanges", false, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Ranges, error) {
+	r, err := doRead(ctx, m.c, "rpc.SweepRanges", 0, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Ranges, error) {
 		return mc.SweepRanges(ctx, &pb.LimitRequest{Limit: int64(limit)})
 	})
 	if err != nil {
@@ -319,6 +356,9 @@ func (m *metaClient) LiveSlices(ctx context.Context, fn func(meta.Slice) error) 
 	const op = "rpc.LiveSlices"
 	if m.c.closed.Load() {
 		return fserr.Errorf(op, fserr.Closed, "rpc: connection closed")
+	}
+	if err := m.c.waitReleases(ctx, 0); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -366,7 +406,7 @@ func (m *metaClient) LiveSlices(ctx context.Context, fn func(meta.Slice) error) 
 
 // Check runs fsck on the server and returns the problems it found.
 func (m *metaClient) Check(ctx context.Context) ([]string, error) {
-	r, err := do(ctx, m.c, "rpc.Check", false, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.CheckResponse, error) {
+	r, err := doRead(ctx, m.c, "rpc.Check", 0, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.CheckResponse, error) {
 		return mc.Check(ctx, empty)
 	})
 	if err != nil {
@@ -383,7 +423,7 @@ func (m *metaClient) Close() error { return m.c.Close() }
 func (m *metaClient) Sync() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := do(ctx, m.c, "rpc.Sync", false, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Empty, error) {
+	_, err := doRead(ctx, m.c, "rpc.Sync", 0, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Empty, error) {
 		return mc.Sync(ctx, empty)
 	})
 	return err

@@ -46,8 +46,10 @@ type Options struct {
 	// fails to connect. 0 means DefaultRetries; negative means none.
 	Retries int
 	// Backoff is the pause before the first retry round; it doubles each
-	// round. 0 means DefaultBackoff.
+	// round up to MaxBackoff. 0 means DefaultBackoff.
 	Backoff time.Duration
+	// MaxBackoff caps the pause between rounds. 0 means DefaultMaxBackoff.
+	MaxBackoff time.Duration
 	// MaxConnsPerHost bounds idle connections kept per server. 0 means
 	// DefaultMaxConnsPerHost.
 	MaxConnsPerHost int
@@ -59,6 +61,7 @@ type Options struct {
 const (
 	DefaultRetries         = 3
 	DefaultBackoff         = 20 * time.Millisecond
+	DefaultMaxBackoff      = 2 * time.Second
 	DefaultMaxConnsPerHost = 64
 )
 
@@ -93,6 +96,9 @@ func New(baseURL, fsName string, opts Options) *Store {
 	}
 	if opts.Retries < 0 {
 		opts.Retries = 0
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	if opts.Backoff <= 0 {
 		opts.Backoff = DefaultBackoff
@@ -161,7 +167,10 @@ func (s *Store) do(ctx context.Context, rq *request) error {
 	var last error
 	for round := 0; round <= s.opts.Retries; round++ {
 		if round > 0 {
-			d := s.opts.Backoff << (round - 1)
+			d := s.opts.Backoff << min(round-1, 20)
+			if d > s.opts.MaxBackoff || d <= 0 {
+				d = s.opts.MaxBackoff
+			}
 			d = d/2 + rand.N(d/2+1)
 			t := time.NewTimer(d)
 			select {
