@@ -8,7 +8,7 @@ PKGS := ./...
 # The race detector multiplies run time; CI uses it on every package.
 TESTFLAGS ?= -race -timeout 20m
 
-.PHONY: all build run test vet fmt-check unit pytest bench clean
+.PHONY: all build run test vet fmt-check unit pytest tools bench clean
 
 all: build
 
@@ -35,7 +35,7 @@ unit:
 # package's metadata changes.
 VENV := .venv
 PY := $(VENV)/bin/python
-PYDEPS := pytest numpy fsspec pyarrow pandas
+PYDEPS := pytest numpy fsspec pyarrow pandas boto3 awscli 's3fs>=2024.1'
 
 $(VENV)/.stamp: python/pyproject.toml python/setup.py
 	python3 -m venv $(VENV)
@@ -43,7 +43,15 @@ $(VENV)/.stamp: python/pyproject.toml python/setup.py
 	SHOAL_SKIP_GO_BUILD=1 $(VENV)/bin/pip install -q --disable-pip-version-check -e ./python
 	touch $@
 
-pytest: build $(VENV)/.stamp
+# rclone (a Debian package) drives one S3 test; installed here when missing
+# and this is root, so a fresh machine runs it too (the test skips, saying
+# why, where it cannot be installed).
+tools:
+	@command -v rclone >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone) >/dev/null 2>&1; } || \
+		echo "rclone not installed: its S3 test will be skipped"
+
+pytest: build tools $(VENV)/.stamp
 	SHOAL_BIN=$(abspath $(BIN)) $(PY) -m pytest -q python/tests
 
 test: fmt-check vet build unit pytest

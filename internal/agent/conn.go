@@ -152,6 +152,7 @@ type session struct {
 	iovs     map[int64]*iov
 	timeout  time.Duration // per request; 0 none
 	parallel int
+	kv       kvScanners // its own lock
 }
 
 // openFile is an open file and what reopening it elsewhere needs.
@@ -252,6 +253,7 @@ func (s *session) release() {
 	for _, d := range dirs {
 		d.f.Close()
 	}
+	s.kv.closeAll()
 	for id := range iovs {
 		s.mu.Lock()
 		s.iovs[id] = iovs[id]

@@ -120,6 +120,9 @@ func shoalInvalid(op, msg string) error {
 
 // op runs a request of an established session.
 func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, d *dec) error {
+	if isKVOp(op) {
+		return c.kvOp(ctx, s, cl, op, d)
+	}
 	e := &c.out
 	switch op {
 	case OpStop:

@@ -82,6 +82,39 @@ const (
 	OpReadFile    = 58 // path, start, end, end given -> data
 	OpStats       = 59 // -> requests, in flight, most in flight since the last OpStats
 	OpSDKBench    = 60 // kind ("create", "read"), dir, n, size -> elapsed ns
+
+	// KV tables (kv.go). A table info is name, id, default TTL, created
+	// (ns); kvs are more, n, n x (sort key, value); filters are type,
+	// pattern; flags are kvStartInclusive|kvStopInclusive|kvNoValue|
+	// kvReverse; scan options are batch size, flags, sort-key filter,
+	// hash-key filter; an item result is errno then, if not 0, a message.
+	OpKVCreateTable       = 70 // name, default ttl -> table info
+	OpKVDropTable         = 71 // name
+	OpKVListTables        = 72 // -> n, n x table info
+	OpKVDescribeTable     = 73 // name -> table info
+	OpKVSet               = 74 // table, hash, sort, value, ttl
+	OpKVGet               = 75 // table, hash, sort -> found, value
+	OpKVExist             = 76 // table, hash, sort -> exists
+	OpKVTTL               = 77 // table, hash, sort -> found, ttl
+	OpKVRemove            = 78 // table, hash, sort
+	OpKVIncr              = 79 // table, hash, sort, increment, ttl -> new value
+	OpKVMultiSet          = 80 // table, hash, n, n x (sort, value), ttl
+	OpKVMultiGet          = 81 // table, hash, n, n x sort, max count, max size, no value -> kvs
+	OpKVMultiGetOpt       = 82 // table, hash, start, stop, flags, filter, max count, max size -> kvs
+	OpKVMultiDel          = 83 // table, hash, n, n x sort -> deleted
+	OpKVDelRange          = 84 // table, hash, start, stop, flags, filter -> deleted
+	OpKVSortKeyCount      = 85 // table, hash -> count
+	OpKVGetSortKeys       = 86 // table, hash, max count, max size -> more, n, n x sort
+	OpKVCheckAndSet       = 87 // table, hash, check sort, check type, operand, set sort, value, ttl, return check -> ok, returned, exist, value
+	OpKVCheckAndMutate    = 88 // table, hash, check sort, check type, operand, n, n x (op, sort, value, ttl), return check -> same
+	OpKVCompareExchange   = 89 // table, hash, sort, expected, desired, ttl -> ok, actual exist, actual value
+	OpKVBatchGet          = 90 // table, n, n x (hash, sort) -> n, n x (item result[, found, value])
+	OpKVBatchSet          = 91 // table, n, n x (hash, sort, value, ttl) -> n, n x item result
+	OpKVBatchDel          = 92 // table, n, n x (hash, sort) -> n, n x item result
+	OpKVGetScanner        = 93 // table, hash, start, stop, scan options -> scanner
+	OpKVUnorderedScanners = 94 // table, max split count, scan options -> n, n x scanner
+	OpKVNext              = 95 // scanner, max records -> n, n x (hash, sort, value) (0: end)
+	OpKVCloseScanner      = 96 // scanner
 )
 
 // errBadFrame reports a request that does not decode.

@@ -88,5 +88,6 @@ func newBenchCmd() *cobra.Command {
 		panic(fmt.Sprintf("cli: bench: %v", err))
 	}
 	cmd.AddCommand(newBenchKVCmd())
+	cmd.AddCommand(newBenchS3Cmd())
 	return cmd
 }

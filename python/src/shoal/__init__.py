@@ -22,6 +22,8 @@ from .errors import (  # noqa: F401
     ShoalTimeoutError, error,
 )
 from .iovec import iovec  # noqa: F401
+from . import kv  # noqa: F401
+from .kv import CheckType, FilterType, MultiGetOptions, Mutations, ScanOptions  # noqa: F401
 from ._file import RawFile  # noqa: F401
 from ._agent import socket_path as agent_socket_path  # noqa: F401
 

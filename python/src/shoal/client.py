@@ -13,6 +13,7 @@ import threading
 import weakref
 
 from . import _agent, _file, _wire
+from . import kv as _kv
 from ._agent import AgentError, Disconnected
 from .errors import ShoalConnectionError, ShoalError, error
 from .iovec import _Shm, _make, iovec
@@ -1105,5 +1106,28 @@ class Client:
     def ping(self):
         """One empty round trip (latency checks)."""
         self._call(_wire.OP_PING)
+
+    # ---- KV tables (shoal.kv, docs/kvtables.md) ----
+
+    def create_table(self, name, default_ttl=0):
+        """Create a KV table; default_ttl (seconds, 0: none) applies to
+        writes without a TTL. Returns a shoal.kv.TableInfo."""
+        return _kv._table_info(self._call(_wire.OP_KV_CREATE_TABLE, name, int(default_ttl), path=name))
+
+    def drop_table(self, name):
+        self._call(_wire.OP_KV_DROP_TABLE, name, path=name)
+
+    def list_tables(self):
+        """The tables, as shoal.kv.TableInfo tuples."""
+        d = self._call(_wire.OP_KV_LIST_TABLES)
+        return [_kv._table_info(d) for _ in range(d.int())]
+
+    def describe_table(self, name):
+        return _kv._table_info(self._call(_wire.OP_KV_DESCRIBE_TABLE, name, path=name))
+
+    def table(self, name):
+        """A shoal.kv.Table handle (no request: an unknown table fails at
+        its first call)."""
+        return _kv.Table(self, name)
 
 

@@ -1,0 +1,398 @@
+"""S3 clients (boto3, the aws CLI, s3fs, rclone) against `shoal server`'s S3
+port, and the namespace shared with the Python SDK (docs/s3.md)."""
+
+import filecmp
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import shoal
+
+from conftest import _free_port, _wait_port
+
+boto3 = pytest.importorskip("boto3")
+from botocore.client import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+from boto3.s3.transfer import TransferConfig  # noqa: E402
+
+AK, SK = "shoaltestaccess", "shoaltestsecret0123456789"
+
+
+@pytest.fixture(scope="module")
+def s3srv(env):
+    """A `shoal server` of its own with a known key pair and a free S3 port
+    (the session's server may run in local mode, without S3)."""
+    tmp = tempfile.mkdtemp(prefix="shoal-s3-")
+    port, wport, s3port = _free_port(), _free_port(), _free_port()
+    e = dict(os.environ, SHOAL_S3_ACCESS_KEY=AK, SHOAL_S3_SECRET_KEY=SK)
+    log = open(os.path.join(tmp, "server.log"), "wb")
+    proc = subprocess.Popen(
+        [env["bin"], "server", "--data", os.path.join(tmp, "data"), "--listen", "127.0.0.1:%d" % port,
+         "--worker-listen", "127.0.0.1:%d" % wport, "--s3-listen", "127.0.0.1:%d" % s3port],
+        stdout=log, stderr=log, env=e, start_new_session=True)
+    _wait_port(port, proc)
+    _wait_port(s3port, proc)
+    info = {"endpoint": "http://127.0.0.1:%d" % s3port, "mds": "127.0.0.1:%d" % port, "tmp": tmp}
+    yield info
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _s3(srv, secret=SK):
+    # boto3 presigns with SigV2 unless told s3v4; Shoal verifies SigV4 only
+    return boto3.client("s3", endpoint_url=srv["endpoint"], aws_access_key_id=AK, aws_secret_access_key=secret,
+                        region_name="us-east-1",
+                        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+
+@pytest.fixture(scope="module")
+def s3(s3srv):
+    return _s3(s3srv)
+
+
+@pytest.fixture(scope="module")
+def sdk(s3srv, env):
+    c = shoal.Client.build(mds_addrs=s3srv["mds"])
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def bucket(s3, request):
+    name = request.node.name.replace("_", "-").lower()[:50]
+    s3.create_bucket(Bucket=name)
+    yield name
+    _empty(s3, name)
+    s3.delete_bucket(Bucket=name)
+
+
+def _empty(s3, b):
+    for up in s3.list_multipart_uploads(Bucket=b).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=b, Key=up["Key"], UploadId=up["UploadId"])
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=b, Delete={"Objects": keys})
+
+
+def _code(ei):
+    return ei.value.response["Error"]["Code"]
+
+
+# ---- boto3 ----
+
+def test_buckets(s3):
+    s3.create_bucket(Bucket="bk-one")
+    assert "bk-one" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    s3.head_bucket(Bucket="bk-one")
+    assert s3.get_bucket_location(Bucket="bk-one").get("LocationConstraint") in (None, "", "us-east-1")
+    with pytest.raises(ClientError) as ei:
+        s3.create_bucket(Bucket="bk-one")
+    assert _code(ei) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")
+    s3.put_bucket_tagging(Bucket="bk-one", Tagging={"TagSet": [{"Key": "team", "Value": "ml"}]})
+    assert s3.get_bucket_tagging(Bucket="bk-one")["TagSet"] == [{"Key": "team", "Value": "ml"}]
+    s3.delete_bucket_tagging(Bucket="bk-one")
+    s3.put_object(Bucket="bk-one", Key="x", Body=b"1")
+    with pytest.raises(ClientError) as ei:
+        s3.delete_bucket(Bucket="bk-one")
+    assert _code(ei) == "BucketNotEmpty"
+    s3.delete_object(Bucket="bk-one", Key="x")
+    s3.delete_bucket(Bucket="bk-one")
+    with pytest.raises(ClientError) as ei:
+        s3.head_bucket(Bucket="bk-one")
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as ei:
+        s3.list_objects_v2(Bucket="bk-one")
+    assert _code(ei) == "NoSuchBucket"
+    with pytest.raises(ClientError) as ei:
+        s3.create_bucket(Bucket="Bad_Name")
+    assert _code(ei) == "InvalidBucketName"
+
+
+def test_objects(s3, bucket):
+    body = os.urandom(100_000)
+    r = s3.put_object(Bucket=bucket, Key="dir/obj.bin", Body=body, ContentType="application/x-test",
+                      Metadata={"owner": "alice", "n": "1"}, CacheControl="no-cache")
+    assert r["ETag"] == '"%s"' % hashlib.md5(body).hexdigest()
+    g = s3.get_object(Bucket=bucket, Key="dir/obj.bin")
+    assert g["Body"].read() == body
+    assert g["ContentType"] == "application/x-test" and g["Metadata"] == {"owner": "alice", "n": "1"}
+    assert g["CacheControl"] == "no-cache" and g["ETag"] == r["ETag"]
+    h = s3.head_object(Bucket=bucket, Key="dir/obj.bin")
+    assert h["ContentLength"] == len(body) and h["Metadata"]["owner"] == "alice"
+    g = s3.get_object(Bucket=bucket, Key="dir/obj.bin", Range="bytes=10-19")
+    assert g["Body"].read() == body[10:20] and g["ContentRange"] == "bytes 10-19/%d" % len(body)
+    assert g["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert s3.get_object(Bucket=bucket, Key="dir/obj.bin", Range="bytes=-5")["Body"].read() == body[-5:]
+    with pytest.raises(ClientError) as ei:
+        s3.get_object(Bucket=bucket, Key="dir/obj.bin", Range="bytes=%d-" % (len(body) + 10))
+    assert _code(ei) == "InvalidRange"
+    g = s3.get_object(Bucket=bucket, Key="dir/obj.bin", ResponseContentType="text/plain",
+                      ResponseContentDisposition="attachment")
+    assert g["ContentType"] == "text/plain" and g["ContentDisposition"] == "attachment"
+    # conditionals
+    with pytest.raises(ClientError) as ei:
+        s3.get_object(Bucket=bucket, Key="dir/obj.bin", IfNoneMatch=r["ETag"])
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    with pytest.raises(ClientError) as ei:
+        s3.get_object(Bucket=bucket, Key="dir/obj.bin", IfMatch='"0000"')
+    assert _code(ei) == "PreconditionFailed"
+    with pytest.raises(ClientError) as ei:
+        s3.put_object(Bucket=bucket, Key="dir/obj.bin", Body=b"x", IfNoneMatch="*")
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] in (409, 412)
+    # errors
+    with pytest.raises(ClientError) as ei:
+        s3.get_object(Bucket=bucket, Key="missing")
+    assert _code(ei) == "NoSuchKey"
+    assert ei.value.response["Error"].get("Key") in (None, "missing")
+    rid = ei.value.response["ResponseMetadata"]["RequestId"]
+    assert rid
+    with pytest.raises(ClientError) as ei:
+        s3.put_object(Bucket=bucket, Key="dir", Body=b"x")  # a directory
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 409)
+    with pytest.raises(ClientError):
+        s3.put_object(Bucket=bucket, Key="a//b", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="dir/obj.bin")
+    s3.delete_object(Bucket=bucket, Key="dir/obj.bin")  # deleting a missing key succeeds
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="dir/obj.bin")
+
+
+def test_wrong_secret(s3srv, bucket):
+    bad = _s3(s3srv, secret="wrong")
+    with pytest.raises(ClientError) as ei:
+        bad.list_objects_v2(Bucket=bucket)
+    assert _code(ei) == "SignatureDoesNotMatch"
+    anon = boto3.client("s3", endpoint_url=s3srv["endpoint"], aws_access_key_id="nobody",
+                        aws_secret_access_key="x", region_name="us-east-1")
+    with pytest.raises(ClientError) as ei:
+        anon.list_buckets()
+    assert _code(ei) == "InvalidAccessKeyId"
+
+
+def test_multipart_upload_file(s3, bucket, tmp_path):
+    data = os.urandom(13 << 20)
+    p = tmp_path / "big"
+    p.write_bytes(data)
+    cfg = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20, max_concurrency=4)
+    s3.upload_file(str(p), bucket, "big.bin", Config=cfg)
+    h = s3.head_object(Bucket=bucket, Key="big.bin")
+    assert h["ContentLength"] == len(data) and h["ETag"].endswith('-3"')
+    out = tmp_path / "back"
+    s3.download_file(bucket, "big.bin", str(out), Config=cfg)
+    assert out.read_bytes() == data
+    # explicit calls: list parts and uploads, abort
+    up = s3.create_multipart_upload(Bucket=bucket, Key="m")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="m", UploadId=up, PartNumber=1, Body=b"a" * (5 << 20))
+    assert [p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key="m", UploadId=up)["Parts"]] == [1]
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] == [up]
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="m")  # staging is invisible
+    s3.abort_multipart_upload(Bucket=bucket, Key="m", UploadId=up)
+    with pytest.raises(ClientError) as ei:
+        s3.list_parts(Bucket=bucket, Key="m", UploadId=up)
+    assert _code(ei) == "NoSuchUpload"
+
+
+def test_copy_and_tags(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"hello copy", Metadata={"a": "1"},
+                  Tagging="k1=v1&k2=v2")
+    assert {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key="src")["TagSet"]} == \
+        {"k1": "v1", "k2": "v2"}
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    g = s3.get_object(Bucket=bucket, Key="dst")
+    assert g["Body"].read() == b"hello copy" and g["Metadata"] == {"a": "1"}
+    s3.copy_object(Bucket=bucket, Key="dst2", CopySource="%s/src" % bucket, MetadataDirective="REPLACE",
+                   Metadata={"b": "2"}, ContentType="text/x")
+    h = s3.head_object(Bucket=bucket, Key="dst2")
+    assert h["Metadata"] == {"b": "2"} and h["ContentType"] == "text/x"
+    s3.put_object_tagging(Bucket=bucket, Key="dst", Tagging={"TagSet": [{"Key": "x", "Value": "y"}]})
+    assert s3.get_object_tagging(Bucket=bucket, Key="dst")["TagSet"] == [{"Key": "x", "Value": "y"}]
+    s3.delete_object_tagging(Bucket=bucket, Key="dst")
+    assert s3.get_object_tagging(Bucket=bucket, Key="dst")["TagSet"] == []
+    with pytest.raises(ClientError) as ei:
+        s3.copy_object(Bucket=bucket, Key="d3", CopySource={"Bucket": bucket, "Key": "nope"})
+    assert _code(ei) == "NoSuchKey"
+
+
+def test_listing(s3, bucket):
+    keys = ["a/1", "a/2", "a/b/3", "b/4", "c", "d/5"] + ["p/%03d" % i for i in range(25)]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    r = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [c["Prefix"] for c in r["CommonPrefixes"]] == ["a/", "b/", "d/", "p/"]
+    assert [o["Key"] for o in r["Contents"]] == ["c"]
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="a/", Delimiter="/")
+    assert [o["Key"] for o in r["Contents"]] == ["a/1", "a/2"]
+    assert [c["Prefix"] for c in r["CommonPrefixes"]] == ["a/b/"]
+    got = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 7}):
+        assert page["KeyCount"] <= 7
+        got += [o["Key"] for o in page.get("Contents", [])]
+    assert got == sorted(keys)
+    got = []
+    for page in s3.get_paginator("list_objects").paginate(Bucket=bucket, PaginationConfig={"PageSize": 4}):
+        got += [o["Key"] for o in page.get("Contents", [])]
+    assert got == sorted(keys)
+    r = s3.list_objects(Bucket=bucket, Marker="p/020", MaxKeys=3)
+    assert [o["Key"] for o in r["Contents"]] == ["p/021", "p/022", "p/023"] and r["IsTruncated"]
+    r = s3.list_objects_v2(Bucket=bucket, StartAfter="p/022", FetchOwner=True)
+    assert [o["Key"] for o in r["Contents"]] == ["p/023", "p/024"] and "Owner" in r["Contents"][0]
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "c"}, {"Key": "zz"}]})
+    assert sorted(d["Key"] for d in r["Deleted"]) == ["c", "zz"]
+
+
+def test_presigned(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="p.txt", Body=b"presigned body")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p.txt"}, ExpiresIn=60)
+    with urllib.request.urlopen(url) as r:
+        assert r.read() == b"presigned body"
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "up.txt"}, ExpiresIn=60)
+    req = urllib.request.Request(url, data=b"put by url", method="PUT")
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 200
+    assert s3.get_object(Bucket=bucket, Key="up.txt")["Body"].read() == b"put by url"
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p.txt"}, ExpiresIn=1)
+    time.sleep(2)
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen(url)
+    assert ei.value.code == 403 and b"AccessDenied" in ei.value.read()
+    with pytest.raises(urllib.error.HTTPError) as ei:  # anonymous: the bucket is not public
+        urllib.request.urlopen(s3.meta.endpoint_url + "/%s/p.txt" % bucket)
+    assert ei.value.code == 403
+
+
+def test_checksums(s3, bucket):
+    r = s3.put_object(Bucket=bucket, Key="ck", Body=b"checksummed", ChecksumAlgorithm="SHA256")
+    want = r.get("ChecksumSHA256")
+    h = s3.head_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")
+    assert want and h.get("ChecksumSHA256") == want
+    s3.put_object(Bucket=bucket, Key="ck32", Body=b"x" * 1000, ChecksumAlgorithm="CRC32")
+    assert s3.get_object(Bucket=bucket, Key="ck32")["Body"].read() == b"x" * 1000
+
+
+# ---- the Python SDK sees the same namespace ----
+
+def test_sdk_visibility(s3, bucket, sdk):
+    s3.put_object(Bucket=bucket, Key="from/s3.txt", Body=b"written by S3")
+    assert sdk.read_file("/%s/from/s3.txt" % bucket) == b"written by S3"
+    assert [e.name for e in sdk.listdir("/%s/from" % bucket)] == ["s3.txt"]
+    sdk.makedirs("/%s/from/sdk" % bucket, exist_ok=True)
+    sdk.write_file("/%s/from/sdk/f.bin" % bucket, b"written by the SDK")
+    g = s3.get_object(Bucket=bucket, Key="from/sdk/f.bin")
+    assert g["Body"].read() == b"written by the SDK"
+    # an SDK-written file has no stored MD5: its ETag is opaque but stable
+    assert g["ETag"] and s3.head_object(Bucket=bucket, Key="from/sdk/f.bin")["ETag"] == g["ETag"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="from/")["Contents"]]
+    assert keys == ["from/s3.txt", "from/sdk/f.bin"]
+    sdk.mkdir("/sdk-made-bucket")
+    try:
+        assert "sdk-made-bucket" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    finally:
+        sdk.rmdir("/sdk-made-bucket")
+
+
+# ---- the aws CLI ----
+
+def _aws(srv, *args, check=True):
+    aws = os.path.join(os.path.dirname(sys.executable), "aws")
+    if not os.path.exists(aws):
+        aws = shutil.which("aws")
+    if not aws:
+        pytest.skip("the aws CLI is not installed (pip install awscli)")
+    e = dict(os.environ, AWS_ACCESS_KEY_ID=AK, AWS_SECRET_ACCESS_KEY=SK, AWS_DEFAULT_REGION="us-east-1",
+             AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_PAGER="")
+    return subprocess.run([aws, "--endpoint-url", srv["endpoint"], *args], env=e, capture_output=True,
+                          text=True, check=check, timeout=60)
+
+
+def test_aws_cli(s3srv, s3, bucket, tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha")
+    (src / "sub" / "b.bin").write_bytes(os.urandom(300_000))
+    _aws(s3srv, "s3", "cp", str(src / "a.txt"), "s3://%s/one/a.txt" % bucket)
+    _aws(s3srv, "s3", "sync", str(src), "s3://%s/tree" % bucket)
+    out = _aws(s3srv, "s3", "ls", "--recursive", "s3://%s/" % bucket).stdout
+    assert "one/a.txt" in out and "tree/sub/b.bin" in out
+    back = tmp_path / "back"
+    _aws(s3srv, "s3", "sync", "s3://%s/tree" % bucket, str(back))
+    assert not filecmp.dircmp(src, back).diff_files and filecmp.cmp(src / "sub" / "b.bin", back / "sub" / "b.bin",
+                                                                     shallow=False)
+    _aws(s3srv, "s3", "rm", "s3://%s/one/a.txt" % bucket)
+    out = _aws(s3srv, "s3api", "head-object", "--bucket", bucket, "--key", "tree/a.txt").stdout
+    assert '"ContentLength": 5' in out
+    r = _aws(s3srv, "s3api", "get-object", "--bucket", bucket, "--key", "nope", str(tmp_path / "x"), check=False)
+    assert r.returncode != 0 and "NoSuchKey" in r.stderr
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["tree/a.txt", "tree/sub/b.bin"]
+
+
+# ---- s3fs (fsspec) ----
+
+def test_s3fs(s3srv, s3, bucket, tmp_path):
+    s3fs = pytest.importorskip("s3fs")
+    fs = s3fs.S3FileSystem(key=AK, secret=SK, endpoint_url=s3srv["endpoint"], use_listings_cache=False,
+                           client_kwargs={"region_name": "us-east-1"})
+    fs.pipe("%s/x/one.txt" % bucket, b"one")
+    fs.pipe("%s/x/y/two.txt" % bucket, b"two")
+    assert fs.cat("%s/x/one.txt" % bucket) == b"one"
+    assert sorted(fs.ls("%s/x" % bucket, detail=False)) == ["%s/x/one.txt" % bucket, "%s/x/y" % bucket]
+    local = tmp_path / "l.bin"
+    local.write_bytes(os.urandom(70_000))
+    fs.put(str(local), "%s/x/l.bin" % bucket)
+    assert fs.info("%s/x/l.bin" % bucket)["size"] == 70_000
+    fs.get("%s/x/l.bin" % bucket, str(tmp_path / "l2.bin"))
+    assert (tmp_path / "l2.bin").read_bytes() == local.read_bytes()
+    walked = {root: sorted(files) for root, _, files in fs.walk("%s/x" % bucket)}
+    assert walked == {"%s/x" % bucket: ["l.bin", "one.txt"], "%s/x/y" % bucket: ["two.txt"]}
+    with fs.open("%s/x/one.txt" % bucket, "rb") as f:
+        f.seek(1)
+        assert f.read() == b"ne"
+    fs.rm("%s/x" % bucket, recursive=True)
+    assert not fs.exists("%s/x/one.txt" % bucket)
+
+
+# ---- rclone ----
+
+def test_rclone(s3srv, bucket, tmp_path):
+    rclone = shutil.which("rclone")
+    if not rclone:
+        pytest.skip("rclone is not installed (apt-get install rclone)")
+    e = dict(os.environ, RCLONE_CONFIG=os.devnull, RCLONE_CONFIG_SH_TYPE="s3", RCLONE_CONFIG_SH_PROVIDER="Other",
+             RCLONE_CONFIG_SH_ACCESS_KEY_ID=AK, RCLONE_CONFIG_SH_SECRET_ACCESS_KEY=SK,
+             RCLONE_CONFIG_SH_ENDPOINT=s3srv["endpoint"], RCLONE_CONFIG_SH_REGION="us-east-1",
+             RCLONE_CONFIG_SH_FORCE_PATH_STYLE="true")
+    e.pop("AWS_CA_BUNDLE", None)  # rclone fails on a CA bundle with its own transport
+    src = tmp_path / "src"
+    for i in range(12):
+        p = src / ("d%d" % (i % 3)) / ("f%02d" % i)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(os.urandom(1000 * i + 1))
+    (src / "big").write_bytes(os.urandom(6 << 20))
+
+    def run(*args):
+        return subprocess.run([rclone, *args], env=e, capture_output=True, text=True, check=True, timeout=60)
+    run("sync", str(src), "sh:%s/r" % bucket)
+    run("check", str(src), "sh:%s/r" % bucket)
+    back = tmp_path / "back"
+    run("sync", "sh:%s/r" % bucket, str(back))
+    for root, _, files in os.walk(src):
+        for f in files:
+            a = os.path.join(root, f)
+            assert filecmp.cmp(a, os.path.join(back, os.path.relpath(a, src)), shallow=False)
+    listed = run("lsf", "-R", "--files-only", "sh:%s/r" % bucket).stdout.split()
+    assert len(listed) == 13
+
