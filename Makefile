@@ -35,12 +35,23 @@ unit:
 # package's metadata changes.
 VENV := .venv
 PY := $(VENV)/bin/python
-PYDEPS := pytest numpy fsspec pyarrow pandas boto3 awscli 's3fs>=2024.1'
+# Pinned together: s3fs pins fsspec to its own version and aiobotocore pins
+# botocore, and boto3 must match that botocore; left free, pip's resolver
+# gives up. The aws CLI pins yet another botocore, so it gets a virtualenv
+# of its own (AWSVENV) and the tests find it through SHOAL_AWS_CLI.
+PYDEPS := pytest numpy pyarrow pandas fsspec==2026.9.0 s3fs==2026.9.0 aiobotocore==3.10.0 \
+	botocore==1.43.117 boto3==1.43.117
+AWSVENV := .venv-aws
 
-$(VENV)/.stamp: python/pyproject.toml python/setup.py
+$(VENV)/.stamp: python/pyproject.toml python/setup.py Makefile
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PYDEPS)
 	SHOAL_SKIP_GO_BUILD=1 $(VENV)/bin/pip install -q --disable-pip-version-check -e ./python
+	touch $@
+
+$(AWSVENV)/.stamp:
+	python3 -m venv $(AWSVENV)
+	$(AWSVENV)/bin/pip install -q --disable-pip-version-check awscli
 	touch $@
 
 # rclone (a Debian package) drives one S3 test; installed here when missing
@@ -51,8 +62,8 @@ tools:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone) >/dev/null 2>&1; } || \
 		echo "rclone not installed: its S3 test will be skipped"
 
-pytest: build tools $(VENV)/.stamp
-	SHOAL_BIN=$(abspath $(BIN)) $(PY) -m pytest -q python/tests
+pytest: build tools $(VENV)/.stamp $(AWSVENV)/.stamp
+	SHOAL_BIN=$(abspath $(BIN)) SHOAL_AWS_CLI=$(abspath $(AWSVENV))/bin/aws $(PY) -m pytest -q python/tests
 
 test: fmt-check vet build unit pytest
 

@@ -91,7 +91,11 @@ func Dial(ctx context.Context, addrs string, opts ...Option) (*Client, error) {
 	}
 	store := remote.New(urls[0], fsName, ropts)
 	m := conn.Meta()
-	d, err := data.New(m, store, o.dataConfig())
+	dcfg := o.dataConfig()
+	// Small closes commit their blocks inside the commit (the Inline
+	// service), which stores them where the workers serve them from.
+	dcfg.Inline = true
+	d, err := data.New(m, store, dcfg)
 	if err != nil {
 		store.Close()
 		conn.Close()

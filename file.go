@@ -12,6 +12,7 @@ import (
 	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
+	"github.com/shoalfs/shoal/internal/rpc"
 )
 
 // File is an open file or directory. Each File has its own offset; it
@@ -161,6 +162,9 @@ func (c *Client) openFile(op, name, n string, flag int, perm fs.FileMode) (*File
 		if f, done, err := c.openOrCreate(op, name, n, flag, perm); done {
 			return f, err
 		}
+	}
+	if f, done, err := c.openRead(op, name, n, flag, follow); done {
+		return f, err
 	}
 	a, err := c.core.meta.Resolve(c.ctx, c.core.id, metaPath(n), follow)
 	if err == nil {
@@ -325,6 +329,42 @@ func (c *Client) openExisting(op, name, n string, a meta.Attr, flag int) (*File,
 		c.core.data.Truncated(oa.Ino, oa.Size)
 	}
 	return c.newFile(name, n, oa, flag), nil
+}
+
+// openReader is the remote meta service's one-call open for reading
+// (rpc's Inline.OpenRead).
+type openReader interface {
+	OpenRead(ctx context.Context, id meta.Identity, path string, follow bool, flags, maxInline int) (rpc.OpenReadResult, error)
+}
+
+// openRead opens name for reading in one round trip when the meta
+// service can: resolve, open, chunk 0's records and a small file's
+// blocks, which seed the data layer so the first read needs no call. It
+// reports done=false, with nothing opened, when the general path must
+// run (writing, creating, or a server without the call).
+func (c *Client) openRead(op, name, n string, flag int, follow bool) (*File, bool, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|O_DIRECTORY) != 0 || !c.core.data.Inline() {
+		return nil, false, nil
+	}
+	or, ok := c.core.meta.(openReader)
+	if !ok {
+		return nil, false, nil
+	}
+	r, err := or.OpenRead(c.ctx, c.core.id, metaPath(n), follow, flag&os.O_APPEND, data.InlineMax)
+	if fserr.Is(fserr.NotSupported, err) {
+		c.core.data.NoInline()
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, wrap(op, name, err)
+	}
+	if !r.Opened {
+		f, err := c.openExisting(op, name, n, r.Attr, flag)
+		return f, true, err
+	}
+	f := c.newFile(name, n, r.Attr, flag)
+	c.core.data.Seed(r.Attr.Ino, 0, r.Slices, r.Keys, r.Objs)
+	return f, true, nil
 }
 
 func (c *Client) newFile(name, n string, a meta.Attr, flag int) *File {

@@ -1,7 +1,9 @@
 package shoal
 
 import (
+	"errors"
 	"os"
+	"time"
 
 	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/fserr"
@@ -266,4 +268,61 @@ func NewFromService(m meta.Service, store objstore.Store, opts ...Option) (*Clie
 		return nil, fserr.E("newfromservice", "", err)
 	}
 	return newClient(m, store, d, nil, o), nil
+}
+
+// ErrTargetChanged is the cause of Publish's failure when
+// PublishOptions.Check is set and the target is no longer what Expect
+// describes.
+var ErrTargetChanged = errors.New("shoal: publish: target changed")
+
+// PublishOptions says what Publish does besides the rename.
+type PublishOptions struct {
+	// Mtime, when not zero, becomes the file's mtime (only its owner, or
+	// root, may set it).
+	Mtime time.Time
+	// Xattr, when not "", is set to Value on the file.
+	Xattr string
+	Value []byte
+	// Check makes the rename conditional: with Expect nil the target must
+	// not exist; otherwise it must still be the file Expect describes
+	// (same inode, unchanged ctime). If not, Publish fails with an error
+	// whose cause is ErrTargetChanged.
+	Check  bool
+	Expect *Attr
+}
+
+// Publish renames the regular file src to dst (replacing a file there, as
+// Rename does) after stamping it as o says, in one metadata transaction:
+// readers of dst see the old file or the new one with its xattr, never a
+// half-published one. The S3 gateway stages each object under a hidden
+// name and publishes it this way. It returns dst's attributes.
+func (c *Client) Publish(src, dst string, o PublishOptions) (Attr, error) {
+	const op = "publish"
+	pb, ok := c.core.meta.(meta.Publisher)
+	if !ok {
+		return Attr{}, fserr.E(op, dst, fserr.NotSupported)
+	}
+	_, sp, sb, err := c.parent(op, src, fserr.Busy)
+	if err != nil {
+		return Attr{}, err
+	}
+	_, dp, db, err := c.parent(op, dst, fserr.Busy)
+	if err != nil {
+		return Attr{}, err
+	}
+	mo := meta.PublishOptions{Xattr: o.Xattr, Value: o.Value, Check: o.Check}
+	if !o.Mtime.IsZero() {
+		mo.Mtime = o.Mtime.UnixNano()
+	}
+	if o.Check && o.Expect != nil {
+		mo.Expect, mo.ExpectCtime = meta.Ino(o.Expect.Ino), o.Expect.Ctime.UnixNano()
+	}
+	a, err := pb.Publish(c.ctx, c.core.id, sp, sb, dp, db, mo)
+	if err != nil {
+		if errors.Is(err, meta.ErrStale) {
+			return Attr{}, fserr.E(op, dst, fserr.Exist, ErrTargetChanged)
+		}
+		return Attr{}, wrap(op, dst, err)
+	}
+	return attrFromMeta(&a), nil
 }

@@ -17,7 +17,10 @@
 // including unflushed ones (they are read from the write buffer, or from
 // blocks already uploaded but not yet committed). Across Layers the data
 // is close-to-open: Flush uploads every buffered block and then commits
-// all pending slices of the file with one meta.Write. Durability against
+// all pending slices of the file with one meta.Write (or, for a close of
+// at most InlineMax bytes over a remote meta with Config.Inline, hands the
+// blocks to one InlineWriter call that stores and commits them; inline.go).
+// Durability against
 // power loss comes from Sync, which also syncs the inode's blocks in the
 // store (see sync.go) before its caller syncs the metadata.
 //
@@ -76,6 +79,10 @@ type Config struct {
 	// background compaction after a commit (default 20; negative
 	// disables background compaction).
 	CompactThreshold int
+	// Inline lets a close commit a small write (InlineMax) with its blocks
+	// inside the commit when the meta.Service is an InlineWriter whose
+	// blocks land in this Layer's store (the remote client).
+	Inline bool
 	// Logger receives background errors (compaction, readahead, block
 	// deletion) at Warn. Nil discards.
 	Logger *slog.Logger
@@ -164,6 +171,7 @@ type Layer struct {
 	compactions sync.WaitGroup
 	uploads     sync.WaitGroup // uploads, block deletions, background syncs
 	syncAllMu   sync.Mutex     // see syncAll
+	noInline    atomic.Bool    // the InlineWriter said NotSupported
 
 	mu struct {
 		sync.Mutex

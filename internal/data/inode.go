@@ -289,12 +289,19 @@ func (st *inode) flush(ctx context.Context, beforeCommit func() error) error {
 	for _, c := range chunks {
 		for _, s := range st.mu.pending[c] {
 			s.sealed = true
+			batch = append(batch, s)
+		}
+	}
+	// A small batch of a close goes inside the commit (inline.go); Sync
+	// keeps the usual path, whose blocks its beforeCommit syncs.
+	inline := beforeCommit == nil && len(batch) > 0 && st.inlineBatchLocked(batch)
+	if !inline {
+		for _, s := range batch {
 			if n := len(s.blocks); n > 0 {
 				if b := s.blocks[n-1]; b.buf != nil && !b.uploading {
 					st.uploadLocked(s, n-1)
 				}
 			}
-			batch = append(batch, s)
 		}
 	}
 	mtime := st.mu.mtime
@@ -311,6 +318,52 @@ func (st *inode) flush(ctx context.Context, beforeCommit func() error) error {
 		st.mu.Unlock()
 	}()
 
+	var (
+		writes []meta.ChunkWrite
+		attr   meta.Attr
+		done   bool
+	)
+	if inline {
+		var err error
+		writes, attr, done, err = st.commitInline(ctx, batch, mtime)
+		if err != nil {
+			// The batch stays pending (sealed, in memory): a later flush
+			// retries the commit.
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return err
+			}
+			return fserr.E(op, err)
+		}
+		if done && len(writes) > 0 {
+			l.stats.commits.Add(1)
+		}
+	}
+	if !done {
+		var err error
+		if writes, attr, err = st.commitUploaded(ctx, batch, mtime, beforeCommit); err != nil {
+			return err
+		}
+	}
+	st.removePending(batch, func() {
+		if attr.Size > st.mu.size {
+			st.mu.size = attr.Size
+		}
+	})
+	var dropped []*pslice
+	for _, s := range batch {
+		if s.visibleLen() == 0 {
+			dropped = append(dropped, s)
+		}
+	}
+	l.deleteSlices(dropped)
+	st.maybeCompact(writes)
+	return nil
+}
+
+// commitUploaded waits for batch's uploads and commits it with meta.Write.
+func (st *inode) commitUploaded(ctx context.Context, batch []*pslice, mtime time.Time, beforeCommit func() error) ([]meta.ChunkWrite, meta.Attr, error) {
+	const op = "data.Flush"
+	l := st.l
 	for _, s := range batch {
 		s.wg.Wait()
 	}
@@ -330,12 +383,12 @@ func (st *inode) flush(ctx context.Context, beforeCommit func() error) error {
 		// Like a failed fsync: report once and drop the writes.
 		st.removePending(batch, nil)
 		l.deleteSlices(batch)
-		return fserr.E(op, uploadErr)
+		return nil, meta.Attr{}, fserr.E(op, uploadErr)
 	}
 	if beforeCommit != nil {
 		// The batch stays pending, as for a failed commit.
 		if err := beforeCommit(); err != nil {
-			return err
+			return nil, meta.Attr{}, err
 		}
 	}
 	var attr meta.Attr
@@ -346,26 +399,13 @@ func (st *inode) flush(ctx context.Context, beforeCommit func() error) error {
 			// The batch stays pending (sealed, uploaded): a later flush
 			// retries the commit.
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return err
+				return nil, meta.Attr{}, err
 			}
-			return fserr.E(op, err)
+			return nil, meta.Attr{}, fserr.E(op, err)
 		}
 		l.stats.commits.Add(1)
 	}
-	st.removePending(batch, func() {
-		if attr.Size > st.mu.size {
-			st.mu.size = attr.Size
-		}
-	})
-	var dropped []*pslice
-	for _, s := range batch {
-		if s.visibleLen() == 0 {
-			dropped = append(dropped, s)
-		}
-	}
-	l.deleteSlices(dropped)
-	st.maybeCompact(writes)
-	return nil
+	return writes, attr, nil
 }
 
 // removePending removes batch from the pending slices and drops the chunk

@@ -30,6 +30,10 @@
 //     address and retries for up to ClientOptions.RetryTimeout. Mutations
 //     are safe to retry because they carry the same request id, which meta
 //     deduplicates (meta.WithRequest).
+//   - Inline service (inline_*.go, optional: a client falls back when the
+//     server answers Unimplemented): WriteBlocks stores a small flush's
+//     blocks and commits them in one call; OpenRead resolves, opens and
+//     returns chunk 0's records (and a small file's blocks) in one call.
 //   - Data-path authority (with tokens): Write and CompactChunk need the
 //     inode open for writing in the caller's session, ReadChunk needs it
 //     open; garbage-collection calls and Check need a super token; only a

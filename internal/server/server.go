@@ -310,6 +310,7 @@ func New(cfg Config) (_ *Server, err error) {
 		s.grpc = grpc.NewServer(gopts...)
 		rs.Register(s.grpc)
 		rs.RegisterClone(s.grpc)
+		rs.RegisterInline(s.grpc)
 		if s.tables, err = kvtable.Open(s.eng, tableOptions(cfg)); err != nil {
 			return nil, err
 		}

@@ -307,7 +307,9 @@ def test_sdk_visibility(s3, bucket, sdk):
 # ---- the aws CLI ----
 
 def _aws(srv, *args, check=True):
-    aws = os.path.join(os.path.dirname(sys.executable), "aws")
+    # make test installs the aws CLI in a virtualenv of its own (it pins a
+    # botocore the s3fs stack cannot share) and names it in SHOAL_AWS_CLI.
+    aws = os.environ.get("SHOAL_AWS_CLI") or os.path.join(os.path.dirname(sys.executable), "aws")
     if not os.path.exists(aws):
         aws = shutil.which("aws")
     if not aws:

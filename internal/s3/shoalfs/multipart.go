@@ -244,18 +244,19 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 	}
 	m := um.Meta
 	m.ETag, m.PartSizes, m.ChecksumAlg, m.Checksum = etag, sizes, "", ""
-	a, m, err := seal(op, c, tmp, key, m)
+	ta, err := stat(c, tmp)
 	if err != nil {
 		c.Remove(tmp)
-		return s3.ObjectInfo{}, err
+		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
-	if err := b.commit(op, c, bucket, key, tmp, cond); err != nil {
+	m.Size, m.Mtime = ta.Size, ta.Mtime.UnixNano()
+	a, raw, err := b.publish(op, c, bucket, key, tmp, cond, m)
+	if err != nil {
 		return s3.ObjectInfo{}, err
 	}
 	if err := c.RemoveAll(dir); err != nil {
 		b.opts.Logger.Warn("shoalfs: removing a completed upload", "upload", uploadID, "err", err)
 	}
-	raw, _ := json.Marshal(m)
 	return info(key, &a, raw), nil
 }
 

@@ -22,8 +22,10 @@
 //   - Staging lives in /.shoal-s3, outside every bucket (no bucket name
 //     starts with '.'), so no listing of a bucket shows it:
 //     /.shoal-s3/tmp/ holds uploads in flight (PutObject, CopyObject write
-//     a hidden file, set its xattr, then rename it into place: readers see
-//     the old object or the new one), /.shoal-s3/uploads/<bucket>/<id>/
+//     a hidden file, then shoal.Client.Publish sets its xattr and renames
+//     it into place in one metadata transaction: readers see the old
+//     object or the new one, never one without its metadata),
+//     /.shoal-s3/uploads/<bucket>/<id>/
 //     holds a multipart upload (xattr user.s3.upload: key, initiation time,
 //     metadata) and its parts part-00001... A background job removes
 //     uploads and temporary files older than Options.UploadTTL.
@@ -39,10 +41,13 @@
 //   - Listing walks directories in key order (see list.go) and reads only
 //     what a page needs.
 //
-// Conditional writes (If-None-Match: *, If-Match) are checked and the
-// object renamed into place under a per-key lock of this process: atomic
-// against other requests to this gateway, not against other gateways or
-// filesystem users writing the same path concurrently.
+// Conditional writes (If-None-Match: *, If-Match) are checked under a
+// per-key lock of this process, and checked again inside the publishing
+// transaction (the target must still be absent, or the same inode with
+// the same ctime), so two gateways racing on one key cannot both win.
+// Over a metadata service without Publish (the RPC client, for now) the
+// gateway falls back to SetXattr then Rename, atomic only against other
+// requests to this gateway.
 package shoalfs
 
 import (
@@ -518,20 +523,75 @@ func checkCond(op string, cur *s3.ObjectInfo, key string, cond s3.WriteCond) err
 	return nil
 }
 
-// commit renames the staged file tmp to key, creating the directories on
-// its path, after checking cond; on failure it removes tmp and the
-// directories it created.
-func (b *Backend) commit(op string, c *shoal.Client, bucket, key, tmp string, cond s3.WriteCond) (err error) {
+// publish moves the staged file tmp to key with m (stamped by the caller
+// with the size and mtime the file is to have) as its xattr, creating the
+// directories on its path, after checking cond: one metadata transaction
+// (shoal.Client.Publish) when the service offers it, so a reader never
+// sees the object without its metadata and the condition holds at the
+// rename. On failure it removes tmp and the directories it created.
+func (b *Backend) publish(op string, c *shoal.Client, bucket, key, tmp string, cond s3.WriteCond, m objectMeta) (a shoal.Attr, raw []byte, err error) {
 	defer func() {
 		if err != nil {
 			c.Remove(tmp)
 		}
 	}()
+	raw, _ = json.Marshal(m)
 	unlock := b.lockKey(bucket, key)
 	defer unlock()
-	if err := b.condHolds(op, c, bucket, key, cond); err != nil {
-		return err
+	cur, err := b.condHolds(op, c, bucket, key, cond)
+	if err != nil {
+		return a, nil, err
 	}
+	po := shoal.PublishOptions{Mtime: time.Unix(0, m.Mtime), Xattr: XattrObject, Value: raw}
+	if cond.IfNoneMatchStar || cond.IfMatch != "" {
+		po.Check, po.Expect = true, cur
+	}
+	dst := objPath(bucket, key)
+	for try := 0; ; try++ {
+		var made []string
+		if try > 0 {
+			// The first try assumes the directories exist (the common
+			// case of a key under a used prefix): no Mkdir attempts.
+			if made, err = b.mkdirs(op, c, bucket, key); err != nil {
+				return a, nil, err
+			}
+		}
+		a, err = c.Publish(tmp, dst, po)
+		if err == nil {
+			return a, raw, nil
+		}
+		b.rmdirs(c, made)
+		switch {
+		case fserr.Is(fserr.NotSupported, err):
+			return b.sealCommit(op, c, bucket, key, tmp, m)
+		case errors.Is(err, shoal.ErrTargetChanged):
+			return a, nil, fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
+		case errors.Is(err, fs.ErrNotExist) && try < 3:
+			// Missing directories, or a delete removed one we made: again.
+			continue
+		case fserr.Is(fserr.IsDir, err), fserr.Is(fserr.NotDir, err), fserr.Is(fserr.NotEmpty, err), fserr.Is(fserr.Exist, err):
+			return a, nil, conflict(op, key, err)
+		}
+		return a, nil, fserr.E(op, key, err)
+	}
+}
+
+// sealCommit is publish over a service without Publish: set the xattr,
+// then rename. The caller holds the key's lock and checked cond.
+func (b *Backend) sealCommit(op string, c *shoal.Client, bucket, key, tmp string, m objectMeta) (shoal.Attr, []byte, error) {
+	a, m, err := seal(op, c, tmp, key, m)
+	if err != nil {
+		return a, nil, err
+	}
+	if err := b.renameInto(op, c, bucket, key, tmp); err != nil {
+		return a, nil, err
+	}
+	raw, _ := json.Marshal(m)
+	return a, raw, nil
+}
+
+// renameInto renames tmp to key, creating the directories on its path.
+func (b *Backend) renameInto(op string, c *shoal.Client, bucket, key, tmp string) error {
 	dst := objPath(bucket, key)
 	for try := 0; ; try++ {
 		made, err := b.mkdirs(op, c, bucket, key)
@@ -554,20 +614,28 @@ func (b *Backend) commit(op string, c *shoal.Client, bucket, key, tmp string, co
 	}
 }
 
-func (b *Backend) condHolds(op string, c *shoal.Client, bucket, key string, cond s3.WriteCond) error {
+// condHolds checks cond against the object at key and returns the
+// attributes of that object (nil if there is none).
+func (b *Backend) condHolds(op string, c *shoal.Client, bucket, key string, cond s3.WriteCond) (*shoal.Attr, error) {
 	if !cond.IfNoneMatchStar && cond.IfMatch == "" {
-		return nil
+		return nil, nil
 	}
 	var cur *s3.ObjectInfo
-	_, oi, err := b.lookup(op, c, bucket, key)
+	a, oi, err := b.lookup(op, c, bucket, key)
 	switch {
 	case err == nil:
 		cur = &oi
 	case errors.Is(err, s3.ErrNoSuchKey):
 	default:
-		return err
+		return nil, err
 	}
-	return checkCond(op, cur, key, cond)
+	if err := checkCond(op, cur, key, cond); err != nil {
+		return nil, err
+	}
+	if cur == nil {
+		return nil, nil
+	}
+	return &a, nil
 }
 
 // mkdirs creates the directories on key's path below the bucket and
@@ -634,7 +702,7 @@ func (b *Backend) PutObject(ctx context.Context, id s3.Identity, bucket, key str
 		return s3.ObjectInfo{}, err
 	}
 	c := b.as(ctx, id)
-	if _, _, err := b.bucketMeta(op, c, bucket); err != nil {
+	if err := b.bucketExists(op, c, bucket); err != nil {
 		return s3.ObjectInfo{}, err
 	}
 	if strings.HasSuffix(key, "/") {
@@ -650,16 +718,31 @@ func (b *Backend) PutObject(ctx context.Context, id s3.Identity, bucket, key str
 	d := in.Digest()
 	m := metaFrom(in.Meta)
 	m.ETag, m.ChecksumAlg, m.Checksum = d.MD5, string(d.ChecksumAlgorithm), d.Checksum
-	a, m, err := seal(op, c, tmp, key, m)
+	// The file's size is the body's (stage checked it) and its mtime is
+	// set here, so the metadata is stamped without reading the file back.
+	m.Size, m.Mtime = in.Size, b.opts.Now().UnixNano()
+	a, raw, err := b.publish(op, c, bucket, key, tmp, cond, m)
 	if err != nil {
-		c.Remove(tmp)
 		return s3.ObjectInfo{}, err
 	}
-	if err := b.commit(op, c, bucket, key, tmp, cond); err != nil {
-		return s3.ObjectInfo{}, err
-	}
-	raw, _ := json.Marshal(m)
 	return info(key, &a, raw), nil
+}
+
+// bucketExists is bucketMeta without reading the bucket's settings.
+func (b *Backend) bucketExists(op string, c *shoal.Client, bucket string) error {
+	if !s3.ValidBucket(bucket) {
+		return noBucket(op, bucket)
+	}
+	a, err := stat(c, bucketPath(bucket))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return noBucket(op, bucket)
+	case err != nil:
+		return fserr.E(op, bucket, err)
+	case !a.Mode.IsDir():
+		return noBucket(op, bucket)
+	}
+	return nil
 }
 
 // putMarker makes a directory marker object ("a/b/").
@@ -674,7 +757,7 @@ func (b *Backend) putMarker(op string, c *shoal.Client, bucket, key string, in s
 	d := in.Digest()
 	unlock := b.lockKey(bucket, key)
 	defer unlock()
-	if err := b.condHolds(op, c, bucket, key, cond); err != nil {
+	if _, err := b.condHolds(op, c, bucket, key, cond); err != nil {
 		return s3.ObjectInfo{}, err
 	}
 	made, err := b.mkdirs(op, c, bucket, key+"x")
@@ -826,20 +909,21 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key st
 		c.Remove(tmp)
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
-	a, m, err := seal(op, c, tmp, key, m)
+	ta, err := stat(c, tmp)
 	if err != nil {
 		c.Remove(tmp)
-		return s3.ObjectInfo{}, err
+		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
-	if a.Size != sa.Size {
+	if ta.Size != sa.Size {
 		// The source was replaced between lookup and clone.
 		c.Remove(tmp)
 		return s3.ObjectInfo{}, fserr.E(op, in.SrcKey, fserr.Exist, s3.ErrPreconditionFailed)
 	}
-	if err := b.commit(op, c, bucket, key, tmp, in.Cond); err != nil {
+	m.Size, m.Mtime = ta.Size, ta.Mtime.UnixNano()
+	a, raw, err := b.publish(op, c, bucket, key, tmp, in.Cond, m)
+	if err != nil {
 		return s3.ObjectInfo{}, err
 	}
-	raw, _ := json.Marshal(m)
 	return info(key, &a, raw), nil
 }
 

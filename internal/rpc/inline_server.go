@@ -1,0 +1,199 @@
+package rpc
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/shoalfs/shoal/api/shoalv1"
+	"github.com/shoalfs/shoal/internal/data"
+	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/meta"
+	"github.com/shoalfs/shoal/internal/objstore"
+)
+
+// The Inline service (api/shoal/v1/inline.proto) carries the block
+// objects of a small write inside its commit, saving the block PUT's
+// round trip. It stores into the same store the process's block server
+// serves, so clients read the blocks back over HTTP as any other.
+// Authority is Meta.Write's: the inode open for writing in the caller's
+// session, and the request id deduplicates the commit. The blocks must
+// belong to the slices committed (data.CheckInline), so a caller cannot
+// overwrite blocks of other files' committed slices through it any more
+// than through the block server.
+
+// BlockStorer is an optional Backend method: the block store of
+// filesystem fsName that this process serves, or nil when it serves none
+// (a meta role alone). Without it the Inline service answers
+// Unimplemented and clients use the block servers.
+type BlockStorer interface {
+	BlockStore(ctx context.Context, fsName string) (objstore.Store, error)
+}
+
+// RegisterInline adds the Inline service to g (beside Register's).
+func (s *Server) RegisterInline(g *grpc.Server) {
+	pb.RegisterInlineServer(g, &inlineServer{s: s})
+}
+
+type inlineServer struct {
+	pb.UnimplementedInlineServer
+	s *Server
+}
+
+// call is Server.state plus what begin derives only for the Meta
+// service: the filesystem, the session and the request id. It fills the
+// interceptor's call state in place, so checkGone sees the session.
+func (is *inlineServer) call(ctx context.Context, method string) (context.Context, *call, error) {
+	ctx, c, err := is.s.state(ctx, method)
+	if err != nil || c.fs != nil {
+		return ctx, c, err
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	c.fsName = first(md, mdFS)
+	if c.fsName == "" {
+		c.fsName = DefaultFS
+	}
+	fs, err := is.s.b.FS(ctx, c.fsName)
+	if err != nil {
+		return ctx, c, toStatus(err)
+	}
+	c.fs, c.svc = fs, fs
+	if v := first(md, mdSession); v != "" {
+		id, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return ctx, c, status.Errorf(codes.InvalidArgument, "rpc: bad %s %q", mdSession, v)
+		}
+		sess, err := is.s.session(c.fsName, id)
+		if err != nil {
+			return ctx, c, err
+		}
+		c.sess, c.sessID, c.svc = sess, id, sess
+	}
+	if v := first(md, mdRequest); v != "" && c.sess != nil {
+		r, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return ctx, c, status.Errorf(codes.InvalidArgument, "rpc: bad %s %q", mdRequest, v)
+		}
+		c.request = r
+		ctx = meta.WithRequest(ctx, c.sessID, r)
+	}
+	return ctx, c, nil
+}
+
+// store returns the block store of c's filesystem, or Unimplemented.
+func (is *inlineServer) store(ctx context.Context, c *call) (objstore.Store, error) {
+	bs, ok := is.s.b.(BlockStorer)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "rpc: this server stores no blocks")
+	}
+	st, err := bs.BlockStore(ctx, c.fsName)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if st == nil {
+		return nil, status.Error(codes.Unimplemented, "rpc: this server stores no blocks")
+	}
+	return st, nil
+}
+
+func (is *inlineServer) WriteBlocks(ctx context.Context, r *pb.WriteBlocksRequest) (*pb.Attr, error) {
+	const op = "rpc.WriteBlocks"
+	ctx, c, err := is.call(ctx, pb.Inline_WriteBlocks_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
+	store, err := is.store(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if c.sess == nil {
+		return nil, errNoSession(op)
+	}
+	ino := meta.Ino(r.Ino)
+	if err := is.s.mayData(op, c, ino, true); err != nil {
+		return nil, err
+	}
+	ws := make([]meta.ChunkWrite, len(r.Writes))
+	for i, w := range r.Writes {
+		ws[i] = meta.ChunkWrite{Index: w.Index, Slice: sliceFromPB(w.Slice)}
+	}
+	keys := make([]string, len(r.Blocks))
+	objs := make([][]byte, len(r.Blocks))
+	for i, b := range r.Blocks {
+		keys[i], objs[i] = b.Key, b.Data
+	}
+	if err := data.CheckInline(keys, objs, ws); err != nil {
+		return nil, toStatus(err)
+	}
+	// A retried request stores the same bytes again (blocks are
+	// immutable, so Put is idempotent) and meta answers the commit from
+	// its record of the first.
+	for i, k := range keys {
+		if err := store.Put(ctx, k, objs[i]); err != nil {
+			return nil, toStatus(fserr.E(op, k, err))
+		}
+	}
+	return attrReply(c.svc.Write(ctx, ino, ws, time.Unix(0, r.Mtime)))
+}
+
+// maxInlineRead bounds OpenRequest.max_inline.
+const maxInlineRead = data.InlineMax
+
+func (is *inlineServer) OpenRead(ctx context.Context, r *pb.OpenReadRequest) (*pb.OpenReadResponse, error) {
+	const op = "rpc.OpenRead"
+	ctx, c, err := is.call(ctx, pb.Inline_OpenRead_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
+	if c.sess == nil {
+		return nil, errNoSession(op)
+	}
+	ino := meta.Ino(r.Ino)
+	if len(r.Path) > 0 {
+		a, err := c.svc.Resolve(ctx, c.id, string(r.Path), r.Follow)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if a.Type != meta.TypeRegular {
+			return &pb.OpenReadResponse{Attr: attrToPB(&a)}, nil
+		}
+		ino = a.Ino
+	}
+	flags := int(r.Flags)
+	a, err := c.svc.Open(ctx, c.id, ino, flags)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	is.s.grantOpen(c, a.Ino, writeFlags(flags))
+	ss, err := c.svc.ReadChunk(ctx, a.Ino, 0)
+	if err != nil {
+		// Give the handle back: the client saw no open.
+		if rerr := c.svc.Release(context.WithoutCancel(ctx), a.Ino); rerr == nil {
+			is.s.grantRelease(c, a.Ino)
+		}
+		return nil, toStatus(err)
+	}
+	out := &pb.OpenReadResponse{Attr: attrToPB(&a), Slices: slicesToPB(ss), Opened: true}
+	max := int(min(r.MaxInline, maxInlineRead))
+	if a.Size > uint64(max) {
+		return out, nil
+	}
+	store, err := is.store(ctx, c)
+	if err != nil {
+		return out, nil // no blocks here: the client fetches them
+	}
+	for _, k := range data.InlineReadKeys(ss, max) {
+		obj, err := store.Get(ctx, k, 0, -1)
+		if err != nil {
+			out.Blocks = nil // the client fetches them and reports what fails
+			break
+		}
+		out.Blocks = append(out.Blocks, &pb.InlineBlock{Key: k, Data: obj})
+	}
+	return out, nil
+}
