@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -114,13 +115,13 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyChunk); return 
 
 // copyFile copies src to dst inside the agent, so no byte crosses into
 // the caller. dst is created with src's permissions, or truncated (with
-// exclusive, it must not exist). Reading the next chunk overlaps writing
-// the previous one.
-//
-// A true server-side copy sharing blocks needs a meta CloneChunks call
-// (meta.Service documents it as optional); until the Go SDK exposes one,
-// this is a streaming copy.
+// exclusive, it must not exist). The copy shares src's blocks
+// (Client.CloneFile: only slice records are written) when the backend can;
+// otherwise it streams, reading the next chunk while writing the previous.
 func copyFile(cl *shoal.Client, src, dst string, exclusive bool) (int64, error) {
+	if n, err, ok := cloneFile(cl, src, dst, exclusive); ok {
+		return n, err
+	}
 	in, err := cl.OpenFile(src, os.O_RDONLY, 0)
 	if err != nil {
 		return 0, err
@@ -264,4 +265,36 @@ func sdkBench(cl *shoal.Client, kind, dir string, n, size int64) (int64, error) 
 		}
 	}
 	return time.Since(start).Nanoseconds(), nil
+}
+
+// cloneFile is copyFile by block sharing; ok is false when the backend
+// cannot share blocks and the caller should stream instead.
+func cloneFile(cl *shoal.Client, src, dst string, exclusive bool) (n int64, err error, ok bool) {
+	fi, err := cl.Stat(src)
+	if err != nil {
+		return 0, err, true
+	}
+	if fi.IsDir() {
+		return 0, &shoal.Error{Op: "copy", Path: src, Kind: shoal.KindIsDir}, true
+	}
+	// Create dst first with src's permissions (and the exclusive check):
+	// CloneFile then truncates it and links src's slices into it.
+	flags := os.O_WRONLY | os.O_CREATE
+	if exclusive {
+		flags |= os.O_EXCL
+	}
+	out, err := cl.OpenFile(dst, flags, fi.Mode().Perm())
+	if err != nil {
+		return 0, err, true
+	}
+	if err := out.Close(); err != nil {
+		return 0, err, true
+	}
+	if err := cl.CloneFile(src, dst); err != nil {
+		if errors.Is(err, syscall.EOPNOTSUPP) {
+			return 0, nil, false
+		}
+		return 0, err, true
+	}
+	return fi.Size(), nil, true
 }

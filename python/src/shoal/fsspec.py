@@ -292,7 +292,8 @@ class ShoalFileSystem(AbstractFileSystem):
         return super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
 
     def cp_file(self, path1, path2, **kwargs):
-        """Copy inside the agent: no byte crosses into Python."""
+        """Copy inside the agent, sharing blocks within one filesystem (no byte
+        is read or written); across filesystems the bytes stream through here."""
         src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
         c1, i1 = self._split(src)
         c2, i2 = self._split(dst)
