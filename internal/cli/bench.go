@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -51,25 +52,8 @@ func newBenchCmd() *cobra.Command {
 				return err // a usage error: exit 2
 			}
 			opts.Log = cmd.ErrOrStderr()
-			r := newReporter(cmd)
 			rep, err := bench.Run(cmd.Context(), opts)
-			if err != nil {
-				// The whole error: its detail (which directory exists, which
-				// file a workload failed on) is what the user acts on.
-				r.failf("", "%v", err)
-			}
-			// A failed run still prints what it measured.
-			if rep != nil && len(rep.Results) > 0 {
-				if asJSON {
-					err = rep.WriteJSON(cmd.OutOrStdout())
-				} else {
-					err = rep.WriteText(cmd.OutOrStdout())
-				}
-				if err != nil {
-					r.fail("", err)
-				}
-			}
-			return r.err()
+			return reportBench(cmd, asJSON, rep, rep != nil && len(rep.Results) > 0, err)
 		},
 	}
 	f := cmd.Flags()
@@ -90,4 +74,34 @@ func newBenchCmd() *cobra.Command {
 	cmd.AddCommand(newBenchKVCmd())
 	cmd.AddCommand(newBenchS3Cmd())
 	return cmd
+}
+
+// benchReport is what the bench commands print.
+type benchReport interface {
+	WriteJSON(w io.Writer) error
+	WriteText(w io.Writer) error
+}
+
+// reportBench ends a bench command: the run's error in full (its detail,
+// such as which directory exists or which file a workload failed on, is
+// what the user acts on), then the report, which a failed run prints too
+// when it measured anything.
+func reportBench(cmd *cobra.Command, asJSON bool, rep benchReport, measured bool, runErr error) error {
+	r := newReporter(cmd)
+	if runErr != nil {
+		r.failf("", "%v", runErr)
+	}
+	if !measured {
+		return r.err()
+	}
+	var err error
+	if asJSON {
+		err = rep.WriteJSON(cmd.OutOrStdout())
+	} else {
+		err = rep.WriteText(cmd.OutOrStdout())
+	}
+	if err != nil {
+		r.fail("", err)
+	}
+	return r.err()
 }

@@ -33,22 +33,8 @@ func newBenchKVCmd() *cobra.Command {
 				o.Token = envToken()
 			}
 			o.Log = cmd.ErrOrStderr()
-			r := newReporter(cmd)
 			rep, err := bench.RunKV(cmd.Context(), o)
-			if err != nil {
-				r.failf("", "%v", err)
-			}
-			if rep != nil && len(rep.Results) > 0 {
-				if asJSON {
-					err = rep.WriteJSON(cmd.OutOrStdout())
-				} else {
-					err = rep.WriteText(cmd.OutOrStdout())
-				}
-				if err != nil {
-					r.fail("", err)
-				}
-			}
-			return r.err()
+			return reportBench(cmd, asJSON, rep, rep != nil && len(rep.Results) > 0, err)
 		},
 	}
 	f := cmd.Flags()

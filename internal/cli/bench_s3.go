@@ -48,7 +48,6 @@ func newBenchS3Cmd() *cobra.Command {
 				return err
 			}
 			o.Log = cmd.ErrOrStderr()
-			r := newReporter(cmd)
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -61,20 +60,7 @@ func newBenchS3Cmd() *cobra.Command {
 				defer pprof.StopCPUProfile()
 			}
 			rep, err := bench.RunS3(cmd.Context(), o)
-			if err != nil {
-				r.failf("", "%v", err)
-			}
-			if rep != nil && len(rep.Results) > 0 {
-				if asJSON {
-					err = rep.WriteJSON(cmd.OutOrStdout())
-				} else {
-					err = rep.WriteText(cmd.OutOrStdout())
-				}
-				if err != nil {
-					r.fail("", err)
-				}
-			}
-			return r.err()
+			return reportBench(cmd, asJSON, rep, rep != nil && len(rep.Results) > 0, err)
 		},
 	}
 	f := cmd.Flags()

@@ -2,12 +2,10 @@ package rpc
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
@@ -45,46 +43,6 @@ type inlineServer struct {
 	s *Server
 }
 
-// call is Server.state plus what begin derives only for the Meta
-// service: the filesystem, the session and the request id. It fills the
-// interceptor's call state in place, so checkGone sees the session.
-func (is *inlineServer) call(ctx context.Context, method string) (context.Context, *call, error) {
-	ctx, c, err := is.s.state(ctx, method)
-	if err != nil || c.fs != nil {
-		return ctx, c, err
-	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	c.fsName = first(md, mdFS)
-	if c.fsName == "" {
-		c.fsName = DefaultFS
-	}
-	fs, err := is.s.b.FS(ctx, c.fsName)
-	if err != nil {
-		return ctx, c, toStatus(err)
-	}
-	c.fs, c.svc = fs, fs
-	if v := first(md, mdSession); v != "" {
-		id, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return ctx, c, status.Errorf(codes.InvalidArgument, "rpc: bad %s %q", mdSession, v)
-		}
-		sess, err := is.s.session(c.fsName, id)
-		if err != nil {
-			return ctx, c, err
-		}
-		c.sess, c.sessID, c.svc = sess, id, sess
-	}
-	if v := first(md, mdRequest); v != "" && c.sess != nil {
-		r, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return ctx, c, status.Errorf(codes.InvalidArgument, "rpc: bad %s %q", mdRequest, v)
-		}
-		c.request = r
-		ctx = meta.WithRequest(ctx, c.sessID, r)
-	}
-	return ctx, c, nil
-}
-
 // store returns the block store of c's filesystem, or Unimplemented.
 func (is *inlineServer) store(ctx context.Context, c *call) (objstore.Store, error) {
 	bs, ok := is.s.b.(BlockStorer)
@@ -103,7 +61,7 @@ func (is *inlineServer) store(ctx context.Context, c *call) (objstore.Store, err
 
 func (is *inlineServer) WriteBlocks(ctx context.Context, r *pb.WriteBlocksRequest) (*pb.Attr, error) {
 	const op = "rpc.WriteBlocks"
-	ctx, c, err := is.call(ctx, pb.Inline_WriteBlocks_FullMethodName)
+	ctx, c, err := is.s.state(ctx, pb.Inline_WriteBlocks_FullMethodName)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +104,7 @@ const maxInlineRead = data.InlineMax
 
 func (is *inlineServer) OpenRead(ctx context.Context, r *pb.OpenReadRequest) (*pb.OpenReadResponse, error) {
 	const op = "rpc.OpenRead"
-	ctx, c, err := is.call(ctx, pb.Inline_OpenRead_FullMethodName)
+	ctx, c, err := is.s.state(ctx, pb.Inline_OpenRead_FullMethodName)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
 	"github.com/shoalfs/shoal/internal/fserr"
@@ -27,28 +26,8 @@ type cloneServer struct {
 	s *Server
 }
 
-// call is Server.state plus the filesystem, which begin resolves only
-// for the Meta and Session services.
-func (cs *cloneServer) call(ctx context.Context, method string) (context.Context, *call, error) {
-	ctx, c, err := cs.s.state(ctx, method)
-	if err != nil || c.fs != nil {
-		return ctx, c, err
-	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	c.fsName = first(md, mdFS)
-	if c.fsName == "" {
-		c.fsName = DefaultFS
-	}
-	fs, err := cs.s.b.FS(ctx, c.fsName)
-	if err != nil {
-		return ctx, c, toStatus(err)
-	}
-	c.fs, c.svc = fs, fs
-	return ctx, c, nil
-}
-
 func (cs *cloneServer) ListByName(ctx context.Context, r *pb.ListByNameRequest) (*pb.ListByNameResponse, error) {
-	ctx, c, err := cs.call(ctx, pb.Clone_ListByName_FullMethodName)
+	ctx, c, err := cs.s.state(ctx, pb.Clone_ListByName_FullMethodName)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +64,7 @@ func (cs *cloneServer) ListByName(ctx context.Context, r *pb.ListByNameRequest) 
 }
 
 func (cs *cloneServer) CopyRange(ctx context.Context, r *pb.CopyRangeRequest) (*pb.Attr, error) {
-	ctx, c, err := cs.call(ctx, pb.Clone_CopyRange_FullMethodName)
+	ctx, c, err := cs.s.state(ctx, pb.Clone_CopyRange_FullMethodName)
 	if err != nil {
 		return nil, err
 	}

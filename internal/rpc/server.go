@@ -141,6 +141,8 @@ type callKey struct{}
 const (
 	metaPrefix    = "/shoal.v1.Meta/"
 	sessionPrefix = "/shoal.v1.Session/"
+	inlinePrefix  = "/shoal.v1.Inline/"
+	clonePrefix   = "/shoal.v1.Clone/"
 )
 
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -186,16 +188,17 @@ func (s *Server) logCall(method string, c *call, start time.Time, err error) {
 	s.log.Debug("rpc: call", attrs...)
 }
 
-// begin authenticates the call and, for Meta and Session calls, finds its
-// filesystem and session.
+// begin authenticates the call and finds its filesystem (Meta, Session,
+// Inline and Clone calls) and session and request id (Meta and Inline
+// calls, which act in the caller's session).
 func (s *Server) begin(ctx context.Context, method string) (context.Context, *call, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	c := &call{}
 	if err := s.identify(md, c); err != nil {
 		return ctx, c, err
 	}
-	isMeta := strings.HasPrefix(method, metaPrefix)
-	if isMeta || strings.HasPrefix(method, sessionPrefix) {
+	inSession := strings.HasPrefix(method, metaPrefix) || strings.HasPrefix(method, inlinePrefix)
+	if inSession || strings.HasPrefix(method, sessionPrefix) || strings.HasPrefix(method, clonePrefix) {
 		c.fsName = first(md, mdFS)
 		if c.fsName == "" {
 			c.fsName = DefaultFS
@@ -206,7 +209,7 @@ func (s *Server) begin(ctx context.Context, method string) (context.Context, *ca
 		}
 		c.fs, c.svc = fs, fs
 	}
-	if isMeta {
+	if inSession {
 		if v := first(md, mdSession); v != "" {
 			id, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {

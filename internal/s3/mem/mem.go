@@ -363,19 +363,6 @@ func (b *Backend) PutObjectTags(ctx context.Context, id s3.Identity, name, key s
 	return nil
 }
 
-// prefixEnd is the smallest string greater than every string with prefix
-// p, or "" if there is none.
-func prefixEnd(p string) string {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] != 0xff {
-			b[i]++
-			return string(b[:i+1])
-		}
-	}
-	return ""
-}
-
 // seekLocked returns the first object with key >= pos (> pos unless incl).
 func (bk *bucket) seekLocked(pos string, incl bool) *object {
 	var found *object
@@ -398,50 +385,23 @@ func (b *Backend) List(ctx context.Context, id s3.Identity, name string, in s3.L
 	if err != nil {
 		return s3.ListPage{}, err
 	}
-	var page s3.ListPage
-	pos, incl := in.Prefix, true
-	if in.StartAfter >= in.Prefix {
-		pos, incl = in.StartAfter, false
-		if in.Delimiter != "" && strings.HasPrefix(in.StartAfter, in.Prefix) {
-			rest := in.StartAfter[len(in.Prefix):]
-			if i := strings.Index(rest, in.Delimiter); i >= 0 && i+len(in.Delimiter) == len(rest) {
-				if pos = prefixEnd(in.StartAfter); pos == "" {
-					return page, nil
-				}
-				incl = true
-			}
-		}
-	}
-	max := in.Max
-	if max <= 0 || max > 1000 {
-		max = 1000
-	}
-	for {
+	scan, pos, incl, ok := s3.NewListScan(in)
+	for ok {
 		o := bk.seekLocked(pos, incl)
-		if o == nil || !strings.HasPrefix(o.key, in.Prefix) {
-			return page, nil
+		if o == nil {
+			break
 		}
-		if len(page.Objects)+len(page.CommonPrefixes) == max {
-			page.Truncated = true
-			return page, nil
+		cp, resume, done := scan.Add(o.key, func() s3.ObjectInfo { return o.info })
+		if done {
+			break
 		}
-		if in.Delimiter != "" {
-			rest := o.key[len(in.Prefix):]
-			if i := strings.Index(rest, in.Delimiter); i >= 0 {
-				cp := in.Prefix + rest[:i+len(in.Delimiter)]
-				page.CommonPrefixes = append(page.CommonPrefixes, cp)
-				page.Next = cp
-				if pos = prefixEnd(cp); pos == "" {
-					return page, nil
-				}
-				incl = true
-				continue
-			}
+		if cp != "" {
+			pos, incl = resume, true
+		} else {
+			pos, incl = o.key, false
 		}
-		page.Objects = append(page.Objects, o.info)
-		page.Next = o.key
-		pos, incl = o.key, false
 	}
+	return scan.Page, nil
 }
 
 func (b *Backend) CreateMultipart(ctx context.Context, id s3.Identity, name, key string, meta s3.ObjectMeta) (string, error) {

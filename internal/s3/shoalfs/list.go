@@ -170,44 +170,17 @@ func (w *walker) next() (item, bool, error) {
 	return item{}, false, nil
 }
 
-// prefixEnd is the smallest string greater than every string with prefix
-// p, or "" if there is none.
-func prefixEnd(p string) string {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] != 0xff {
-			b[i]++
-			return string(b[:i+1])
-		}
-	}
-	return ""
-}
-
 func (b *Backend) List(ctx context.Context, id s3.Identity, bucket string, in s3.ListInput) (s3.ListPage, error) {
 	const op = "shoalfs.List"
 	c := b.as(ctx, id)
 	if _, _, err := b.bucketMeta(op, c, bucket); err != nil {
 		return s3.ListPage{}, err
 	}
-	var page s3.ListPage
-	pos, incl := in.Prefix, true
-	if in.StartAfter >= in.Prefix {
-		pos, incl = in.StartAfter, false
-		if in.Delimiter != "" && strings.HasPrefix(in.StartAfter, in.Prefix) {
-			rest := in.StartAfter[len(in.Prefix):]
-			if i := strings.Index(rest, in.Delimiter); i >= 0 && i+len(in.Delimiter) == len(rest) {
-				if pos = prefixEnd(in.StartAfter); pos == "" {
-					return page, nil
-				}
-				incl = true
-			}
-		}
+	scan, pos, incl, ok := s3.NewListScan(in)
+	if !ok {
+		return scan.Page, nil
 	}
-	max := in.Max
-	if max <= 0 || max > 1000 {
-		max = 1000
-	}
-	batch := min(max+1, 1000)
+	batch := min(scan.Max()+1, 1000)
 	start := func(pos string, incl bool) *walker {
 		w := b.newWalker(c, bucket, pos, incl, batch)
 		if in.Delimiter == "/" {
@@ -220,34 +193,20 @@ func (b *Backend) List(ctx context.Context, id s3.Identity, bucket string, in s3
 		it, ok, err := w.next()
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return page, noBucket(op, bucket)
+				return scan.Page, noBucket(op, bucket)
 			}
-			return page, fserr.E(op, bucket, err)
+			return scan.Page, fserr.E(op, bucket, err)
 		}
-		if !ok || !strings.HasPrefix(it.key, in.Prefix) {
-			return page, nil
+		if !ok {
+			return scan.Page, nil
 		}
-		if len(page.Objects)+len(page.CommonPrefixes) == max {
-			page.Truncated = true
-			return page, nil
+		cp, resume, done := scan.Add(it.key, func() s3.ObjectInfo { return info(it.key, &it.attr, it.xattr) })
+		switch {
+		case done:
+			return scan.Page, nil
+		case cp != "" && !(it.prefix && cp == it.key):
+			// The walk descended into the prefix: seek past it.
+			w = start(resume, true)
 		}
-		if in.Delimiter != "" {
-			rest := it.key[len(in.Prefix):]
-			if i := strings.Index(rest, in.Delimiter); i >= 0 {
-				cp := in.Prefix + rest[:i+len(in.Delimiter)]
-				page.CommonPrefixes = append(page.CommonPrefixes, cp)
-				page.Next = cp
-				if it.prefix && cp == it.key {
-					continue // the walk did not descend
-				}
-				if pos = prefixEnd(cp); pos == "" {
-					return page, nil
-				}
-				w = start(pos, true)
-				continue
-			}
-		}
-		page.Objects = append(page.Objects, info(it.key, &it.attr, it.xattr))
-		page.Next = it.key
 	}
 }
