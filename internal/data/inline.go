@@ -8,10 +8,12 @@ import (
 	"github.com/shoalfs/shoal/internal/meta"
 )
 
-// InlineMax bounds the data bytes one inline commit carries: a flush
+// InlineMax bounds the data bytes one inline commit carries (the size of
+// a small block, datadir.SmallBlockMax, so a file the server keeps in its
+// small-block engine travels in one call either way): a flush
 // whose blocks total at most this many bytes, none uploaded yet, sends
 // them inside the commit instead of uploading them first.
-const InlineMax = 64 << 10
+const InlineMax = 256 << 10
 
 // InlineWriter is an optional extension of the meta.Service a Layer runs
 // over (the remote client): WriteInline stores the block objects keys[i]
