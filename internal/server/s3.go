@@ -50,6 +50,10 @@ type S3Config struct {
 	// the Handler the caller builds.
 	Domain    string
 	UploadTTL time.Duration
+	// KeysFile names more key pairs, each acting as a Shoal identity so
+	// POSIX permissions apply to its requests (lines "ACCESS SECRET UID
+	// GID[,GID...]"; see cli's s3 keys parser), for the Handler too.
+	KeysFile string
 	// Optional makes a Listen address already in use disable S3 with a
 	// warning instead of failing the server: the default address of a
 	// command line that did not ask for S3 explicitly.
