@@ -70,6 +70,7 @@ func New() *cobra.Command {
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newServerCmd(roleServer), newServerCmd(roleMeta), newServerCmd(roleWorker))
 	root.AddCommand(newGatewayCmd())
+	root.AddCommand(newS3Cmd())
 	root.AddCommand(newAdminCmd())
 	root.AddCommand(newStatusCmd())
 	root.AddCommand(newAgentCmd())

@@ -92,3 +92,32 @@ func TestS3KeysActAsTheirIdentity(t *testing.T) {
 		t.Fatalf("wrong secret: %v", err)
 	}
 }
+
+func TestS3PublicCommand(t *testing.T) {
+	dir := t.TempDir()
+	c, err := shoal.OpenLocal(context.Background(), dir, shoal.WithGCInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mkdir("pics", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"s3", "public", "pics", "--data", dir}, 0, "pics: private\n"},
+		{[]string{"s3", "public", "pics", "on", "--data", dir}, 0, "pics: public\n"},
+		{[]string{"s3", "public", "pics", "--data", dir}, 0, "pics: public\n"},
+		{[]string{"s3", "public", "pics", "off", "--data", dir}, 0, "pics: private\n"},
+		{[]string{"s3", "public", "pics", "maybe", "--data", dir}, 2, ""},
+		{[]string{"s3", "public", "nope", "on", "--data", dir}, 1, ""},
+	} {
+		r := run(t, nil, tc.args...)
+		if r.code != tc.code || (tc.out != "" && r.stdout != tc.out) {
+			t.Errorf("%v: exit %d, %q (stderr %q); want %d, %q", tc.args, r.code, r.stdout, r.stderr, tc.code, tc.out)
+		}
+	}
+}
