@@ -198,6 +198,16 @@ func (c *Client) openOrCreate(op, name, n string, flag int, perm fs.FileMode) (f
 	if base == "" {
 		return nil, false, nil
 	}
+	r, one, err := c.createPath(n, flag, perm, false)
+	if one {
+		if err != nil {
+			return nil, true, wrap(op, name, err)
+		}
+		if r.ParentNotDir {
+			return nil, true, fserr.E(op, name, fserr.NotDir)
+		}
+		return c.created(op, name, n, r.Attr, flag)
+	}
 	p, err := c.core.meta.Resolve(c.ctx, c.core.id, metaPath(dir), true)
 	if err != nil {
 		return nil, true, wrap(op, name, err)
@@ -219,6 +229,12 @@ func (c *Client) openOrCreate(op, name, n string, flag int, perm fs.FileMode) (f
 	if err != nil {
 		return nil, true, wrap(op, name, err)
 	}
+	return c.created(op, name, n, a, flag)
+}
+
+// created finishes openOrCreate once Create answered a: the same
+// done=false, with nothing left open, for a symlink to follow.
+func (c *Client) created(op, name, n string, a meta.Attr, flag int) (*File, bool, error) {
 	if a.Type != meta.TypeRegular {
 		// Create opened what it found (a symlink, a device...): give the
 		// handle back and answer as open(2) would for that type.
@@ -275,6 +291,21 @@ func (c *Client) create(op, name, n string, flag int, perm fs.FileMode, excl boo
 	if excl {
 		rootKind = fserr.Exist
 	}
+	if _, base := splitName(n); base != "" {
+		r, one, err := c.createPath(n, flag, perm, excl)
+		if one {
+			if err != nil {
+				return nil, wrap(op, name, err)
+			}
+			if r.ParentNotDir {
+				return nil, wrap(op, name, fserr.E(op, n, fserr.NotDir))
+			}
+			if flag&os.O_TRUNC != 0 {
+				c.core.data.Truncated(r.Attr.Ino, r.Attr.Size)
+			}
+			return c.newFile(name, n, r.Attr, flag), nil
+		}
+	}
 	_, p, base, err := c.parent(op, n, rootKind)
 	if err != nil {
 		return nil, wrap(op, name, err)
@@ -329,6 +360,35 @@ func (c *Client) openExisting(op, name, n string, a meta.Attr, flag int) (*File,
 		c.core.data.Truncated(oa.Ino, oa.Size)
 	}
 	return c.newFile(name, n, oa, flag), nil
+}
+
+// pathCreator is the remote meta service's one-call create (rpc's
+// Inline.CreatePath).
+type pathCreator interface {
+	CreatePath(ctx context.Context, id meta.Identity, path string, mode uint32, flags int, excl bool) (rpc.CreatePathResult, error)
+}
+
+// createPath resolves n's parent and creates or opens its last element
+// (n is not the root) in one round trip when the meta service can. It
+// reports one=false, having done nothing, when the caller must resolve
+// and create in two calls: a server without the call, or an O_TRUNC
+// while this client buffers writes, which must be flushed before the
+// truncate and so need the inode first.
+func (c *Client) createPath(n string, flag int, perm fs.FileMode, excl bool) (r rpc.CreatePathResult, one bool, err error) {
+	if !c.core.data.Inline() || flag&os.O_TRUNC != 0 && c.core.data.Busy() {
+		return r, false, nil
+	}
+	pc, ok := c.core.meta.(pathCreator)
+	if !ok {
+		return r, false, nil
+	}
+	r, err = pc.CreatePath(c.ctx, c.core.id, metaPath(n), c.createMode(perm), flag, excl)
+	if fserr.Is(fserr.NotSupported, err) {
+		// As openRead: the Inline service is one, absent or not.
+		c.core.data.NoInline()
+		return rpc.CreatePathResult{}, false, nil
+	}
+	return r, true, err
 }
 
 // openReader is the remote meta service's one-call open for reading

@@ -303,6 +303,134 @@ func (x *OpenReadResponse) GetOpened() bool {
 	return false
 }
 
+// CreatePathRequest creates or opens the last element of path like
+// Meta.Create (mode, flags and excl as there) in the directory that the
+// rest of path names, resolved like Meta.Resolve following symlinks.
+// path is absolute and clean and names something other than the root.
+type CreatePathRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          []byte                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Mode          uint32                 `protobuf:"varint,2,opt,name=mode,proto3" json:"mode,omitempty"`
+	Flags         int64                  `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"`
+	Excl          bool                   `protobuf:"varint,4,opt,name=excl,proto3" json:"excl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePathRequest) Reset() {
+	*x = CreatePathRequest{}
+	mi := &file_inline_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePathRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePathRequest) ProtoMessage() {}
+
+func (x *CreatePathRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_inline_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePathRequest.ProtoReflect.Descriptor instead.
+func (*CreatePathRequest) Descriptor() ([]byte, []int) {
+	return file_inline_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CreatePathRequest) GetPath() []byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *CreatePathRequest) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *CreatePathRequest) GetFlags() int64 {
+	if x != nil {
+		return x.Flags
+	}
+	return 0
+}
+
+func (x *CreatePathRequest) GetExcl() bool {
+	if x != nil {
+		return x.Excl
+	}
+	return false
+}
+
+// CreatePathResponse: attr is Meta.Create's answer, with a handle open as
+// after Meta.Create even when it is not a regular file (a symlink is
+// opened, not followed). When the parent is not a directory,
+// parent_not_dir is true and nothing was created or opened.
+type CreatePathResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attr          *Attr                  `protobuf:"bytes,1,opt,name=attr,proto3" json:"attr,omitempty"`
+	ParentNotDir  bool                   `protobuf:"varint,2,opt,name=parent_not_dir,json=parentNotDir,proto3" json:"parent_not_dir,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePathResponse) Reset() {
+	*x = CreatePathResponse{}
+	mi := &file_inline_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePathResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePathResponse) ProtoMessage() {}
+
+func (x *CreatePathResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_inline_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePathResponse.ProtoReflect.Descriptor instead.
+func (*CreatePathResponse) Descriptor() ([]byte, []int) {
+	return file_inline_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CreatePathResponse) GetAttr() *Attr {
+	if x != nil {
+		return x.Attr
+	}
+	return nil
+}
+
+func (x *CreatePathResponse) GetParentNotDir() bool {
+	if x != nil {
+		return x.ParentNotDir
+	}
+	return false
+}
+
 var File_inline_proto protoreflect.FileDescriptor
 
 const file_inline_proto_rawDesc = "" +
@@ -327,10 +455,20 @@ const file_inline_proto_rawDesc = "" +
 	"\x04attr\x18\x01 \x01(\v2\x0e.shoal.v1.AttrR\x04attr\x12'\n" +
 	"\x06slices\x18\x02 \x03(\v2\x0f.shoal.v1.SliceR\x06slices\x12-\n" +
 	"\x06blocks\x18\x03 \x03(\v2\x15.shoal.v1.InlineBlockR\x06blocks\x12\x16\n" +
-	"\x06opened\x18\x04 \x01(\bR\x06opened2\x88\x01\n" +
+	"\x06opened\x18\x04 \x01(\bR\x06opened\"e\n" +
+	"\x11CreatePathRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\fR\x04path\x12\x12\n" +
+	"\x04mode\x18\x02 \x01(\rR\x04mode\x12\x14\n" +
+	"\x05flags\x18\x03 \x01(\x03R\x05flags\x12\x12\n" +
+	"\x04excl\x18\x04 \x01(\bR\x04excl\"^\n" +
+	"\x12CreatePathResponse\x12\"\n" +
+	"\x04attr\x18\x01 \x01(\v2\x0e.shoal.v1.AttrR\x04attr\x12$\n" +
+	"\x0eparent_not_dir\x18\x02 \x01(\bR\fparentNotDir2\xd1\x01\n" +
 	"\x06Inline\x12;\n" +
 	"\vWriteBlocks\x12\x1c.shoal.v1.WriteBlocksRequest\x1a\x0e.shoal.v1.Attr\x12A\n" +
-	"\bOpenRead\x12\x19.shoal.v1.OpenReadRequest\x1a\x1a.shoal.v1.OpenReadResponseB&Z$github.com/shoalfs/shoal/api/shoalv1b\x06proto3"
+	"\bOpenRead\x12\x19.shoal.v1.OpenReadRequest\x1a\x1a.shoal.v1.OpenReadResponse\x12G\n" +
+	"\n" +
+	"CreatePath\x12\x1b.shoal.v1.CreatePathRequest\x1a\x1c.shoal.v1.CreatePathResponseB&Z$github.com/shoalfs/shoal/api/shoalv1b\x06proto3"
 
 var (
 	file_inline_proto_rawDescOnce sync.Once
@@ -344,31 +482,36 @@ func file_inline_proto_rawDescGZIP() []byte {
 	return file_inline_proto_rawDescData
 }
 
-var file_inline_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_inline_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_inline_proto_goTypes = []any{
 	(*InlineBlock)(nil),        // 0: shoal.v1.InlineBlock
 	(*WriteBlocksRequest)(nil), // 1: shoal.v1.WriteBlocksRequest
 	(*OpenReadRequest)(nil),    // 2: shoal.v1.OpenReadRequest
 	(*OpenReadResponse)(nil),   // 3: shoal.v1.OpenReadResponse
-	(*ChunkWrite)(nil),         // 4: shoal.v1.ChunkWrite
-	(*Attr)(nil),               // 5: shoal.v1.Attr
-	(*Slice)(nil),              // 6: shoal.v1.Slice
+	(*CreatePathRequest)(nil),  // 4: shoal.v1.CreatePathRequest
+	(*CreatePathResponse)(nil), // 5: shoal.v1.CreatePathResponse
+	(*ChunkWrite)(nil),         // 6: shoal.v1.ChunkWrite
+	(*Attr)(nil),               // 7: shoal.v1.Attr
+	(*Slice)(nil),              // 8: shoal.v1.Slice
 }
 var file_inline_proto_depIdxs = []int32{
 	0, // 0: shoal.v1.WriteBlocksRequest.blocks:type_name -> shoal.v1.InlineBlock
-	4, // 1: shoal.v1.WriteBlocksRequest.writes:type_name -> shoal.v1.ChunkWrite
-	5, // 2: shoal.v1.OpenReadResponse.attr:type_name -> shoal.v1.Attr
-	6, // 3: shoal.v1.OpenReadResponse.slices:type_name -> shoal.v1.Slice
+	6, // 1: shoal.v1.WriteBlocksRequest.writes:type_name -> shoal.v1.ChunkWrite
+	7, // 2: shoal.v1.OpenReadResponse.attr:type_name -> shoal.v1.Attr
+	8, // 3: shoal.v1.OpenReadResponse.slices:type_name -> shoal.v1.Slice
 	0, // 4: shoal.v1.OpenReadResponse.blocks:type_name -> shoal.v1.InlineBlock
-	1, // 5: shoal.v1.Inline.WriteBlocks:input_type -> shoal.v1.WriteBlocksRequest
-	2, // 6: shoal.v1.Inline.OpenRead:input_type -> shoal.v1.OpenReadRequest
-	5, // 7: shoal.v1.Inline.WriteBlocks:output_type -> shoal.v1.Attr
-	3, // 8: shoal.v1.Inline.OpenRead:output_type -> shoal.v1.OpenReadResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	7, // 5: shoal.v1.CreatePathResponse.attr:type_name -> shoal.v1.Attr
+	1, // 6: shoal.v1.Inline.WriteBlocks:input_type -> shoal.v1.WriteBlocksRequest
+	2, // 7: shoal.v1.Inline.OpenRead:input_type -> shoal.v1.OpenReadRequest
+	4, // 8: shoal.v1.Inline.CreatePath:input_type -> shoal.v1.CreatePathRequest
+	7, // 9: shoal.v1.Inline.WriteBlocks:output_type -> shoal.v1.Attr
+	3, // 10: shoal.v1.Inline.OpenRead:output_type -> shoal.v1.OpenReadResponse
+	5, // 11: shoal.v1.Inline.CreatePath:output_type -> shoal.v1.CreatePathResponse
+	9, // [9:12] is the sub-list for method output_type
+	6, // [6:9] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_inline_proto_init() }
@@ -383,7 +526,7 @@ func file_inline_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_inline_proto_rawDesc), len(file_inline_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,6 +30,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Inline_WriteBlocks_FullMethodName = "/shoal.v1.Inline/WriteBlocks"
 	Inline_OpenRead_FullMethodName    = "/shoal.v1.Inline/OpenRead"
+	Inline_CreatePath_FullMethodName  = "/shoal.v1.Inline/CreatePath"
 )
 
 // InlineClient is the client API for Inline service.
@@ -39,6 +40,7 @@ type InlineClient interface {
 	// WriteBlocks returns the attributes after the commit.
 	WriteBlocks(ctx context.Context, in *WriteBlocksRequest, opts ...grpc.CallOption) (*Attr, error)
 	OpenRead(ctx context.Context, in *OpenReadRequest, opts ...grpc.CallOption) (*OpenReadResponse, error)
+	CreatePath(ctx context.Context, in *CreatePathRequest, opts ...grpc.CallOption) (*CreatePathResponse, error)
 }
 
 type inlineClient struct {
@@ -69,6 +71,16 @@ func (c *inlineClient) OpenRead(ctx context.Context, in *OpenReadRequest, opts .
 	return out, nil
 }
 
+func (c *inlineClient) CreatePath(ctx context.Context, in *CreatePathRequest, opts ...grpc.CallOption) (*CreatePathResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreatePathResponse)
+	err := c.cc.Invoke(ctx, Inline_CreatePath_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InlineServer is the server API for Inline service.
 // All implementations must embed UnimplementedInlineServer
 // for forward compatibility.
@@ -76,6 +88,7 @@ type InlineServer interface {
 	// WriteBlocks returns the attributes after the commit.
 	WriteBlocks(context.Context, *WriteBlocksRequest) (*Attr, error)
 	OpenRead(context.Context, *OpenReadRequest) (*OpenReadResponse, error)
+	CreatePath(context.Context, *CreatePathRequest) (*CreatePathResponse, error)
 	mustEmbedUnimplementedInlineServer()
 }
 
@@ -91,6 +104,9 @@ func (UnimplementedInlineServer) WriteBlocks(context.Context, *WriteBlocksReques
 }
 func (UnimplementedInlineServer) OpenRead(context.Context, *OpenReadRequest) (*OpenReadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method OpenRead not implemented")
+}
+func (UnimplementedInlineServer) CreatePath(context.Context, *CreatePathRequest) (*CreatePathResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePath not implemented")
 }
 func (UnimplementedInlineServer) mustEmbedUnimplementedInlineServer() {}
 func (UnimplementedInlineServer) testEmbeddedByValue()                {}
@@ -149,6 +165,24 @@ func _Inline_OpenRead_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Inline_CreatePath_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePathRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InlineServer).CreatePath(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Inline_CreatePath_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InlineServer).CreatePath(ctx, req.(*CreatePathRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Inline_ServiceDesc is the grpc.ServiceDesc for Inline service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -163,6 +197,10 @@ var Inline_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "OpenRead",
 			Handler:    _Inline_OpenRead_Handler,
+		},
+		{
+			MethodName: "CreatePath",
+			Handler:    _Inline_CreatePath_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -102,3 +102,40 @@ func (m *metaClient) OpenRead(ctx context.Context, id meta.Identity, path string
 	}
 	return out, nil
 }
+
+// CreatePathResult is what CreatePath returns. ParentNotDir reports that
+// the parent of the path is not a directory; nothing was then created or
+// opened and Attr is zero.
+type CreatePathResult struct {
+	Attr         meta.Attr
+	ParentNotDir bool
+}
+
+// CreatePath resolves the parent of path (following symlinks) and
+// creates or opens its last element as Create does, in one call
+// deduplicated by its request id. As after Create, a handle is open on
+// Attr.Ino whatever its type. path is absolute, clean and not the root.
+// It fails with kind fserr.NotSupported on a server without the call.
+func (m *metaClient) CreatePath(ctx context.Context, id meta.Identity, path string, mode uint32, flags int, excl bool) (CreatePathResult, error) {
+	const op = "rpc.CreatePath"
+	req := &pb.CreatePathRequest{Path: []byte(path), Mode: mode, Flags: int64(flags), Excl: excl}
+	c := m.c
+	if c.closed.Load() {
+		return CreatePathResult{}, fserr.Errorf(op, fserr.Closed, "rpc: connection closed")
+	}
+	var resp *pb.CreatePathResponse
+	err := c.invoke(ctx, op, true, &id, callOpts{wait: true}, func(ctx context.Context, cc *grpc.ClientConn, _ uint64) error {
+		var err error
+		resp, err = pb.NewInlineClient(cc).CreatePath(ctx, req)
+		return err
+	})
+	if err != nil {
+		return CreatePathResult{}, err
+	}
+	if resp.ParentNotDir {
+		return CreatePathResult{ParentNotDir: true}, nil
+	}
+	out := CreatePathResult{Attr: attrFromPB(resp.Attr)}
+	c.opened(out.Attr.Ino)
+	return out, nil
+}

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -130,8 +131,11 @@ func (is *inlineServer) OpenRead(ctx context.Context, r *pb.OpenReadRequest) (*p
 	is.s.grantOpen(c, a.Ino, writeFlags(flags))
 	ss, err := c.svc.ReadChunk(ctx, a.Ino, 0)
 	if err != nil {
-		// Give the handle back: the client saw no open.
-		if rerr := c.svc.Release(context.WithoutCancel(ctx), a.Ino); rerr == nil {
+		// Give the handle back: the client saw no open. Not under this
+		// call's request id, which the Open just recorded as applied: meta
+		// would take the Release for a retry of it and release nothing.
+		relCtx := meta.WithRequest(context.WithoutCancel(ctx), c.sessID, 0)
+		if rerr := c.svc.Release(relCtx, a.Ino); rerr == nil {
 			is.s.grantRelease(c, a.Ino)
 		}
 		return nil, toStatus(err)
@@ -154,4 +158,42 @@ func (is *inlineServer) OpenRead(ctx context.Context, r *pb.OpenReadRequest) (*p
 		out.Blocks = append(out.Blocks, &pb.InlineBlock{Key: k, Data: obj})
 	}
 	return out, nil
+}
+
+// CreatePath is Meta.Resolve of the parent followed by Meta.Create, so a
+// remote open(O_CREAT) costs one round trip. The request id deduplicates
+// the Create as it would Meta.Create's; the Resolve is a read. Like
+// Meta.Create it opens whatever it finds, a symlink included: the client
+// releases what it does not use, as after Meta.Create.
+func (is *inlineServer) CreatePath(ctx context.Context, r *pb.CreatePathRequest) (*pb.CreatePathResponse, error) {
+	const op = "rpc.CreatePath"
+	ctx, c, err := is.s.state(ctx, pb.Inline_CreatePath_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
+	if c.sess == nil {
+		return nil, errNoSession(op)
+	}
+	p := string(r.Path)
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 || i == len(p)-1 {
+		return nil, toStatus(fserr.E(op, p, fserr.Invalid))
+	}
+	dir, base := p[:i], p[i+1:]
+	if dir == "" {
+		dir = "/"
+	}
+	pa, err := c.svc.Resolve(ctx, c.id, dir, true)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if pa.Type != meta.TypeDir {
+		return &pb.CreatePathResponse{ParentNotDir: true}, nil
+	}
+	a, err := c.svc.Create(ctx, c.id, pa.Ino, base, r.Mode, int(r.Flags), r.Excl)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	is.s.grantOpen(c, a.Ino, true) // as Meta.Create: its creator may write a new file whatever the flags
+	return &pb.CreatePathResponse{Attr: attrToPB(&a)}, nil
 }
