@@ -42,9 +42,10 @@ type KVOptions struct {
 	// Clients is how many goroutines issue requests at once (default 50).
 	Clients int
 	// Conns is how many client connections (shoal.Dial) they share
-	// (default 8): one connection multiplexes every call on one HTTP/2
-	// stream set, whose reader and writer goroutines cap it near 25,000
-	// calls/s on the 2-core dev VM.
+	// (default 2). HTTP/2 batches the frames of concurrent calls on one
+	// connection into fewer writes, so on the 2-core dev VM, quiet, 1-4
+	// connections measured fastest (set 41-48k/s, get 45-53k/s) and 8 or
+	// 16 slower (set 31-33k/s, get 35-40k/s).
 	Conns     int
 	ValueSize int // bytes per value (default 100)
 	// Ops is how many sets and then gets run (default 200,000); the sets
@@ -71,7 +72,7 @@ func (o *KVOptions) EnsureDefaults() {
 		}
 	}
 	def(&o.Clients, 50)
-	def(&o.Conns, 8)
+	def(&o.Conns, 2)
 	def(&o.ValueSize, 100)
 	def(&o.Ops, 200000)
 	def(&o.MultiGetOps, 20000)
