@@ -65,26 +65,16 @@ func (l *Layer) gcFreed(ctx context.Context, st *GCStats) error {
 		if len(freed) == 0 {
 			return nil
 		}
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(gcParallel)
 		ids := make([]uint64, 0, len(freed))
+		var keys []string
 		for _, s := range freed {
 			ids = append(ids, s.ID)
-			if s.ID == 0 {
-				continue
+			if s.ID != 0 {
+				sliceKeys(s, func(key string) { keys = append(keys, key) })
 			}
-			sliceKeys(s, func(key string) {
-				st.Blocks++
-				g.Go(func() error {
-					if err := l.store.Delete(gctx, key); err != nil {
-						return err
-					}
-					l.stats.blocksDeleted.Add(1)
-					return nil
-				})
-			})
 		}
-		if err := g.Wait(); err != nil {
+		st.Blocks += len(keys)
+		if err := l.deleteBlocks(ctx, keys); err != nil {
 			return fserr.E(op, err)
 		}
 		if err := l.meta.ForgetSlices(ctx, ids); err != nil {
@@ -126,21 +116,12 @@ func (l *Layer) sweep(ctx context.Context, st *GCStats) error {
 				return fserr.E(op, err)
 			}
 		}
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(gcParallel)
-		for _, keys := range cand {
-			for _, key := range keys {
-				st.Swept++
-				g.Go(func() error {
-					if err := l.store.Delete(gctx, key); err != nil {
-						return err
-					}
-					l.stats.blocksDeleted.Add(1)
-					return nil
-				})
-			}
+		var keys []string
+		for _, ks := range cand {
+			keys = append(keys, ks...)
 		}
-		if err := g.Wait(); err != nil {
+		st.Swept += len(keys)
+		if err := l.deleteBlocks(ctx, keys); err != nil {
 			return fserr.E(op, err)
 		}
 		if err := l.meta.ForgetSweep(ctx, ranges); err != nil {
@@ -151,6 +132,22 @@ func (l *Layer) sweep(ctx context.Context, st *GCStats) error {
 			return nil
 		}
 	}
+}
+
+// deleteBlocks deletes block objects, gcParallel at a time.
+func (l *Layer) deleteBlocks(ctx context.Context, keys []string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(gcParallel)
+	for _, key := range keys {
+		g.Go(func() error {
+			if err := l.store.Delete(gctx, key); err != nil {
+				return err
+			}
+			l.stats.blocksDeleted.Add(1)
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // listRange adds to cand the block objects of slice ids in [r[0], r[1]),
