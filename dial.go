@@ -79,7 +79,10 @@ func Dial(ctx context.Context, addrs string, opts ...Option) (*Client, error) {
 	// do (rpc's RetryTimeout, 30 s): 20 rounds with pauses growing to 2 s.
 	// With the default 3 rounds a File.Sync during a restart failed after
 	// ~140 ms while its metadata calls would have waited.
-	ropts := remote.Options{Token: o.token, FailoverURLs: urls[1:], Retries: 20}
+	// With a non-super token the block server wants, for each block, the
+	// grant the server issued with the file's slice records (or slice
+	// ids): the Conn keeps them and renews them when they expire.
+	ropts := remote.Options{Token: o.token, FailoverURLs: urls[1:], Retries: 20, Grants: conn.Grants()}
 	if o.tls != nil {
 		ropts.Transport = &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

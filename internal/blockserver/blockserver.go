@@ -72,6 +72,20 @@ type Options struct {
 	// Authorize, when set, is called first for every request; an error
 	// rejects it (401, or 403 when its kind is Permission or NotPermitted).
 	Authorize func(r *http.Request) error
+	// Trusted, when set, tells whether an authorized request may reach
+	// every block (a super token). An untrusted request may not list, and
+	// may reach a block only under a grant it carries (GrantHeader, see
+	// grant.go): GET and HEAD under any grant that covers the block's
+	// slice, PUT, DELETE and sync under a write grant. Nil trusts every
+	// authorized request (a server without tokens).
+	Trusted func(r *http.Request) bool
+	// Grants verifies grants. Nil: untrusted requests reach no block.
+	Grants *GrantKey
+	// SliceOf returns the slice id a block key names; keys it rejects are
+	// for trusted requests only. Nil: untrusted requests reach no block.
+	SliceOf func(key string) (uint64, bool)
+	// Now is the clock grants expire by (nil: time.Now).
+	Now func() time.Time
 	// Store maps a filesystem name from /v1/fs/<name>/... to its store.
 	// It is called for every request, so it should return an already open
 	// store. Nil means only the default store is served.
@@ -195,9 +209,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	trusted := s.opts.Trusted == nil || s.opts.Trusted(r)
+	if !trusted && !rt.sync {
+		if rt.key == "" {
+			if r.Method == http.MethodGet {
+				s.writeError(w, r, http.StatusForbidden, fserr.Errorf("blockserver.List", fserr.Permission,
+					"blockserver: listing blocks needs a super token"))
+				return
+			}
+		} else if ref := s.checkGrants(r, rt.fs, r.Method, []string{rt.key}); ref != nil {
+			s.refuse(w, r, ref)
+			return
+		}
+	}
 	switch {
 	case rt.sync && r.Method == http.MethodPost:
-		s.sync(w, r, st)
+		s.sync(w, r, st, trusted, rt.fs)
 	case rt.sync:
 		s.methodNotAllowed(w, r, "POST")
 	case rt.key == "" && r.Method == http.MethodGet:
@@ -431,12 +458,18 @@ type SyncRequest struct {
 // maxSyncBody bounds a sync request: a few hundred thousand keys.
 const maxSyncBody = 32 << 20
 
-func (s *Server) sync(w http.ResponseWriter, r *http.Request, st objstore.Store) {
+func (s *Server) sync(w http.ResponseWriter, r *http.Request, st objstore.Store, trusted bool, fs string) {
 	const op = "blockserver.Sync"
 	var req SyncRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxSyncBody)).Decode(&req); err != nil {
 		s.fail(w, r, fserr.Errorf(op, fserr.Invalid, "blockserver: sync: bad body: %v", err))
 		return
+	}
+	if !trusted && len(req.Keys) > 0 {
+		if ref := s.checkGrants(r, fs, r.Method, req.Keys); ref != nil {
+			s.refuse(w, r, ref)
+			return
+		}
 	}
 	// A store without Sync makes every Put durable before it returns.
 	if sy, ok := st.(objstore.Syncer); ok && len(req.Keys) > 0 {

@@ -75,6 +75,14 @@ func parseBlockKey(key string) (id uint64, index, blen int, ok bool) {
 	return id, index, blen, true
 }
 
+// SliceOfKey returns the slice id a block key names, and false for a key
+// that is not a block key of this layout. The block server uses it to
+// match a key against the slice ids of a grant.
+func SliceOfKey(key string) (uint64, bool) {
+	id, _, _, ok := parseBlockKey(key)
+	return id, ok
+}
+
 // blockLen is the data length of block index of a slice of size bytes.
 func blockLen(size uint32, index int) int {
 	return min(meta.BlockSize, int(size)-index*meta.BlockSize)

@@ -92,6 +92,7 @@ type Conn struct {
 		sync.Mutex
 		urls []string
 	}
+	grants grantCache // block grants (client_grants.go)
 	// releases counts the Release calls sent and not answered yet, in
 	// all and by inode (see metaClient.Release); idle is closed when n
 	// drops to zero.
@@ -130,6 +131,7 @@ func Dial(ctx context.Context, addrs []string, opts ClientOptions) (*Conn, error
 	c := &Conn{opts: opts, addrs: append([]string(nil), addrs...), log: opts.Logger}
 	c.conns.cc = make([]*grpc.ClientConn, len(addrs))
 	c.opens.m = make(map[meta.Ino]int)
+	c.grants.c = c
 	c.creds = insecure.NewCredentials()
 	if opts.TLS != nil {
 		c.creds = credentials.NewTLS(opts.TLS)
@@ -527,16 +529,18 @@ func (c *Conn) newSliceID(ctx context.Context) (uint64, error) {
 	}
 	var r *pb.Range
 	var under uint64
+	var hdr metadata.MD
 	err := c.invoke(ctx, "rpc.NewSliceID", false, nil, callOpts{},
 		func(ctx context.Context, cc *grpc.ClientConn, sess uint64) error {
 			var err error
 			under = sess
-			r, err = pb.NewSessionClient(cc).AllocSliceIDs(ctx, &pb.AllocRequest{Id: sess, N: sliceIDBatch})
+			r, err = pb.NewSessionClient(cc).AllocSliceIDs(ctx, &pb.AllocRequest{Id: sess, N: sliceIDBatch}, grpc.Header(&hdr))
 			return err
 		})
 	if err != nil {
 		return 0, err
 	}
+	c.grants.add(hdr)
 	if r.Hi <= r.Lo {
 		return 0, fserr.Errorf("rpc.NewSliceID", fserr.IO, "rpc: server allocated an empty id range [%d, %d)", r.Lo, r.Hi)
 	}

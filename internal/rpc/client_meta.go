@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
@@ -273,12 +274,14 @@ func (m *metaClient) Release(ctx context.Context, ino meta.Ino) error {
 }
 
 func (m *metaClient) ReadChunk(ctx context.Context, ino meta.Ino, index uint32) ([]meta.Slice, error) {
+	var hdr metadata.MD
 	r, err := doRead(ctx, m.c, "rpc.ReadChunk", ino, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Slices, error) {
-		return mc.ReadChunk(ctx, &pb.ReadChunkRequest{Ino: uint64(ino), Index: index})
+		return mc.ReadChunk(ctx, &pb.ReadChunkRequest{Ino: uint64(ino), Index: index}, grpc.Header(&hdr))
 	})
 	if err != nil {
 		return nil, err
 	}
+	m.c.grants.add(hdr)
 	return slicesFromPB(r.Slices), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
 	"github.com/shoalfs/shoal/internal/data"
@@ -82,14 +83,16 @@ func (m *metaClient) OpenRead(ctx context.Context, id meta.Identity, path string
 	}
 	// A mutation (it opens a handle, deduplicated by request id), so it
 	// waits for the Releases sent before it as Open does.
+	var hdr metadata.MD
 	err := c.invoke(ctx, "rpc.OpenRead", true, &id, callOpts{wait: true}, func(ctx context.Context, cc *grpc.ClientConn, _ uint64) error {
 		var err error
-		resp, err = pb.NewInlineClient(cc).OpenRead(ctx, req)
+		resp, err = pb.NewInlineClient(cc).OpenRead(ctx, req, grpc.Header(&hdr))
 		return err
 	})
 	if err != nil {
 		return OpenReadResult{}, err
 	}
+	c.grants.add(hdr)
 	out := OpenReadResult{Attr: attrFromPB(resp.Attr), Opened: resp.Opened}
 	if !resp.Opened {
 		return out, nil

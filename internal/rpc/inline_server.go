@@ -140,6 +140,7 @@ func (is *inlineServer) OpenRead(ctx context.Context, r *pb.OpenReadRequest) (*p
 		}
 		return nil, toStatus(err)
 	}
+	is.s.sendReadGrant(ctx, c, a.Ino, ss)
 	out := &pb.OpenReadResponse{Attr: attrToPB(&a), Slices: slicesToPB(ss), Opened: true}
 	max := int(min(r.MaxInline, maxInlineRead))
 	if a.Size > uint64(max) {

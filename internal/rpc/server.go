@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
+	"github.com/shoalfs/shoal/internal/blockserver"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv"
 	"github.com/shoalfs/shoal/internal/meta"
@@ -60,6 +61,11 @@ type ServerOptions struct {
 	// SessionTTL is the lifetime of a session whose client asks for none
 	// (default 30s).
 	SessionTTL time.Duration
+	// Grants signs the block grants issued to non-super tokens (see
+	// server_grants.go); nil issues none, so such tokens reach no block.
+	Grants *blockserver.GrantKey
+	// GrantTTL is the lifetime of a block grant (0: DefaultGrantTTL).
+	GrantTTL time.Duration
 }
 
 const defaultSessionTTL = 30 * time.Second

@@ -3,10 +3,15 @@ package rpc
 import (
 	"context"
 	"os"
+	"slices"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoalfs/shoal/internal/blockserver"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
 )
@@ -133,4 +138,141 @@ func (s *Server) resumeGrants(ctx context.Context, c *call, id uint64, open []me
 		gr.handles++
 		g.open[ino] = gr
 	}
+}
+
+// Block grants. With tokens, the block server lets a non-super token
+// reach only the blocks meta vouched for (blockserver.GrantKey): ReadChunk
+// and OpenRead return, in the response header shoal-grant, a read grant
+// for the slices they list of an inode open in the caller's session;
+// AllocSliceIDs returns a write grant for the ids it reserved when the
+// session holds an inode open for writing. A Heartbeat whose metadata
+// carries shoal-grant-renew tokens (expired or not) gets them renewed in
+// its header, for as long as the conditions they were issued under still
+// hold: the inode open in the same session (read), an inode open for
+// writing (write). Grants carry no state here, so they survive a restart
+// of this server as long as the key does.
+
+// DefaultGrantTTL is how long a block grant lasts when
+// ServerOptions.GrantTTL is 0. The holder renews it, so this only bounds
+// how long a grant outlives the handle it was issued for.
+const DefaultGrantTTL = 15 * time.Minute
+
+// maxRenew bounds the grants one Heartbeat renews.
+const maxRenew = 1024
+
+func (s *Server) issuesGrants(c *call) bool {
+	return s.opts.Grants != nil && len(s.opts.Tokens) > 0 && !c.super
+}
+
+func (s *Server) grantTTL() time.Duration {
+	if s.opts.GrantTTL > 0 {
+		return s.opts.GrantTTL
+	}
+	return DefaultGrantTTL
+}
+
+// sendGrants adds tokens to the response header. A failure (the header
+// was sent already) only costs the client a refused block request.
+func sendGrants(ctx context.Context, key string, tokens []string) {
+	if len(tokens) == 0 {
+		return
+	}
+	md := metadata.MD{}
+	md.Append(key, tokens...)
+	_ = grpc.SetHeader(ctx, md)
+}
+
+// sendReadGrant attaches a read grant for the slices of ino that a data
+// call of c returns.
+func (s *Server) sendReadGrant(ctx context.Context, c *call, ino meta.Ino, ss []meta.Slice) {
+	if !s.issuesGrants(c) || len(ss) == 0 {
+		return
+	}
+	ids := make([]uint64, len(ss))
+	for i, sl := range ss {
+		ids[i] = sl.ID
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	ranges := blockserver.IDRanges(ids)
+	if len(ranges) == 0 {
+		return
+	}
+	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, Session: c.sessID, Ino: uint64(ino),
+		Mode: blockserver.GrantRead, IDs: ranges, Expires: time.Now().Add(s.grantTTL())})
+	sendGrants(ctx, mdGrant, []string{tok})
+}
+
+// sendWriteGrant attaches a write grant for ids [lo, hi) reserved under
+// session sess when it holds an inode open for writing.
+func (s *Server) sendWriteGrant(ctx context.Context, c *call, sess, lo, hi uint64) {
+	if !s.issuesGrants(c) || !s.holdsWritable(c.fsName, sess) {
+		return
+	}
+	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, Session: sess, Mode: blockserver.GrantWrite,
+		IDs: [][2]uint64{{lo, hi}}, Expires: time.Now().Add(s.grantTTL())})
+	sendGrants(ctx, mdGrant, []string{tok})
+}
+
+// holdsWritable reports whether session sess holds some inode open for
+// writing.
+func (s *Server) holdsWritable(fsName string, sess uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.mu.grants[sessKey{fsName, sess}]; g != nil {
+		for _, gr := range g.open {
+			if gr.writable {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// holdsOpen reports whether session sess holds ino open.
+func (s *Server) holdsOpen(fsName string, sess uint64, ino meta.Ino) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.mu.grants[sessKey{fsName, sess}]; g != nil {
+		_, ok := g.open[ino]
+		return ok
+	}
+	return false
+}
+
+// renewGrants renews the grants a Heartbeat of session sess carries in
+// its metadata; the ones whose conditions no longer hold, or that are not
+// this session's, are dropped.
+func (s *Server) renewGrants(ctx context.Context, c *call, sess uint64) {
+	if !s.issuesGrants(c) {
+		return
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	old := md.Get(mdGrantRenew)
+	if len(old) > maxRenew {
+		old = old[:maxRenew]
+	}
+	var out []string
+	exp := time.Now().Add(s.grantTTL())
+	for _, t := range old {
+		g, err := s.opts.Grants.Verify(t)
+		if err != nil || g.FS != c.fsName || g.Session != sess {
+			continue
+		}
+		switch g.Mode {
+		case blockserver.GrantRead:
+			if !s.holdsOpen(c.fsName, sess, meta.Ino(g.Ino)) {
+				continue
+			}
+		case blockserver.GrantWrite:
+			if !s.holdsWritable(c.fsName, sess) {
+				continue
+			}
+		default:
+			continue
+		}
+		g.Expires = exp
+		out = append(out, s.opts.Grants.Sign(g))
+	}
+	sendGrants(ctx, mdGrant, out)
 }

@@ -286,6 +286,7 @@ func (m *metaServer) ReadChunk(ctx context.Context, r *pb.ReadChunkRequest) (*pb
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	m.s.sendReadGrant(ctx, c, meta.Ino(r.Ino), ss)
 	return &pb.Slices{Slices: slicesToPB(ss)}, nil
 }
 

@@ -91,6 +91,7 @@ func (ss *sessionServer) Heartbeat(ctx context.Context, r *pb.SessionID) (*pb.Em
 		}
 		return nil, toStatus(err)
 	}
+	ss.s.renewGrants(ctx, c, r.Id)
 	return empty, nil
 }
 
@@ -140,5 +141,6 @@ func (ss *sessionServer) AllocSliceIDs(ctx context.Context, r *pb.AllocRequest) 
 		}
 		return nil, toStatus(err)
 	}
+	ss.s.sendWriteGrant(ctx, c, r.Id, lo, hi)
 	return &pb.Range{Lo: lo, Hi: hi}, nil
 }

@@ -18,6 +18,10 @@ const (
 	mdGID     = "shoal-gid"
 	mdGIDs    = "shoal-gids"
 	mdAuth    = "authorization"
+	// mdGrant carries block grants in response headers, mdGrantRenew
+	// the grants a Heartbeat asks to renew (server_grants.go).
+	mdGrant      = "shoal-grant"
+	mdGrantRenew = "shoal-grant-renew"
 )
 
 // DefaultFS is the filesystem a call without shoal-fs addresses.

@@ -26,7 +26,11 @@
 //
 // Security: with no tokens, the client-sent identity is trusted, so a
 // listener beyond loopback is refused unless tokens are configured.
-// Tokens authenticate both the gRPC API and the block server.
+// Tokens authenticate both the gRPC API and the block server. On the
+// block server only a super token lists, or reaches any block; another
+// token reaches only the blocks meta granted it (grants.go, and
+// internal/blockserver's grant.go), so POSIX permissions checked at open
+// hold for the bytes too.
 //
 // Invariants: a filesystem is served by exactly one meta.FS in the
 // process (opened on first use, Exclusive: the process holds the engine
@@ -53,6 +57,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/shoalfs/shoal/internal/blockserver"
+	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv"
@@ -129,6 +134,9 @@ type Config struct {
 	// SessionTTL is how long a client session lives after its last
 	// heartbeat (0: meta's default, 30s).
 	SessionTTL time.Duration
+	// GrantTTL is the lifetime of the block grants issued to non-super
+	// tokens (0: rpc.DefaultGrantTTL); clients renew them.
+	GrantTTL time.Duration
 	// GCInterval is the period of session expiry and garbage collection
 	// (0: DefaultGCInterval; negative disables the loop).
 	GCInterval time.Duration
@@ -295,6 +303,10 @@ func New(cfg Config) (_ *Server, err error) {
 		s.blockURLs = append([]string(nil), cfg.WorkerURLs...)
 	}
 	s.reg = newRegistry(s)
+	grants, err := s.grantKey(context.Background())
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Roles&RoleMeta != 0 {
 		if err := s.reg.openAll(context.Background()); err != nil {
 			return nil, err
@@ -302,7 +314,8 @@ func New(cfg Config) (_ *Server, err error) {
 		if s.grpcLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return nil, fserr.E(op, cfg.Listen, fserr.IO, err)
 		}
-		rs := rpc.NewServer(backend{s}, rpc.ServerOptions{Tokens: cfg.Tokens, Logger: cfg.Logger, SessionTTL: cfg.SessionTTL})
+		rs := rpc.NewServer(backend{s}, rpc.ServerOptions{Tokens: cfg.Tokens, Logger: cfg.Logger, SessionTTL: cfg.SessionTTL,
+			Grants: grants, GrantTTL: cfg.GrantTTL})
 		gopts := rs.GRPCOptions()
 		if s.tlsCfg != nil {
 			gopts = append(gopts, grpc.Creds(credentials.NewTLS(s.tlsCfg)))
@@ -319,6 +332,9 @@ func New(cfg Config) (_ *Server, err error) {
 	if cfg.Roles&RoleWorker != 0 {
 		bs := blockserver.New(nil, blockserver.Options{
 			Authorize: s.authorize,
+			Trusted:   s.trusted,
+			Grants:    grants,
+			SliceOf:   data.SliceOfKey,
 			Store:     s.reg.blockStore,
 			Logger:    cfg.Logger,
 		})
@@ -379,18 +395,23 @@ func (s *Server) authorize(r *http.Request) error {
 	if !ok {
 		return fserr.Errorf("server.authorize", fserr.Permission, "server: missing bearer token")
 	}
-	// Constant-time, like the gRPC side, so timing reveals nothing of a
-	// guess.
-	found := false
-	for k := range s.cfg.Tokens {
-		if subtle.ConstantTimeCompare([]byte(k), []byte(tok)) == 1 {
-			found = true
-		}
-	}
-	if !found {
+	if _, found := lookupToken(s.cfg.Tokens, tok); !found {
 		return fserr.Errorf("server.authorize", fserr.Permission, "server: unknown token")
 	}
 	return nil
+}
+
+// lookupToken finds tok in constant time, like the gRPC side, so timing
+// reveals nothing of a guess.
+func lookupToken(tokens map[string]rpc.Token, tok string) (rpc.Token, bool) {
+	var found rpc.Token
+	ok := false
+	for k, t := range tokens {
+		if subtle.ConstantTimeCompare([]byte(k), []byte(tok)) == 1 {
+			found, ok = t, true
+		}
+	}
+	return found, ok
 }
 
 // Banner writes where the server listens and how to connect.

@@ -12,6 +12,11 @@
 //     Answers from a server (404, 400, ...) are never retried.
 //   - Get reads the body straight into one buffer of the announced length.
 //   - The store never keeps or returns its callers' buffers.
+//   - With Options.Grants, every request that names keys carries the
+//     grants for them (header Shoal-Grant), and a request refused because
+//     a grant expired (header Shoal-Grant-Error: expired) is retried once
+//     after Granter.Renew. A non-super token reaches blocks only that way
+//     (internal/blockserver); a super token needs no grant.
 package remote
 
 import (
@@ -55,7 +60,29 @@ type Options struct {
 	MaxConnsPerHost int
 	// Transport replaces the tuned transport (for tests).
 	Transport http.RoundTripper
+	// Grants supplies the block grants a non-super token presents; nil
+	// sends none.
+	Grants Granter
 }
+
+// Granter supplies block grants (see internal/blockserver): the meta
+// service issues them with the slice records of open files, and renews
+// them. internal/rpc implements it for a session.
+type Granter interface {
+	// Grant returns the grant token covering key, or "" when it has none.
+	Grant(key string) string
+	// Renew replaces the grants covering keys, which the block server
+	// refused as expired on a request sent at since. It returns nil when
+	// retrying may succeed.
+	Renew(ctx context.Context, keys []string, since time.Time) error
+}
+
+// Header names of the grant protocol (blockserver.GrantHeader and
+// GrantErrorHeader; this package sits below blockserver).
+const (
+	grantHeader      = "Shoal-Grant"
+	grantErrorHeader = "Shoal-Grant-Error"
+)
 
 // Defaults for Options.
 const (
@@ -148,6 +175,7 @@ type request struct {
 	path    string // after the base: "blocks/" + escaped key, or "sync"
 	query   url.Values
 	header  http.Header
+	keys    []string // the keys whose grants the request carries
 	body    []byte
 	// handle reads a 2xx response (and 416 for Get). An error it returns
 	// that is a *retryable is retried like a connection failure.
@@ -160,10 +188,36 @@ type retryable struct{ err error }
 func (r *retryable) Error() string { return r.err.Error() }
 func (r *retryable) Unwrap() error { return r.err }
 
+// grantExpired marks a refusal that a renewed grant may lift.
+type grantExpired struct{ err error }
+
+func (g *grantExpired) Error() string { return g.err.Error() }
+func (g *grantExpired) Unwrap() error { return g.err }
+
 func (s *Store) do(ctx context.Context, rq *request) error {
 	if s.closed.Load() {
 		return fserr.E(rq.op, rq.key, fserr.Closed)
 	}
+	sent := time.Now()
+	err := s.doRounds(ctx, rq)
+	var ge *grantExpired
+	if !errors.As(err, &ge) {
+		return err
+	}
+	if s.opts.Grants == nil {
+		return ge.err
+	}
+	if rerr := s.opts.Grants.Renew(ctx, rq.keys, sent); rerr != nil {
+		return ge.err
+	}
+	err = s.doRounds(ctx, rq)
+	if errors.As(err, &ge) {
+		return ge.err
+	}
+	return err
+}
+
+func (s *Store) doRounds(ctx context.Context, rq *request) error {
 	var last error
 	for round := 0; round <= s.opts.Retries; round++ {
 		if round > 0 {
@@ -226,6 +280,15 @@ func (s *Store) attempt(ctx context.Context, idx int, rq *request) error {
 	if s.opts.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.opts.Token)
 	}
+	if s.opts.Grants != nil {
+		seen := map[string]bool{}
+		for _, k := range rq.keys {
+			if t := s.opts.Grants.Grant(k); t != "" && !seen[t] {
+				seen[t] = true
+				req.Header.Add(grantHeader, t)
+			}
+		}
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -255,6 +318,8 @@ func (s *Store) attempt(ctx context.Context, idx int, rq *request) error {
 		// A proxy in front of a dead server, or a server that is busy or
 		// closing its store: another server, or a later try, may do.
 		return &retryable{s.decodeError(rq, resp)}
+	case resp.StatusCode == http.StatusForbidden && resp.Header.Get(grantErrorHeader) == "expired":
+		return &grantExpired{s.decodeError(rq, resp)}
 	}
 	return s.decodeError(rq, resp)
 }
@@ -356,7 +421,7 @@ func (s *Store) Get(ctx context.Context, key string, off, length int64) ([]byte,
 		}
 		return []byte{}, nil
 	}
-	rq := &request{op: op, key: key, method: http.MethodGet, path: "blocks/" + escapeKey(key)}
+	rq := &request{op: op, key: key, keys: []string{key}, method: http.MethodGet, path: "blocks/" + escapeKey(key)}
 	if off > 0 || length > 0 {
 		r := "bytes=" + strconv.FormatInt(off, 10) + "-"
 		if length > 0 && off <= (1<<63-1)-length {
@@ -428,7 +493,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if data == nil {
 		data = []byte{} // a nil body would be sent without Content-Length
 	}
-	return s.do(ctx, &request{op: op, key: key, method: http.MethodPut, path: "blocks/" + escapeKey(key),
+	return s.do(ctx, &request{op: op, key: key, keys: []string{key}, method: http.MethodPut, path: "blocks/" + escapeKey(key),
 		header: http.Header{"Content-Type": {"application/octet-stream"}}, body: data})
 }
 
@@ -441,7 +506,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.do(ctx, &request{op: op, key: key, method: http.MethodDelete, path: "blocks/" + escapeKey(key)})
+	return s.do(ctx, &request{op: op, key: key, keys: []string{key}, method: http.MethodDelete, path: "blocks/" + escapeKey(key)})
 }
 
 // Head implements objstore.Store.
@@ -458,7 +523,7 @@ func (s *Store) Head(ctx context.Context, key string) (objstore.Info, error) {
 
 func (s *Store) head(ctx context.Context, op, key string) (objstore.Info, error) {
 	info := objstore.Info{Key: key}
-	err := s.do(ctx, &request{op: op, key: key, method: http.MethodHead, path: "blocks/" + escapeKey(key),
+	err := s.do(ctx, &request{op: op, key: key, keys: []string{key}, method: http.MethodHead, path: "blocks/" + escapeKey(key),
 		handle: func(resp *http.Response) error {
 			info.Size = resp.ContentLength
 			if t, err := time.Parse(time.RFC3339Nano, resp.Header.Get("Shoal-Mod-Time")); err == nil {
@@ -535,7 +600,7 @@ func (s *Store) Sync(ctx context.Context, keys []string) error {
 	if err != nil {
 		return fserr.E(op, fserr.Invalid, err)
 	}
-	return s.do(ctx, &request{op: op, method: http.MethodPost, path: "sync",
+	return s.do(ctx, &request{op: op, keys: keys, method: http.MethodPost, path: "sync",
 		header: http.Header{"Content-Type": {"application/json"}}, body: body})
 }
 
