@@ -15,6 +15,16 @@
 // "/v1/blocks/..." and "/v1/sync" address the default store given to New.
 // <fs> and every '/'-separated segment of <key> are path-escaped.
 //
+// Access: Options.Authorize authenticates; Options.Trusted says whether
+// the caller may reach every block (a super token). Any other caller may
+// not list, and reaches a block only under a grant in the Shoal-Grant
+// header that meta signed for the block's slice (grant.go): GET and HEAD
+// under a read or write grant, PUT, DELETE and sync under a write grant.
+// A refusal is 403; one due only to expiry also carries
+// "Shoal-Grant-Error: expired" so the client renews and retries. Grants
+// are capabilities checked here without asking meta, because the block
+// server need not run in meta's process (see docs/security.md).
+//
 // Invariants:
 //   - Range follows the objstore.Store contract rather than failing: a
 //     range past the end is truncated to the object, and a range that
@@ -27,6 +37,7 @@
 //     with sendfile: the bytes go from the page cache to the socket without
 //     passing through user space. Other stores are read with Store.Get.
 //   - The server never closes the stores it serves.
+//   - An untrusted request that is refused touches no store.
 package blockserver
 
 import (

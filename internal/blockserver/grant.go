@@ -279,7 +279,8 @@ func grantTokens(values []string) []string {
 // blocks from many id batches carries one per batch).
 const maxGrantsPerRequest = 256
 
-// errGrantExpired marks a refusal that a renewed grant would lift.
+// grantRefusal is why a request was refused; expired when a renewed grant
+// would lift it.
 type grantRefusal struct {
 	err     error
 	expired bool

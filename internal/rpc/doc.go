@@ -40,6 +40,14 @@
 //     session's owner (or a super token) may heartbeat, resume or close it.
 //     Meta checks permissions at Open, so these grants keep a token holder
 //     from changing data it could not open (server_grants.go).
+//   - Block grants (with tokens, for non-super tokens): ReadChunk and
+//     OpenRead return a signed read grant for the slices they list, and
+//     AllocSliceIDs a write grant for the ids it reserves while the session
+//     holds an inode open for writing, in the shoal-grant response header;
+//     the block server checks them (internal/blockserver). A Heartbeat
+//     carrying shoal-grant-renew tokens gets them renewed in its header
+//     while their conditions hold. Conn.Grants hands them to the block
+//     store (objstore/remote). See docs/security.md.
 //
 // Invariant: the server holds one open handle per client-side handle of
 // the session (the client calls Open/Create/Release once per handle and
