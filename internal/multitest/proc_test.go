@@ -34,6 +34,7 @@ const (
 	envSessionTTL   = "SHOAL_MT_SESSION_TTL"
 	envGCInterval   = "SHOAL_MT_GC_INTERVAL"
 	envAddr         = "SHOAL_MT_ADDR"
+	envTokens       = "SHOAL_MT_TOKENS" // a tokens file: the server authenticates
 )
 
 func TestMain(m *testing.M) {
@@ -65,6 +66,14 @@ func serverMain() int {
 	}
 	if v := os.Getenv(envGCInterval); v != "" {
 		cfg.GCInterval, _ = time.ParseDuration(v)
+	}
+	if v := os.Getenv(envTokens); v != "" {
+		toks, err := server.LoadTokens(v)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "multitest server: %v\n", err)
+			return 1
+		}
+		cfg.Tokens = toks
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -142,6 +151,7 @@ type serverProc struct {
 	exited         chan error
 	restarts       int
 	lastStartDelay time.Duration
+	tokens         string // tokens file, "" for none
 }
 
 // startServer starts a server on dir, on loopback ports picked by the
@@ -167,6 +177,9 @@ func (s *serverProc) start() {
 	}
 	if s.gc != 0 {
 		env = append(env, envGCInterval+"="+s.gc.String())
+	}
+	if s.tokens != "" {
+		env = append(env, envTokens+"="+s.tokens)
 	}
 	cmd, stdin, stdout, stderr := child(s.t, "server", env...)
 	stdin.Close()
@@ -231,9 +244,9 @@ func (s *serverProc) stop() {
 
 // dial returns an in-process client of the server, closed at the end of
 // the test.
-func (s *serverProc) dial(t testing.TB) *shoal.Client {
+func (s *serverProc) dial(t testing.TB, opts ...shoal.Option) *shoal.Client {
 	t.Helper()
-	c, err := shoal.Dial(context.Background(), s.addr)
+	c, err := shoal.Dial(context.Background(), s.addr, opts...)
 	if err != nil {
 		t.Fatalf("dial %s: %v\n%s", s.addr, err, s.stderr)
 	}
