@@ -522,3 +522,52 @@ func TestModeConversions(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlesOutliveTheirConnection: a file and a directory opened on one
+// connection of a session stay usable from the others after it closes, and
+// a per-request timeout shorter than the file's life bounds no later
+// request on the handle (issue 9).
+func TestHandlesOutliveTheirConnection(t *testing.T) {
+	a := startAgent(t, Config{})
+	dir := t.TempDir()
+	tc := dialAgent(t, a)
+	id, secret := build(tc, dir)
+	tc.ok(OpSetOpt, "timeout_ms", "50")
+	opener := dialAgent(t, a)
+	opener.ok(OpAttach, id, secret)
+	w := opener.ok(OpOpen, "f", int64(os.O_CREATE|os.O_WRONLY|os.O_TRUNC), 0o644).int()
+	dh := opener.ok(OpOpenDir, ".").int()
+	opener.c.Close()
+	time.Sleep(100 * time.Millisecond) // past the timeout, and the opener's connection is gone
+
+	data := bytes.Repeat([]byte("x"), 100)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		c := dialAgent(t, a)
+		c.ok(OpAttach, id, secret)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := c.call(OpPwrite, w, int64(i*len(data)), data); r.errno != 0 {
+				t.Errorf("pwrite from connection %d: errno %d: %s", i, r.errno, r.msg)
+			}
+		}()
+	}
+	wg.Wait()
+	tc.ok(OpFsync, w)
+	tc.ok(OpClose, w)
+	if n := tc.ok(OpReadDir, dh, 0).int(); n != 1 {
+		t.Fatalf("readdir: %d entries", n)
+	}
+	tc.ok(OpCloseDir, dh)
+
+	reader := dialAgent(t, a)
+	reader.ok(OpAttach, id, secret)
+	r := reader.ok(OpOpen, "f", int64(os.O_RDONLY), 0).int()
+	time.Sleep(100 * time.Millisecond) // the open request's deadline has passed
+	got := reader.ok(OpPread, r, 0, 1000).bytes()
+	if !bytes.Equal(got, bytes.Repeat(data, 8)) {
+		t.Fatalf("read back %d bytes", len(got))
+	}
+	tc.ok(OpClose, r)
+}

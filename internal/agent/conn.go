@@ -143,6 +143,17 @@ type session struct {
 	id     uint64
 	secret uint64
 	uid    uint32
+	// cl is the shared client under ctx, a context that lives as long as
+	// the session: files and directories are opened through it, so their
+	// I/O (and the write-behind it starts) runs under the session, never
+	// under the request, connection or thread that opened them. A Go
+	// File keeps the context it was opened with for every later call, so
+	// opening under a request's context would let that request's
+	// deadline or its connection's end cancel the handle. endSession
+	// cancels ctx once release has flushed and closed everything.
+	ctx    context.Context
+	cancel context.CancelFunc
+	cl     *shoal.Client
 
 	mu       sync.Mutex // guards the fields below
 	conns    int
@@ -236,6 +247,36 @@ func (s *session) unregIov(id int64) error {
 		return unix.Munmap(v.mem)
 	}
 	return nil
+}
+
+// addFile registers an open file; a session that ended meanwhile (its
+// last connection closed or STOP came while the open ran) closes it
+// instead, since nothing would ever release it.
+func (s *session) addFile(of *openFile) (int64, error) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		of.f.Close()
+		return 0, syscall.ENOTCONN
+	}
+	h := s.newID()
+	s.files[h] = of
+	s.mu.Unlock()
+	return h, nil
+}
+
+// addDir is addFile for a directory iterator.
+func (s *session) addDir(f *shoal.File) (int64, error) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		f.Close()
+		return 0, syscall.ENOTCONN
+	}
+	h := s.newID()
+	s.dirs[h] = &dirState{f: f}
+	s.mu.Unlock()
+	return h, nil
 }
 
 // release closes everything the session holds: files are flushed and

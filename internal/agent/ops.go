@@ -344,14 +344,14 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 		if d.err != nil {
 			return d.err
 		}
-		f, err := cl.OpenFile(path, os.O_RDONLY|shoal.O_DIRECTORY, 0)
+		f, err := s.cl.OpenFile(path, os.O_RDONLY|shoal.O_DIRECTORY, 0)
 		if err != nil {
 			return err
 		}
-		s.mu.Lock()
-		h := s.newID()
-		s.dirs[h] = &dirState{f: f}
-		s.mu.Unlock()
+		h, err := s.addDir(f)
+		if err != nil {
+			return err
+		}
 		e.int(h)
 		return nil
 	case OpReadDir:
@@ -399,7 +399,7 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 		if inline < 0 || inline > MaxFrame-64 {
 			return syscall.EINVAL
 		}
-		h, err := s.open(cl, path, flags, fsMode(uint32(mode)))
+		h, err := s.open(path, flags, fsMode(uint32(mode)))
 		if err != nil {
 			return err
 		}
@@ -636,7 +636,7 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 				return syscall.EXDEV
 			}
 			flags := sh.flags &^ (os.O_CREATE | os.O_EXCL | os.O_TRUNC)
-			h, err := s.open(cl, sh.path, flags, 0)
+			h, err := s.open(sh.path, flags, 0)
 			if err != nil {
 				return err
 			}
@@ -654,17 +654,16 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 const openFlags = os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_CREATE | os.O_EXCL | os.O_TRUNC | os.O_APPEND |
 	shoal.O_DIRECTORY | shoal.O_NOFOLLOW
 
-func (s *session) open(cl *shoal.Client, path string, flags int, perm fs.FileMode) (int64, error) {
+// open opens path as a handle of the session. It runs under the
+// session's context (see session.cl), not the request's: the handle
+// keeps the context it is opened with.
+func (s *session) open(path string, flags int, perm fs.FileMode) (int64, error) {
 	flags &= openFlags
-	f, err := cl.OpenFile(path, flags, perm)
+	f, err := s.cl.OpenFile(path, flags, perm)
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	h := s.newID()
-	s.files[h] = &openFile{f: f, path: path, flags: flags}
-	s.mu.Unlock()
-	return h, nil
+	return s.addFile(&openFile{f: f, path: path, flags: flags})
 }
 
 // pwrite writes data at off, or with off < 0 at the handle's offset (the

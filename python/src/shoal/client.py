@@ -305,6 +305,11 @@ class Client:
         self._conns = weakref.WeakSet()
         self._sid = None
         self._secret = None
+        # The connection that built the session, held by the client rather
+        # than by the building thread: the agent ends a session with its
+        # last connection, and the session (its open files and iovecs)
+        # must live as long as the client, not as long as that thread.
+        self._anchor = None
         self._gen = 0
         self._pid = os.getpid()
         self._stopped = False
@@ -326,6 +331,7 @@ class Client:
             c.close()
         self._conns = weakref.WeakSet()
         self._local = threading.local()
+        self._anchor = None
         self._sid = None
         self._gen += 1
 
@@ -356,6 +362,7 @@ class Client:
                         _wire.PROTOCOL_VERSION, self.mds_addrs, self.fs_name, self._token,
                         int(self._as_super), self.data_dir or "", os.getpid())))
                     self._sid, self._secret = d.int(), d.int()
+                    self._anchor = conn
                     self._gen += 1
                     conn.gen = self._gen
                     for name, value in self._agent_opts.items():
@@ -466,6 +473,7 @@ class Client:
                 except (AgentError, Disconnected):
                     pass
         self._stopped = True
+        self._anchor = None
         for c in list(self._conns):
             c.close()
         self._fds.clear()
