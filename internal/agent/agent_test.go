@@ -571,3 +571,50 @@ func TestHandlesOutliveTheirConnection(t *testing.T) {
 	}
 	tc.ok(OpClose, r)
 }
+
+// TestDescriptorsFollowTheirFrame: requests sent without waiting for the
+// answers (as Python's write-behind posts small writes) reach the agent
+// in one read together with the next request's descriptors; those belong
+// to that request, not to the one the read started in.
+func TestDescriptorsFollowTheirFrame(t *testing.T) {
+	a := startAgent(t, Config{})
+	tc := dialAgent(t, a)
+	build(tc, t.TempDir())
+	f, mem := shm(t, 4096)
+	frame := func(id uint32, op uint16, args ...any) []byte {
+		body := encodeArgs(args...)
+		b := binary.LittleEndian.AppendUint32(nil, uint32(8+len(body)))
+		b = binary.LittleEndian.AppendUint32(b, id)
+		b = binary.LittleEndian.AppendUint16(b, op)
+		return append(append(b, 0, 0), body...)
+	}
+	const rounds = 200
+	go func() {
+		for i := range rounds {
+			// A plain request, then one carrying a descriptor, each in its
+			// own sendmsg as the Python package sends them.
+			if _, err := tc.c.Write(frame(uint32(2*i+1), OpPing)); err != nil {
+				return
+			}
+			if _, _, err := tc.c.WriteMsgUnix(frame(uint32(2*i+2), OpIovReg, int64(len(mem))), unix.UnixRights(int(f.Fd())), nil); err != nil {
+				return
+			}
+		}
+	}()
+	for i := range 2 * rounds {
+		var hdr [4]byte
+		if _, err := ioReadFull(tc.c, hdr[:]); err != nil {
+			t.Fatal(err)
+		}
+		resp := make([]byte, binary.LittleEndian.Uint32(hdr[:]))
+		if _, err := ioReadFull(tc.c, resp); err != nil {
+			t.Fatal(err)
+		}
+		if id := binary.LittleEndian.Uint32(resp); id != uint32(i+1) {
+			t.Fatalf("answer %d for request %d", id, i+1)
+		}
+		if errno := int32(binary.LittleEndian.Uint32(resp[4:])); errno != 0 {
+			t.Fatalf("request %d: errno %d: %s", i+1, errno, (&dec{b: resp[8:]}).str())
+		}
+	}
+}

@@ -24,9 +24,24 @@ type conn struct {
 
 	buf  []byte // buf[r:w] holds bytes read but not yet consumed
 	r, w int
+	base int64 // stream offset of buf[0]
 	oob  []byte
-	fds  []int // descriptors received with the current frame
+	fds  []int     // descriptors of the current frame
+	recv []fdBatch // descriptors received and not yet given to a frame
 	out  enc
+}
+
+// fdBatch is the descriptors one read returned, with the stream offset of
+// the last byte that read returned. The kernel attaches descriptors to
+// the first byte of the sendmsg that carried them, and a read that
+// returns descriptors ends within that message; the caller sends each
+// request with descriptors in one sendmsg, so the descriptors belong to
+// the frame holding that last byte. A read can also return the ends of
+// earlier frames (requests posted without waiting for their answers), so
+// "the frame being read when they came" would be the wrong owner.
+type fdBatch struct {
+	last int64
+	fds  []int
 }
 
 func newConn(a *Agent, nc *net.UnixConn, p peer) *conn {
@@ -38,7 +53,7 @@ func (c *conn) run(ctx context.Context) {
 	defer func() {
 		cancel()
 		c.nc.Close()
-		c.closeFDs()
+		c.closeAllFDs()
 		if c.sess != nil {
 			c.a.detach(c.sess)
 		}
@@ -81,8 +96,31 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	body := c.buf[c.r+4 : c.r+4+n]
+	start := c.base + int64(c.r)
 	c.r += 4 + n
+	c.claimFDs(start, c.base+int64(c.r))
 	return body, nil
+}
+
+// claimFDs moves the descriptors of the frame at stream offsets
+// [start, end) to c.fds; those of earlier frames, which no request
+// took, are closed.
+func (c *conn) claimFDs(start, end int64) {
+	keep := c.recv[:0]
+	for _, b := range c.recv {
+		switch {
+		case b.last < start:
+			for _, fd := range b.fds {
+				unix.Close(fd)
+			}
+		case b.last < end:
+			c.fds = append(c.fds, b.fds...)
+		default:
+			keep = append(keep, b)
+		}
+	}
+	clear(c.recv[len(keep):])
+	c.recv = keep
 }
 
 // fill reads until buf[r:] holds at least n bytes.
@@ -93,6 +131,7 @@ func (c *conn) fill(n int) error {
 	if c.r > 0 {
 		copy(c.buf, c.buf[c.r:c.w])
 		c.w -= c.r
+		c.base += int64(c.r)
 		c.r = 0
 	}
 	if n > len(c.buf) {
@@ -103,7 +142,7 @@ func (c *conn) fill(n int) error {
 	for c.w < n {
 		m, oobn, _, _, err := c.nc.ReadMsgUnix(c.buf[c.w:], c.oob)
 		if oobn > 0 {
-			c.takeFDs(c.oob[:oobn])
+			c.takeFDs(c.oob[:oobn], c.base+int64(c.w+m)-1)
 		}
 		if m == 0 && err == nil {
 			return fmt.Errorf("agent: connection closed")
@@ -116,24 +155,35 @@ func (c *conn) fill(n int) error {
 	return nil
 }
 
-func (c *conn) takeFDs(oob []byte) {
+func (c *conn) takeFDs(oob []byte, last int64) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return
 	}
+	var fds []int
 	for _, m := range msgs {
-		if fds, err := unix.ParseUnixRights(&m); err == nil {
-			c.fds = append(c.fds, fds...)
+		if got, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, got...)
 		}
+	}
+	if len(fds) > 0 {
+		c.recv = append(c.recv, fdBatch{last: last, fds: fds})
 	}
 }
 
-// closeFDs closes descriptors no request took.
+// closeFDs closes the current frame's descriptors its request did not
+// take.
 func (c *conn) closeFDs() {
 	for _, fd := range c.fds {
 		unix.Close(fd)
 	}
 	c.fds = c.fds[:0]
+}
+
+// closeAllFDs also closes descriptors received for frames never read.
+func (c *conn) closeAllFDs() {
+	c.closeFDs()
+	c.claimFDs(1<<62, 1<<62)
 }
 
 // session is one caller-side client in one process; see the package doc.
