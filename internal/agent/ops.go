@@ -37,6 +37,8 @@ func (c *conn) dispatch(ctx context.Context, op uint16, d *dec) {
 		s.mu.Lock()
 		timeout := s.timeout
 		s.mu.Unlock()
+		// The timeout bounds this request's path operations; handles run
+		// under the session (session.cl) and are never bounded by it.
 		cctx := ctx
 		if timeout > 0 {
 			var cancel context.CancelFunc
