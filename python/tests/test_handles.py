@@ -3,6 +3,7 @@ thread (connection) or the request that made them (issue 9): they live
 until they are closed or the session ends, whichever thread uses them."""
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -170,11 +171,13 @@ def test_refused_address_fails_fast_naming_it(env):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         addr = "127.0.0.1:%d" % s.getsockname()[1]
-    code = ("import shoal\n"
+    code = ("import json, shoal\n"
             "try:\n"
             "    shoal.Client.build(mds_addrs=%r)\n"
             "except shoal.ShoalError as e:\n"
-            "    print(str(e))\n" % addr)
+            "    print(json.dumps([str(e), e.detail]))\n" % addr)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90,
                          env=dict(os.environ))
-    assert addr in out.stdout, (out.stdout, out.stderr)
+    assert out.stdout, out.stderr
+    text, detail = json.loads(out.stdout)
+    assert addr in text and detail and detail in text, text
