@@ -618,3 +618,48 @@ func TestDescriptorsFollowTheirFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestScopedBuffersGoWithTheirConnection: a buffer registered as scoped
+// (a caller thread's scratch) is unmapped when its connection closes; an
+// unscoped one stays with the session.
+func TestScopedBuffersGoWithTheirConnection(t *testing.T) {
+	a := startAgent(t, Config{})
+	tc := dialAgent(t, a)
+	id, secret := build(tc, t.TempDir())
+	f, mem := shm(t, 4096)
+	kept := tc.callFD(OpIovReg, int(f.Fd()), int64(len(mem)))
+	if kept.errno != 0 {
+		t.Fatalf("iovreg: %s", kept.msg)
+	}
+	keptID := kept.d.int()
+	th := dialAgent(t, a)
+	th.ok(OpAttach, id, secret)
+	r := th.callFD(OpIovReg, int(f.Fd()), int64(len(mem)), 1)
+	if r.errno != 0 {
+		t.Fatalf("scoped iovreg: %s", r.msg)
+	}
+	scopedID := r.d.int()
+	a.mu.Lock()
+	s := a.mu.sessions[uint64(id)]
+	a.mu.Unlock()
+	registered := func(iov int64) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, ok := s.iovs[iov]
+		return ok
+	}
+	if !registered(scopedID) || !registered(keptID) {
+		t.Fatal("buffers not registered")
+	}
+	th.c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for registered(scopedID) {
+		if time.Now().After(deadline) {
+			t.Fatal("a scoped buffer outlived its connection")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !registered(keptID) {
+		t.Fatal("the session's buffer went with another connection")
+	}
+}

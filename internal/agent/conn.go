@@ -29,6 +29,10 @@ type conn struct {
 	fds  []int     // descriptors of the current frame
 	recv []fdBatch // descriptors received and not yet given to a frame
 	out  enc
+	// scoped are the buffers registered for this connection only (a
+	// caller thread's scratch buffer): they are unregistered when it
+	// leaves its session, so a thread that ends takes its buffer along.
+	scoped []int64
 }
 
 // fdBatch is the descriptors one read returned, with the stream offset of
@@ -54,9 +58,7 @@ func (c *conn) run(ctx context.Context) {
 		cancel()
 		c.nc.Close()
 		c.closeAllFDs()
-		if c.sess != nil {
-			c.a.detach(c.sess)
-		}
+		c.leave()
 	}()
 	for {
 		body, err := c.readFrame()
@@ -80,6 +82,20 @@ func (c *conn) run(ctx context.Context) {
 			c.out.b = nil // do not pin a large inline read forever
 		}
 	}
+}
+
+// leave detaches the connection from its session, if any, first
+// unregistering the buffers registered for it alone.
+func (c *conn) leave() {
+	if c.sess == nil {
+		return
+	}
+	for _, id := range c.scoped {
+		_ = c.sess.unregIov(id) // EBADF: the caller freed it already
+	}
+	c.scoped = nil
+	c.a.detach(c.sess)
+	c.sess = nil
 }
 
 // readFrame returns the next request body; it stays valid until the

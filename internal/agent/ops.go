@@ -91,9 +91,7 @@ func (c *conn) build(ctx context.Context, d *dec) error {
 	}
 	s := c.a.newSession(ce, c.peer.uid)
 	s.conns = 1
-	if c.sess != nil {
-		c.a.detach(c.sess)
-	}
+	c.leave()
 	c.sess = s
 	c.out.int(int64(s.id))
 	c.out.int(int64(s.secret))
@@ -109,9 +107,7 @@ func (c *conn) attachTo(d *dec) error {
 	if s == nil {
 		return syscall.ENOENT // the caller builds a new session
 	}
-	if c.sess != nil {
-		c.a.detach(c.sess)
-	}
+	c.leave()
 	c.sess = s
 	return nil
 }
@@ -554,6 +550,7 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 		return f.Sync()
 	case OpIovReg:
 		size := d.int()
+		scoped := d.opt(0) != 0 // newer callers: unregister when this connection closes
 		if d.err != nil {
 			return d.err
 		}
@@ -575,9 +572,17 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 			return err
 		}
 		s.mu.Lock()
+		if s.ended {
+			s.mu.Unlock()
+			_ = unix.Munmap(mem)
+			return syscall.ENOTCONN
+		}
 		id := s.newID()
 		s.iovs[id] = &iov{mem: mem}
 		s.mu.Unlock()
+		if scoped {
+			c.scoped = append(c.scoped, id)
+		}
 		e.int(id)
 		return nil
 	case OpIovUnreg:

@@ -181,3 +181,36 @@ def test_refused_address_fails_fast_naming_it(env):
     assert out.stdout, out.stderr
     text, detail = json.loads(out.stdout)
     assert addr in text and detail and detail in text, text
+
+
+def _agent_shm_maps(env):
+    from conftest import agent_pid
+    with open("/proc/%d/maps" % agent_pid(env)) as f:
+        return sum(1 for line in f if "/dev/shm/shoal-" in line)
+
+
+def test_thread_scratch_buffers_go_with_their_thread(env, own, d):
+    """Large reads and writes go through a per-thread shared-memory scratch
+    buffer that the agent maps; a thread that ends takes its buffer's
+    mapping in the agent with it (short-lived I/O threads, as a thread pool
+    per call makes, must not grow the agent without bound)."""
+    data = os.urandom(1 << 20)
+    own.write_file(d + "/big", data)
+    own.read_file(d + "/big")  # the agent's client is warm
+    base = _agent_shm_maps(env)
+
+    def big_io():
+        with own.open(d + "/big", "rb", buffering=0) as f:
+            assert f.read() == data
+        fd = own.open(d + "/out", os.O_CREAT | os.O_WRONLY)
+        own.write(fd, data + data)  # a larger scratch replaces the first
+        own.close(fd)
+
+    for _ in range(6):
+        in_thread(big_io)
+    import gc
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while _agent_shm_maps(env) > base and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _agent_shm_maps(env) <= base

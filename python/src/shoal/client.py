@@ -436,7 +436,7 @@ class Client:
         if shm.freed:
             raise ValueError("iovec was freed")
         if shm.gen != self._gen:
-            d = self._call(_wire.OP_IOVREG, shm.size, fds=[shm.fd])
+            d = self._call(_wire.OP_IOVREG, shm.size, int(shm.scoped), fds=[shm.fd])
             shm.id, shm.gen = d.int(), self._gen
         return shm.id
 
@@ -831,8 +831,16 @@ class Client:
         c = self._conn()
         s = c.scratch
         if s is None or s.size < n or s.freed:
+            if s is not None and s.gen == self._gen and not s.freed:
+                # Outgrown: let the agent unmap it now rather than when the
+                # thread ends.
+                try:
+                    c.post(_wire.OP_IOVUNREG, _wire.encode((s.id,)))
+                except Disconnected:
+                    pass
             size = max(1 << 20, 1 << (n - 1).bit_length())
             s = _Shm(min(size, max(n, self._opt["scratch_max"])))
+            s.scoped = True
             c.scratch = s
         return s
 
