@@ -76,7 +76,7 @@ def test_one_opener_eight_users(own, d):
     for v, p in zip(iov, parts):
         v[:] = p
     errors = []
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(8, timeout=60)  # a failed thread breaks it, not hangs it
 
     def use(i):
         try:
