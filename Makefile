@@ -40,7 +40,7 @@ PY := $(VENV)/bin/python
 # gives up. The aws CLI pins yet another botocore, so it gets a virtualenv
 # of its own (AWSVENV) and the tests find it through SHOAL_AWS_CLI.
 PYDEPS := pytest numpy pyarrow pandas fsspec==2026.9.0 s3fs==2026.9.0 aiobotocore==3.10.0 \
-	botocore==1.43.117 boto3==1.43.117
+	botocore==1.43.117 boto3==1.43.117 duckdb==1.5.6
 AWSVENV := .venv-aws
 
 $(VENV)/.stamp: python/pyproject.toml python/setup.py Makefile

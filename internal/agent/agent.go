@@ -337,6 +337,10 @@ func (a *Agent) releaseClient(e *clientEntry) {
 // newSession registers a session for a connection's peer.
 func (a *Agent) newSession(ce *clientEntry, uid uint32) *session {
 	s := &session{a: a, ce: ce, uid: uid, parallel: a.cfg.Parallel}
+	// Not derived from Run's context: when the agent stops, release must
+	// still flush the files left open before the session's context ends.
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.cl = ce.c.WithContext(s.ctx)
 	s.files = map[int64]*openFile{}
 	s.dirs = map[int64]*dirState{}
 	s.iovs = map[int64]*iov{}
@@ -389,6 +393,7 @@ func (a *Agent) endSession(s *session) {
 	delete(a.mu.sessions, s.id)
 	a.mu.Unlock()
 	s.release()
+	s.cancel()
 	a.releaseClient(s.ce)
 }
 

@@ -522,3 +522,144 @@ func TestModeConversions(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlesOutliveTheirConnection: a file and a directory opened on one
+// connection of a session stay usable from the others after it closes, and
+// a per-request timeout shorter than the file's life bounds no later
+// request on the handle (issue 9).
+func TestHandlesOutliveTheirConnection(t *testing.T) {
+	a := startAgent(t, Config{})
+	dir := t.TempDir()
+	tc := dialAgent(t, a)
+	id, secret := build(tc, dir)
+	tc.ok(OpSetOpt, "timeout_ms", "50")
+	opener := dialAgent(t, a)
+	opener.ok(OpAttach, id, secret)
+	w := opener.ok(OpOpen, "f", int64(os.O_CREATE|os.O_WRONLY|os.O_TRUNC), 0o644).int()
+	dh := opener.ok(OpOpenDir, ".").int()
+	opener.c.Close()
+	time.Sleep(100 * time.Millisecond) // past the timeout, and the opener's connection is gone
+
+	data := bytes.Repeat([]byte("x"), 100)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		c := dialAgent(t, a)
+		c.ok(OpAttach, id, secret)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := c.call(OpPwrite, w, int64(i*len(data)), data); r.errno != 0 {
+				t.Errorf("pwrite from connection %d: errno %d: %s", i, r.errno, r.msg)
+			}
+		}()
+	}
+	wg.Wait()
+	tc.ok(OpFsync, w)
+	tc.ok(OpClose, w)
+	if n := tc.ok(OpReadDir, dh, 0).int(); n != 1 {
+		t.Fatalf("readdir: %d entries", n)
+	}
+	tc.ok(OpCloseDir, dh)
+
+	reader := dialAgent(t, a)
+	reader.ok(OpAttach, id, secret)
+	r := reader.ok(OpOpen, "f", int64(os.O_RDONLY), 0).int()
+	time.Sleep(100 * time.Millisecond) // the open request's deadline has passed
+	got := reader.ok(OpPread, r, 0, 1000).bytes()
+	if !bytes.Equal(got, bytes.Repeat(data, 8)) {
+		t.Fatalf("read back %d bytes", len(got))
+	}
+	tc.ok(OpClose, r)
+}
+
+// TestDescriptorsFollowTheirFrame: requests sent without waiting for the
+// answers (as Python's write-behind posts small writes) reach the agent
+// in one read together with the next request's descriptors; those belong
+// to that request, not to the one the read started in.
+func TestDescriptorsFollowTheirFrame(t *testing.T) {
+	a := startAgent(t, Config{})
+	tc := dialAgent(t, a)
+	build(tc, t.TempDir())
+	f, mem := shm(t, 4096)
+	frame := func(id uint32, op uint16, args ...any) []byte {
+		body := encodeArgs(args...)
+		b := binary.LittleEndian.AppendUint32(nil, uint32(8+len(body)))
+		b = binary.LittleEndian.AppendUint32(b, id)
+		b = binary.LittleEndian.AppendUint16(b, op)
+		return append(append(b, 0, 0), body...)
+	}
+	const rounds = 200
+	go func() {
+		for i := range rounds {
+			// A plain request, then one carrying a descriptor, each in its
+			// own sendmsg as the Python package sends them.
+			if _, err := tc.c.Write(frame(uint32(2*i+1), OpPing)); err != nil {
+				return
+			}
+			if _, _, err := tc.c.WriteMsgUnix(frame(uint32(2*i+2), OpIovReg, int64(len(mem))), unix.UnixRights(int(f.Fd())), nil); err != nil {
+				return
+			}
+		}
+	}()
+	for i := range 2 * rounds {
+		var hdr [4]byte
+		if _, err := ioReadFull(tc.c, hdr[:]); err != nil {
+			t.Fatal(err)
+		}
+		resp := make([]byte, binary.LittleEndian.Uint32(hdr[:]))
+		if _, err := ioReadFull(tc.c, resp); err != nil {
+			t.Fatal(err)
+		}
+		if id := binary.LittleEndian.Uint32(resp); id != uint32(i+1) {
+			t.Fatalf("answer %d for request %d", id, i+1)
+		}
+		if errno := int32(binary.LittleEndian.Uint32(resp[4:])); errno != 0 {
+			t.Fatalf("request %d: errno %d: %s", i+1, errno, (&dec{b: resp[8:]}).str())
+		}
+	}
+}
+
+// TestScopedBuffersGoWithTheirConnection: a buffer registered as scoped
+// (a caller thread's scratch) is unmapped when its connection closes; an
+// unscoped one stays with the session.
+func TestScopedBuffersGoWithTheirConnection(t *testing.T) {
+	a := startAgent(t, Config{})
+	tc := dialAgent(t, a)
+	id, secret := build(tc, t.TempDir())
+	f, mem := shm(t, 4096)
+	kept := tc.callFD(OpIovReg, int(f.Fd()), int64(len(mem)))
+	if kept.errno != 0 {
+		t.Fatalf("iovreg: %s", kept.msg)
+	}
+	keptID := kept.d.int()
+	th := dialAgent(t, a)
+	th.ok(OpAttach, id, secret)
+	r := th.callFD(OpIovReg, int(f.Fd()), int64(len(mem)), 1)
+	if r.errno != 0 {
+		t.Fatalf("scoped iovreg: %s", r.msg)
+	}
+	scopedID := r.d.int()
+	a.mu.Lock()
+	s := a.mu.sessions[uint64(id)]
+	a.mu.Unlock()
+	registered := func(iov int64) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, ok := s.iovs[iov]
+		return ok
+	}
+	if !registered(scopedID) || !registered(keptID) {
+		t.Fatal("buffers not registered")
+	}
+	th.c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for registered(scopedID) {
+		if time.Now().After(deadline) {
+			t.Fatal("a scoped buffer outlived its connection")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !registered(keptID) {
+		t.Fatal("the session's buffer went with another connection")
+	}
+}

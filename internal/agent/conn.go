@@ -24,9 +24,28 @@ type conn struct {
 
 	buf  []byte // buf[r:w] holds bytes read but not yet consumed
 	r, w int
+	base int64 // stream offset of buf[0]
 	oob  []byte
-	fds  []int // descriptors received with the current frame
+	fds  []int     // descriptors of the current frame
+	recv []fdBatch // descriptors received and not yet given to a frame
 	out  enc
+	// scoped are the buffers registered for this connection only (a
+	// caller thread's scratch buffer): they are unregistered when it
+	// leaves its session, so a thread that ends takes its buffer along.
+	scoped []int64
+}
+
+// fdBatch is the descriptors one read returned, with the stream offset of
+// the last byte that read returned. The kernel attaches descriptors to
+// the first byte of the sendmsg that carried them, and a read that
+// returns descriptors ends within that message; the caller sends each
+// request with descriptors in one sendmsg, so the descriptors belong to
+// the frame holding that last byte. A read can also return the ends of
+// earlier frames (requests posted without waiting for their answers), so
+// "the frame being read when they came" would be the wrong owner.
+type fdBatch struct {
+	last int64
+	fds  []int
 }
 
 func newConn(a *Agent, nc *net.UnixConn, p peer) *conn {
@@ -38,10 +57,8 @@ func (c *conn) run(ctx context.Context) {
 	defer func() {
 		cancel()
 		c.nc.Close()
-		c.closeFDs()
-		if c.sess != nil {
-			c.a.detach(c.sess)
-		}
+		c.closeAllFDs()
+		c.leave()
 	}()
 	for {
 		body, err := c.readFrame()
@@ -67,6 +84,20 @@ func (c *conn) run(ctx context.Context) {
 	}
 }
 
+// leave detaches the connection from its session, if any, first
+// unregistering the buffers registered for it alone.
+func (c *conn) leave() {
+	if c.sess == nil {
+		return
+	}
+	for _, id := range c.scoped {
+		_ = c.sess.unregIov(id) // EBADF: the caller freed it already
+	}
+	c.scoped = nil
+	c.a.detach(c.sess)
+	c.sess = nil
+}
+
 // readFrame returns the next request body; it stays valid until the
 // next call. Descriptors passed with it are collected in c.fds.
 func (c *conn) readFrame() ([]byte, error) {
@@ -81,8 +112,31 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	body := c.buf[c.r+4 : c.r+4+n]
+	start := c.base + int64(c.r)
 	c.r += 4 + n
+	c.claimFDs(start, c.base+int64(c.r))
 	return body, nil
+}
+
+// claimFDs moves the descriptors of the frame at stream offsets
+// [start, end) to c.fds; those of earlier frames, which no request
+// took, are closed.
+func (c *conn) claimFDs(start, end int64) {
+	keep := c.recv[:0]
+	for _, b := range c.recv {
+		switch {
+		case b.last < start:
+			for _, fd := range b.fds {
+				unix.Close(fd)
+			}
+		case b.last < end:
+			c.fds = append(c.fds, b.fds...)
+		default:
+			keep = append(keep, b)
+		}
+	}
+	clear(c.recv[len(keep):])
+	c.recv = keep
 }
 
 // fill reads until buf[r:] holds at least n bytes.
@@ -93,6 +147,7 @@ func (c *conn) fill(n int) error {
 	if c.r > 0 {
 		copy(c.buf, c.buf[c.r:c.w])
 		c.w -= c.r
+		c.base += int64(c.r)
 		c.r = 0
 	}
 	if n > len(c.buf) {
@@ -103,7 +158,7 @@ func (c *conn) fill(n int) error {
 	for c.w < n {
 		m, oobn, _, _, err := c.nc.ReadMsgUnix(c.buf[c.w:], c.oob)
 		if oobn > 0 {
-			c.takeFDs(c.oob[:oobn])
+			c.takeFDs(c.oob[:oobn], c.base+int64(c.w+m)-1)
 		}
 		if m == 0 && err == nil {
 			return fmt.Errorf("agent: connection closed")
@@ -116,24 +171,35 @@ func (c *conn) fill(n int) error {
 	return nil
 }
 
-func (c *conn) takeFDs(oob []byte) {
+func (c *conn) takeFDs(oob []byte, last int64) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return
 	}
+	var fds []int
 	for _, m := range msgs {
-		if fds, err := unix.ParseUnixRights(&m); err == nil {
-			c.fds = append(c.fds, fds...)
+		if got, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, got...)
 		}
+	}
+	if len(fds) > 0 {
+		c.recv = append(c.recv, fdBatch{last: last, fds: fds})
 	}
 }
 
-// closeFDs closes descriptors no request took.
+// closeFDs closes the current frame's descriptors its request did not
+// take.
 func (c *conn) closeFDs() {
 	for _, fd := range c.fds {
 		unix.Close(fd)
 	}
 	c.fds = c.fds[:0]
+}
+
+// closeAllFDs also closes descriptors received for frames never read.
+func (c *conn) closeAllFDs() {
+	c.closeFDs()
+	c.claimFDs(1<<62, 1<<62)
 }
 
 // session is one caller-side client in one process; see the package doc.
@@ -143,6 +209,17 @@ type session struct {
 	id     uint64
 	secret uint64
 	uid    uint32
+	// cl is the shared client under ctx, a context that lives as long as
+	// the session: files and directories are opened through it, so their
+	// I/O (and the write-behind it starts) runs under the session, never
+	// under the request, connection or thread that opened them. A Go
+	// File keeps the context it was opened with for every later call, so
+	// opening under a request's context would let that request's
+	// deadline or its connection's end cancel the handle. endSession
+	// cancels ctx once release has flushed and closed everything.
+	ctx    context.Context
+	cancel context.CancelFunc
+	cl     *shoal.Client
 
 	mu       sync.Mutex // guards the fields below
 	conns    int
@@ -236,6 +313,36 @@ func (s *session) unregIov(id int64) error {
 		return unix.Munmap(v.mem)
 	}
 	return nil
+}
+
+// addFile registers an open file; a session that ended meanwhile (its
+// last connection closed or STOP came while the open ran) closes it
+// instead, since nothing would ever release it.
+func (s *session) addFile(of *openFile) (int64, error) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		of.f.Close()
+		return 0, syscall.ENOTCONN
+	}
+	h := s.newID()
+	s.files[h] = of
+	s.mu.Unlock()
+	return h, nil
+}
+
+// addDir is addFile for a directory iterator.
+func (s *session) addDir(f *shoal.File) (int64, error) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		f.Close()
+		return 0, syscall.ENOTCONN
+	}
+	h := s.newID()
+	s.dirs[h] = &dirState{f: f}
+	s.mu.Unlock()
+	return h, nil
 }
 
 // release closes everything the session holds: files are flushed and

@@ -17,8 +17,17 @@
 //     after Config.ClientLinger.
 //   - A session is one caller-side client object in one process. Open
 //     files, directory iterators and registered shared-memory buffers
-//     belong to a session and are released when its last connection
-//     closes, so a caller that dies leaks nothing in the agent.
+//     belong to a session, whichever of its connections made them, and
+//     are released when its last connection closes, so a caller that dies
+//     leaks nothing in the agent. Files and directories are opened under
+//     the session's context (session.cl), never a request's: a Go File
+//     keeps its opening context for every later call, and a handle must
+//     outlive the request, connection and thread that opened it. A
+//     per-request timeout therefore bounds path requests, not I/O on a
+//     handle.
+//   - Descriptors passed with SCM_RIGHTS belong to the frame they were
+//     sent with, even when one read returns the ends of earlier frames
+//     too (conn.claimFDs).
 //   - Requests on one connection are answered in order; callers get
 //     parallelism from several connections per session (one per thread)
 //     and from batch calls (PREADV/PWRITEV), which the agent runs

@@ -493,9 +493,10 @@ func (c *conn) kvOp(ctx context.Context, s *session, cl *shoal.Client, op uint16
 	return syscall.ENOSYS
 }
 
-// baseTable is a table of the session's client without a request's
-// deadline: a scanner keeps its client's context for every later batch.
-func (s *session) baseTable(name string) *shoal.Table { return s.ce.c.Table(name) }
+// baseTable is a table of the session's client under the session's
+// context, not the request's: a scanner keeps its client's context for
+// every later batch, as a file does (see session.cl).
+func (s *session) baseTable(name string) *shoal.Table { return s.cl.Table(name) }
 
 func putCheck(e *enc, ok, returned, exist bool, v []byte) {
 	e.int(b2i(ok))

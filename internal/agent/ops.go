@@ -37,6 +37,8 @@ func (c *conn) dispatch(ctx context.Context, op uint16, d *dec) {
 		s.mu.Lock()
 		timeout := s.timeout
 		s.mu.Unlock()
+		// The timeout bounds this request's path operations; handles run
+		// under the session (session.cl) and are never bounded by it.
 		cctx := ctx
 		if timeout > 0 {
 			var cancel context.CancelFunc
@@ -89,9 +91,7 @@ func (c *conn) build(ctx context.Context, d *dec) error {
 	}
 	s := c.a.newSession(ce, c.peer.uid)
 	s.conns = 1
-	if c.sess != nil {
-		c.a.detach(c.sess)
-	}
+	c.leave()
 	c.sess = s
 	c.out.int(int64(s.id))
 	c.out.int(int64(s.secret))
@@ -107,9 +107,7 @@ func (c *conn) attachTo(d *dec) error {
 	if s == nil {
 		return syscall.ENOENT // the caller builds a new session
 	}
-	if c.sess != nil {
-		c.a.detach(c.sess)
-	}
+	c.leave()
 	c.sess = s
 	return nil
 }
@@ -344,14 +342,14 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 		if d.err != nil {
 			return d.err
 		}
-		f, err := cl.OpenFile(path, os.O_RDONLY|shoal.O_DIRECTORY, 0)
+		f, err := s.cl.OpenFile(path, os.O_RDONLY|shoal.O_DIRECTORY, 0)
 		if err != nil {
 			return err
 		}
-		s.mu.Lock()
-		h := s.newID()
-		s.dirs[h] = &dirState{f: f}
-		s.mu.Unlock()
+		h, err := s.addDir(f)
+		if err != nil {
+			return err
+		}
 		e.int(h)
 		return nil
 	case OpReadDir:
@@ -399,7 +397,7 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 		if inline < 0 || inline > MaxFrame-64 {
 			return syscall.EINVAL
 		}
-		h, err := s.open(cl, path, flags, fsMode(uint32(mode)))
+		h, err := s.open(path, flags, fsMode(uint32(mode)))
 		if err != nil {
 			return err
 		}
@@ -552,6 +550,7 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 		return f.Sync()
 	case OpIovReg:
 		size := d.int()
+		scoped := d.opt(0) != 0 // newer callers: unregister when this connection closes
 		if d.err != nil {
 			return d.err
 		}
@@ -573,9 +572,17 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 			return err
 		}
 		s.mu.Lock()
+		if s.ended {
+			s.mu.Unlock()
+			_ = unix.Munmap(mem)
+			return syscall.ENOTCONN
+		}
 		id := s.newID()
 		s.iovs[id] = &iov{mem: mem}
 		s.mu.Unlock()
+		if scoped {
+			c.scoped = append(c.scoped, id)
+		}
 		e.int(id)
 		return nil
 	case OpIovUnreg:
@@ -636,7 +643,7 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 				return syscall.EXDEV
 			}
 			flags := sh.flags &^ (os.O_CREATE | os.O_EXCL | os.O_TRUNC)
-			h, err := s.open(cl, sh.path, flags, 0)
+			h, err := s.open(sh.path, flags, 0)
 			if err != nil {
 				return err
 			}
@@ -654,17 +661,16 @@ func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, 
 const openFlags = os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_CREATE | os.O_EXCL | os.O_TRUNC | os.O_APPEND |
 	shoal.O_DIRECTORY | shoal.O_NOFOLLOW
 
-func (s *session) open(cl *shoal.Client, path string, flags int, perm fs.FileMode) (int64, error) {
+// open opens path as a handle of the session. It runs under the
+// session's context (see session.cl), not the request's: the handle
+// keeps the context it is opened with.
+func (s *session) open(path string, flags int, perm fs.FileMode) (int64, error) {
 	flags &= openFlags
-	f, err := cl.OpenFile(path, flags, perm)
+	f, err := s.cl.OpenFile(path, flags, perm)
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	h := s.newID()
-	s.files[h] = &openFile{f: f, path: path, flags: flags}
-	s.mu.Unlock()
-	return h, nil
+	return s.addFile(&openFile{f: f, path: path, flags: flags})
 }
 
 // pwrite writes data at off, or with off < 0 at the handle's offset (the

@@ -305,6 +305,11 @@ class Client:
         self._conns = weakref.WeakSet()
         self._sid = None
         self._secret = None
+        # The connection that built the session, held by the client rather
+        # than by the building thread: the agent ends a session with its
+        # last connection, and the session (its open files and iovecs)
+        # must live as long as the client, not as long as that thread.
+        self._anchor = None
         self._gen = 0
         self._pid = os.getpid()
         self._stopped = False
@@ -326,6 +331,7 @@ class Client:
             c.close()
         self._conns = weakref.WeakSet()
         self._local = threading.local()
+        self._anchor = None
         self._sid = None
         self._gen += 1
 
@@ -356,6 +362,7 @@ class Client:
                         _wire.PROTOCOL_VERSION, self.mds_addrs, self.fs_name, self._token,
                         int(self._as_super), self.data_dir or "", os.getpid())))
                     self._sid, self._secret = d.int(), d.int()
+                    self._anchor = conn
                     self._gen += 1
                     conn.gen = self._gen
                     for name, value in self._agent_opts.items():
@@ -429,7 +436,7 @@ class Client:
         if shm.freed:
             raise ValueError("iovec was freed")
         if shm.gen != self._gen:
-            d = self._call(_wire.OP_IOVREG, shm.size, fds=[shm.fd])
+            d = self._call(_wire.OP_IOVREG, shm.size, int(shm.scoped), fds=[shm.fd])
             shm.id, shm.gen = d.int(), self._gen
         return shm.id
 
@@ -466,6 +473,7 @@ class Client:
                 except (AgentError, Disconnected):
                     pass
         self._stopped = True
+        self._anchor = None
         for c in list(self._conns):
             c.close()
         self._fds.clear()
@@ -823,8 +831,16 @@ class Client:
         c = self._conn()
         s = c.scratch
         if s is None or s.size < n or s.freed:
+            if s is not None and s.gen == self._gen and not s.freed:
+                # Outgrown: let the agent unmap it now rather than when the
+                # thread ends.
+                try:
+                    c.post(_wire.OP_IOVUNREG, _wire.encode((s.id,)))
+                except Disconnected:
+                    pass
             size = max(1 << 20, 1 << (n - 1).bit_length())
             s = _Shm(min(size, max(n, self._opt["scratch_max"])))
+            s.scoped = True
             c.scratch = s
         return s
 

@@ -12,11 +12,22 @@ import os
 class ShoalError(OSError):
     """A failed Shoal operation: errno, strerror, filename (and filename2
     for two-path operations), shoal_errno (= errno) and detail (the
-    agent's message naming the operation)."""
+    agent's message naming the operation and saying why).
+
+    ``str(e)`` is OSError's ``[Errno N] strerror: 'filename'`` followed by
+    the detail, because the errno alone often hides the reason (E2BIG for
+    a KV value over the size limit, EIO for a server that does not
+    answer)."""
 
     def __init__(self, *args, detail=""):
         super().__init__(*args)
         self.detail = detail
+
+    def __str__(self):
+        s = super().__str__()
+        if self.detail:
+            return "%s: %s" % (s, self.detail)
+        return s
 
     @property
     def shoal_errno(self):

@@ -23,7 +23,7 @@ class _Shm:
     can be handed it again after a fork or an agent restart), its mapping,
     and its registration with the agent (gen, id)."""
 
-    __slots__ = ("fd", "size", "mm", "name", "owner", "gen", "id", "client", "freed", "__weakref__")
+    __slots__ = ("fd", "size", "mm", "name", "owner", "gen", "id", "client", "freed", "scoped", "__weakref__")
 
     def __init__(self, size, global_=False, name=None, fd=None):
         self.owner = fd is None
@@ -50,6 +50,9 @@ class _Shm:
         self.id = 0
         self.client = None
         self.freed = False
+        # A thread's scratch buffer: registered for its connection only, so
+        # the agent drops it when that connection (the thread) goes.
+        self.scoped = False
 
     def free(self):
         if self.freed:
