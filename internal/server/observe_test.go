@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,6 +24,8 @@ import (
 	"google.golang.org/grpc"
 	grpccreds "google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	dto "github.com/prometheus/client_model/go"
 
 	shoal "github.com/shoalfs/shoal"
 	pb "github.com/shoalfs/shoal/api/shoalv1"
@@ -402,5 +406,74 @@ func TestSlowRequestLog(t *testing.T) {
 	body := get(t, "http://"+srv.WorkerAddr()+"/metrics", http.StatusOK)
 	if !strings.Contains(body, `shoal_slow_requests_total{surface="grpc"}`) {
 		t.Error("shoal_slow_requests_total missing")
+	}
+}
+
+// exprs collects every "expr" string in a Grafana dashboard.
+func exprs(v any, out *[]string) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if s, ok := x.(string); ok && k == "expr" {
+				*out = append(*out, s)
+			} else {
+				exprs(x, out)
+			}
+		}
+	case []any:
+		for _, x := range v {
+			exprs(x, out)
+		}
+	}
+}
+
+// TestDashboardMetricsExported checks that every metric the Grafana
+// dashboards under deploy/grafana query is exported by a running server
+// after a workload, and that the dashboards cover every shoal_ metric.
+func TestDashboardMetricsExported(t *testing.T) {
+	files, err := filepath.Glob("../../deploy/grafana/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards: %v", err)
+	}
+	srv, _ := start(t, server.Config{S3: s3On()})
+	workload(t, srv, 1)
+	fams, err := srv.Metrics().Registry().Gather()
+	must(t, err)
+	exported := map[string]bool{}
+	for _, f := range fams {
+		exported[f.GetName()] = true
+		if f.GetType() == dto.MetricType_HISTOGRAM {
+			for _, suf := range []string{"_bucket", "_count", "_sum"} {
+				exported[f.GetName()+suf] = true
+			}
+		}
+	}
+	name := regexp.MustCompile(`\b(?:shoal|go|process)_[a-zA-Z0-9_]+`)
+	queried := map[string]bool{}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		must(t, err)
+		var d any
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		var es []string
+		exprs(d, &es)
+		if len(es) == 0 {
+			t.Errorf("%s queries nothing", file)
+		}
+		for _, e := range es {
+			for _, m := range name.FindAllString(e, -1) {
+				queried[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_count"), "_sum")] = true
+				if !exported[m] {
+					t.Errorf("%s: %q queries %s, which the server does not export", filepath.Base(file), e, m)
+				}
+			}
+		}
+	}
+	for _, f := range fams {
+		if n := f.GetName(); strings.HasPrefix(n, "shoal_") && !queried[n] {
+			t.Errorf("no dashboard shows %s", n)
+		}
 	}
 }
