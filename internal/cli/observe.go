@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalfs/shoal/internal/health"
 	"github.com/shoalfs/shoal/internal/metrics"
 )
 
@@ -50,4 +53,21 @@ func (l *logFlags) logger(w io.Writer, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, &usageError{fmt.Sprintf("--log-format %q: want text or json", l.format)}
+}
+
+// serveMetrics serves /metrics, /healthz and /readyz of a process without
+// a server.Server (the gateway) on addr, until the returned func.
+func serveMetrics(addr string, set *metrics.Set, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	h := health.New()
+	hs := &http.Server{
+		Handler:           h.Handle(http.NotFoundHandler(), map[string]http.Handler{"/metrics": set.Handler()}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go hs.Serve(ln)
+	return func() { h.Drain(); hs.Close() }, nil
 }
