@@ -126,10 +126,12 @@ var layers = []struct {
 	{"internal/blockserver", 30},
 	{"internal/kvtable", 30},
 	{"internal/datadir", 30},
+	{"internal/health", 25},
 	{"internal/objstore", 20},
 	{"internal/kv", 15},
 	{"internal/lockfile", 5},
 	{"internal/fserr", 0},
+	{"internal/metrics", 0},
 	{"internal/progress", 0},
 	{"api/", 0},
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/metrics"
 	"github.com/shoalfs/shoal/internal/server"
 )
 
@@ -29,6 +30,7 @@ func newGatewayCmd() *cobra.Command {
 		tlsCert, tlsKey  string
 		logLevel         string
 		shutdownDeadline time.Duration
+		logs             logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "gateway --addr HOST:PORT [--s3-listen HOST:PORT] [--s3-access-key KEY --s3-secret-key SECRET]",
@@ -50,13 +52,13 @@ func newGatewayCmd() *cobra.Command {
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (to stderr)")
 	f.DurationVar(&shutdownDeadline, "shutdown-timeout", server.DefaultShutdownTimeout, "how long in-flight requests may take once stopping")
 	s3Flags(cmd, &cfg)
+	logs.register(cmd)
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		var lvl slog.Level
-		if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-			return &usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", logLevel)}
+		log, err := logs.logger(cmd.ErrOrStderr(), logLevel)
+		if err != nil {
+			return err
 		}
-		log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
 		s3FromEnv(cmd, &cfg)
 		if addr == "" {
 			addr = strings.TrimSpace(os.Getenv("SHOAL_ADDR"))
@@ -104,7 +106,15 @@ func newGatewayCmd() *cobra.Command {
 			return fail(err)
 		}
 		defer closer.Close() // closes c too
-		hs := &http.Server{Handler: gw, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		obs := metrics.New(metrics.Options{Role: "gateway", Version: version(), Logger: log, SlowRequest: logs.slowRequest()})
+		if logs.metricsListen != "" {
+			stopMetrics, err := serveMetrics(logs.metricsListen, obs, log)
+			if err != nil {
+				return fail(err)
+			}
+			defer stopMetrics()
+		}
+		hs := &http.Server{Handler: obs.S3(gw), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		if tlsCert != "" {
 			cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)

@@ -27,6 +27,7 @@ func newServerCmd(role serveRole) *cobra.Command {
 		tokensFile string
 		logLevel   string
 		metaAddrs  string
+		logs       logFlags
 	)
 	cmd := &cobra.Command{Args: cobra.NoArgs}
 	switch role {
@@ -84,6 +85,7 @@ func newServerCmd(role serveRole) *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long in-flight requests may take once stopping")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (to stderr)")
+	logs.register(cmd)
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var lvl slog.Level
@@ -92,6 +94,11 @@ func newServerCmd(role serveRole) *cobra.Command {
 		}
 		cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
 		cfg.Version = version()
+		var err error
+		if cfg.Logger, err = logs.logger(cmd.ErrOrStderr(), logLevel); err != nil {
+			return err
+		}
+		cfg.MetricsListen, cfg.SlowRequest = logs.metricsListen, logs.slowRequest()
 		for _, a := range strings.Split(metaAddrs, ",") {
 			if a = strings.TrimSpace(a); a != "" {
 				cfg.MetaAddrs = append(cfg.MetaAddrs, a)

@@ -149,6 +149,10 @@ const (
 	sessionPrefix = "/shoal.v1.Session/"
 	inlinePrefix  = "/shoal.v1.Inline/"
 	clonePrefix   = "/shoal.v1.Clone/"
+	// healthPrefix is grpc.health.v1, which a server may register next
+	// to the services (internal/health): probes carry no token, and the
+	// answer discloses nothing but whether the server is ready.
+	healthPrefix = "/grpc.health.v1.Health/"
 )
 
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -200,6 +204,9 @@ func (s *Server) logCall(method string, c *call, start time.Time, err error) {
 func (s *Server) begin(ctx context.Context, method string) (context.Context, *call, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	c := &call{}
+	if strings.HasPrefix(method, healthPrefix) {
+		return ctx, c, nil
+	}
 	if err := s.identify(md, c); err != nil {
 		return ctx, c, err
 	}

@@ -120,7 +120,7 @@ func newS3Role(s *Server) (_ *s3Role, err error) {
 	}
 	r.closer = closer
 	r.http = &http.Server{
-		Handler:           gw,
+		Handler:           s.obs.s3Handler(gw),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		TLSConfig:         s.tlsCfg,

@@ -146,8 +146,14 @@ type Config struct {
 	// Version is reported by Status.
 	Version string
 	// Logger receives Info for start/stop, Warn for failed background
-	// work. Nil discards.
+	// work, and the request log (internal/metrics). Nil discards.
 	Logger *slog.Logger
+	// MetricsListen is an extra address serving /metrics, /healthz and
+	// /readyz ("" : only the block HTTP port serves them; observe.go).
+	MetricsListen string
+	// SlowRequest is the duration past which a request is logged at Warn
+	// (0: metrics.DefaultSlowRequest; negative: never).
+	SlowRequest time.Duration
 }
 
 // EnsureDefaults fills unset fields.
@@ -248,6 +254,7 @@ type Server struct {
 	peerMu         sync.Mutex
 	peer           *rpc.Conn // worker alone: the meta server, dialled on first use
 	s3             *s3Role   // nil unless S3 is on
+	obs            *observer // metrics, health (observe.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -267,6 +274,9 @@ func New(cfg Config) (_ *Server, err error) {
 			s.Close()
 		}
 	}()
+	if s.obs, err = newObserver(s); err != nil {
+		return nil, err
+	}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
@@ -316,7 +326,7 @@ func New(cfg Config) (_ *Server, err error) {
 		}
 		rs := rpc.NewServer(backend{s}, rpc.ServerOptions{Tokens: cfg.Tokens, Logger: cfg.Logger, SessionTTL: cfg.SessionTTL,
 			Grants: grants, GrantTTL: cfg.GrantTTL})
-		gopts := rs.GRPCOptions()
+		gopts := append(s.obs.grpcOptions(), rs.GRPCOptions()...)
 		if s.tlsCfg != nil {
 			gopts = append(gopts, grpc.Creds(credentials.NewTLS(s.tlsCfg)))
 		}
@@ -328,6 +338,7 @@ func New(cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 		rs.RegisterKV(s.grpc, s.tables)
+		s.obs.registerGRPC(s.grpc)
 	}
 	if cfg.Roles&RoleWorker != 0 {
 		bs := blockserver.New(nil, blockserver.Options{
@@ -339,7 +350,7 @@ func New(cfg Config) (_ *Server, err error) {
 			Logger:    cfg.Logger,
 		})
 		s.http = &http.Server{
-			Handler:           bs,
+			Handler:           s.obs.blockHandler(bs),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			TLSConfig:         s.tlsCfg,
@@ -349,6 +360,7 @@ func New(cfg Config) (_ *Server, err error) {
 	if s.s3, err = newS3Role(s); err != nil {
 		return nil, err
 	}
+	s.obs.addChecks()
 	return s, nil
 }
 
@@ -425,6 +437,7 @@ func (s *Server) Banner(w io.Writer) {
 		fmt.Fprintf(w, "  blocks:    %s (HTTP%s)\n", a, map[bool]string{true: ", TLS"}[s.tlsCfg != nil])
 	}
 	s.s3.banner(w)
+	s.obs.banner(w)
 	if s.cfg.Roles&RoleMeta != 0 {
 		fmt.Fprintf(w, "  workers:   %s\n", strings.Join(s.blockURLs, ", "))
 		var names []string
@@ -458,8 +471,8 @@ func (s *Server) Banner(w io.Writer) {
 // engine is closed and the lock released. It returns nil after a clean
 // stop.
 func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 3)
-	serving := s.s3.serve(errc)
+	errc := make(chan error, 4)
+	serving := s.s3.serve(errc) + s.obs.serve(errc)
 	if s.grpc != nil {
 		serving++
 		go func() { errc <- s.grpc.Serve(s.grpcLn) }()
@@ -511,6 +524,7 @@ func (s *Server) Run(ctx context.Context) error {
 // shutdown stops both listeners, letting in-flight requests finish within
 // the shutdown timeout.
 func (s *Server) shutdown() {
+	s.obs.drain()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -528,6 +542,7 @@ func (s *Server) shutdown() {
 		})
 	}
 	wg.Go(func() { s.s3.shutdown(ctx) })
+	wg.Go(func() { s.obs.shutdown(ctx) })
 	if s.http != nil {
 		wg.Go(func() {
 			if err := s.http.Shutdown(ctx); err != nil {
@@ -556,6 +571,7 @@ func (s *Server) Close() error {
 			s.httpLn.Close()
 		}
 		errs = append(errs, s.s3.close())
+		s.obs.close()
 		if s.reg != nil {
 			errs = append(errs, s.reg.close())
 		}
