@@ -396,8 +396,13 @@ func (c *Client) chown(op, name string, follow bool, uid, gid int) error {
 		a.Gid = uint32(gid)
 	}
 	if mask == 0 {
-		_, _, err := c.resolve(op, name, follow)
-		return err
+		_, cur, err := c.resolve(op, name, follow)
+		if err != nil || cur.Type != meta.TypeRegular || cur.Mode&(meta.ModeSetuid|meta.ModeSetgid) == 0 {
+			return err
+		}
+		// Linux's chown(-1, -1) still clears a file's setuid bit (and
+		// setgid with group exec): chown to the owner it has does that.
+		mask, a.Uid = meta.SetUid, cur.Uid
 	}
 	_, err := c.setattr(op, name, follow, mask, a)
 	return err
