@@ -32,6 +32,7 @@ type options struct {
 	writeBuffer int64
 	blockCache  int64
 	syncWrites  bool
+	capacity    uint64 // quota in bytes, 0: none
 	gcInterval  time.Duration
 	gcSet       bool   // gcInterval was chosen by the caller
 	fsName      string // "" is the default filesystem
@@ -79,6 +80,13 @@ func WithBlockCache(bytes int64) Option { return func(o *options) { o.blockCache
 // default: commits then survive process death, and File.Sync is what
 // makes a file durable against power loss.
 func WithSyncWrites(on bool) Option { return func(o *options) { o.syncWrites = on } }
+
+// WithCapacity sets a byte quota on the filesystem OpenLocal opens:
+// StatFS (df) reports it as the size, and writes that would grow the
+// filesystem past it fail with ENOSPC. Without it the size is what the
+// data directory's disk holds: the bytes stored plus its free space.
+// Dial ignores it: the server's --capacity decides.
+func WithCapacity(bytes uint64) Option { return func(o *options) { o.capacity = bytes } }
 
 // WithGCInterval sets how often the background reclaim and block GC run
 // (default 10s for OpenLocal; 0 disables it, leaving GC to Client.GC).
@@ -175,7 +183,8 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 	// This process holds the directory lock, so it is the engine's only
 	// user: open counts may live in memory, and every session other than
 	// its own was left by a dead process.
-	m, err := meta.New(ctx, eng, meta.Config{ID: info.ID, Logger: o.logger, Exclusive: true, CleanStaleSessions: true})
+	m, err := meta.New(ctx, eng, meta.Config{ID: info.ID, Logger: o.logger, Exclusive: true, CleanStaleSessions: true,
+		Capacity: o.capacity, Space: func() (uint64, error) { return datadir.Space(dir) }})
 	if err != nil {
 		return fail(err)
 	}

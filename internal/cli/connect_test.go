@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,39 @@ func TestBenchAddrWithoutData(t *testing.T) {
 	r := run(t, nil, "bench", "--addr", refused, "--workload", "meta", "--repeat", "1", "--scale", "0.1")
 	if strings.Contains(r.stderr, "required flag") || !strings.Contains(r.stderr, refused+" refused the connection") {
 		t.Fatalf("bench --addr: %+v", r)
+	}
+}
+
+// df shows the disk's room (not 1 PiB) in columns whose header lines up
+// with the values: the first left-aligned, the others right-aligned.
+func TestDfColumns(t *testing.T) {
+	dir := t.TempDir()
+	put(t, dir, "f", "some bytes")
+	for _, args := range [][]string{{"df"}, {"df", "-h"}} {
+		out := fsh(t, dir, args...)
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("%v: %q", args, out)
+		}
+		head, row := lines[0], lines[1]
+		if len(head) != len(row) {
+			t.Errorf("%v: header %d wide, row %d:\n%s", args, len(head), len(row), out)
+		}
+		ends := func(s string) []int {
+			var e []int
+			for i := range len(s) {
+				if s[i] != ' ' && (i+1 == len(s) || s[i+1] == ' ') {
+					e = append(e, i)
+				}
+			}
+			return e
+		}
+		he, re := ends(head), ends(row)
+		if len(he) != 9 || len(re) != 9 || !slices.Equal(he[1:], re[1:]) || !strings.HasPrefix(row, dir+" ") {
+			t.Errorf("%v: columns do not line up:\n%s", args, out)
+		}
+		if strings.Contains(row, "1125899906842624") || strings.Contains(row, "1.0P") {
+			t.Errorf("%v: df shows the 1 PiB placeholder:\n%s", args, out)
+		}
 	}
 }

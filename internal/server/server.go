@@ -129,6 +129,9 @@ type Config struct {
 	// SessionTTL is how long a client session lives after its last
 	// heartbeat (0: meta's default, 30s).
 	SessionTTL time.Duration
+	// Capacity is a byte quota on every filesystem served (0: none; df
+	// then shows the room on the data directory's disk).
+	Capacity uint64
 	// GCInterval is the period of session expiry and garbage collection
 	// (0: DefaultGCInterval; negative disables the loop).
 	GCInterval time.Duration
