@@ -102,6 +102,9 @@ type Client struct {
 	core *core
 	ctx  context.Context
 	view bool
+	// internal: this view sees and changes the reserved root entries
+	// (ReservedPrefix); see WithInternalNames.
+	internal bool
 }
 
 // checker is what Check needs from the metadata service beyond
@@ -277,7 +280,15 @@ func (c *Client) WithContext(ctx context.Context) *Client {
 	if ctx == nil {
 		panic("shoal: nil context")
 	}
-	return &Client{core: c.core, ctx: ctx, view: true}
+	return &Client{core: c.core, ctx: ctx, view: true, internal: c.internal}
+}
+
+// WithInternalNames returns a view of c that sees and may change the
+// root entries reserved for Shoal's own services (ReservedPrefix), which
+// every other view hides. It is for those services (the S3 gateway
+// stages uploads in /.shoal-s3); closing it closes nothing.
+func (c *Client) WithInternalNames() *Client {
+	return &Client{core: c.core, ctx: c.ctx, view: true, internal: true}
 }
 
 // Close stops background work and releases the engine, the block store

@@ -77,6 +77,9 @@ func (c *Client) OpenFile(name string, flag int, perm fs.FileMode) (*File, error
 	if err != nil {
 		return nil, err
 	}
+	if err := c.hide(op, name, n, flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0); err != nil {
+		return nil, err
+	}
 	return c.openFile(op, name, n, flag, perm)
 }
 
@@ -95,7 +98,7 @@ func (c *Client) openStrict(op, name string) (*File, error) {
 	if err := c.check(op, name); err != nil {
 		return nil, err
 	}
-	n, err := strictName(op, name)
+	n, err := c.strictName(op, name)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ func (c *Client) resolve(op, name string, follow bool) (string, meta.Attr, error
 	if err := c.check(op, name); err != nil {
 		return "", meta.Attr{}, err
 	}
-	n, err := cleanName(op, name)
+	n, err := c.cleanName(op, name)
 	if err != nil {
 		return "", meta.Attr{}, err
 	}
@@ -33,7 +33,7 @@ func (c *Client) parent(op, name string, rootKind fserr.Kind) (string, meta.Ino,
 	if err := c.check(op, name); err != nil {
 		return "", 0, "", err
 	}
-	n, err := cleanName(op, name)
+	n, err := c.cleanName(op, name)
 	if err != nil {
 		return "", 0, "", err
 	}
@@ -85,7 +85,7 @@ func (c *Client) MkdirAll(name string, perm fs.FileMode) error {
 	if err := c.check(op, name); err != nil {
 		return err
 	}
-	n, err := cleanName(op, name)
+	n, err := c.cleanName(op, name)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func (c *Client) RemoveAll(name string) error {
 	if err := c.check(op, name); err != nil {
 		return err
 	}
-	n, err := cleanName(op, name)
+	n, err := c.cleanName(op, name)
 	if err != nil {
 		return err
 	}
@@ -317,7 +317,7 @@ func (c *Client) Stat(name string) (fs.FileInfo, error) {
 	if err := c.check(op, name); err != nil {
 		return nil, err
 	}
-	n, err := strictName(op, name)
+	n, err := c.strictName(op, name)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +330,7 @@ func (c *Client) Lstat(name string) (fs.FileInfo, error) {
 	if err := c.check(op, name); err != nil {
 		return nil, err
 	}
-	n, err := cleanName(op, name)
+	n, err := c.cleanName(op, name)
 	if err != nil {
 		return nil, err
 	}
