@@ -32,6 +32,7 @@ type options struct {
 	writeBuffer int64
 	blockCache  int64
 	syncWrites  bool
+	capacity    uint64 // quota in bytes, 0: none
 	gcInterval  time.Duration
 	gcSet       bool   // gcInterval was chosen by the caller
 	fsName      string // "" is the default filesystem
@@ -80,6 +81,13 @@ func WithBlockCache(bytes int64) Option { return func(o *options) { o.blockCache
 // makes a file durable against power loss.
 func WithSyncWrites(on bool) Option { return func(o *options) { o.syncWrites = on } }
 
+// WithCapacity sets a byte quota on the filesystem OpenLocal opens:
+// StatFS (df) reports it as the size, and writes that would grow the
+// filesystem past it fail with ENOSPC. Without it the size is what the
+// data directory's disk holds: the bytes stored plus its free space.
+// Dial ignores it: the server's --capacity decides.
+func WithCapacity(bytes uint64) Option { return func(o *options) { o.capacity = bytes } }
+
 // WithGCInterval sets how often the background reclaim and block GC run
 // (default 10s for OpenLocal; 0 disables it, leaving GC to Client.GC).
 // A Client from Dial runs none unless this option is given: the server
@@ -94,6 +102,9 @@ type Client struct {
 	core *core
 	ctx  context.Context
 	view bool
+	// internal: this view sees and changes the reserved root entries
+	// (ReservedPrefix); see WithInternalNames.
+	internal bool
 }
 
 // checker is what Check needs from the metadata service beyond
@@ -175,7 +186,8 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 	// This process holds the directory lock, so it is the engine's only
 	// user: open counts may live in memory, and every session other than
 	// its own was left by a dead process.
-	m, err := meta.New(ctx, eng, meta.Config{ID: info.ID, Logger: o.logger, Exclusive: true, CleanStaleSessions: true})
+	m, err := meta.New(ctx, eng, meta.Config{ID: info.ID, Logger: o.logger, Exclusive: true, CleanStaleSessions: true,
+		Capacity: o.capacity, Space: func() (uint64, error) { return datadir.Space(dir) }})
 	if err != nil {
 		return fail(err)
 	}
@@ -268,7 +280,15 @@ func (c *Client) WithContext(ctx context.Context) *Client {
 	if ctx == nil {
 		panic("shoal: nil context")
 	}
-	return &Client{core: c.core, ctx: ctx, view: true}
+	return &Client{core: c.core, ctx: ctx, view: true, internal: c.internal}
+}
+
+// WithInternalNames returns a view of c that sees and may change the
+// root entries reserved for Shoal's own services (ReservedPrefix), which
+// every other view hides. It is for those services (the S3 gateway
+// stages uploads in /.shoal-s3); closing it closes nothing.
+func (c *Client) WithInternalNames() *Client {
+	return &Client{core: c.core, ctx: c.ctx, view: true, internal: true}
 }
 
 // Close stops background work and releases the engine, the block store

@@ -3,6 +3,7 @@ package shoal
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -68,6 +69,17 @@ func Dial(ctx context.Context, addrs string, opts ...Option) (*Client, error) {
 		Logger:   o.logger,
 	})
 	if err != nil {
+		// No address answered as the API: the addresses' own story
+		// (refused, unknown host, HTTP there: which port is the API) is
+		// the whole message.
+		var ae rpc.AddrsError
+		var one *rpc.AddrError
+		switch {
+		case errors.As(err, &ae):
+			return nil, fserr.E(op, fserr.IO, ae)
+		case errors.As(err, &one):
+			return nil, fserr.E(op, fserr.Invalid, one)
+		}
 		return nil, wrap(op, addrs, err)
 	}
 	urls := conn.BlockURLs()

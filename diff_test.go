@@ -46,10 +46,6 @@ import (
 //   - rename goes to rename(2) directly on the host: os.Rename refuses
 //     any existing directory as the target (EEXIST), which rename(2)
 //     and Client.Rename allow when it is empty;
-//   - setgid is set only on directories: Linux keeps a file's setuid and
-//     setgid bits when the writer has CAP_FSETID (root), while
-//     meta.Service.Write, which is not told who writes, always clears
-//     them;
 //   - the root directory itself is never named (the host's temp dir is
 //     0700, Shoal's root 0755).
 func TestDifferential(t *testing.T) { eachBackend(t, testDifferential) }
@@ -319,10 +315,8 @@ func (e *diffEnv) one() {
 		e.check(fmt.Sprintf("truncate %s %d", p, size), hostErr(os.Truncate(e.hp(p), size)), ourErr(e.c.Truncate(p, size)))
 	case r < 85:
 		p := e.apath()
-		mode := fs.FileMode(e.pick(0o644, 0o755, 0o600, 0o777)) | []fs.FileMode{0, 0, 0, fs.ModeSticky, fs.ModeSetgid}[e.rng.IntN(5)]
-		if fi, err := os.Stat(e.hp(p)); err == nil && !fi.IsDir() {
-			mode &^= fs.ModeSetgid // see the exceptions above
-		}
+		mode := fs.FileMode(e.pick(0o644, 0o755, 0o600, 0o777, 0o745)) |
+			[]fs.FileMode{0, 0, 0, fs.ModeSticky, fs.ModeSetgid, fs.ModeSetuid, fs.ModeSetuid | fs.ModeSetgid}[e.rng.IntN(7)]
 		e.check(fmt.Sprintf("chmod %s %v", p, mode), hostErr(os.Chmod(e.hp(p), mode)), ourErr(e.c.Chmod(p, mode)))
 	case r < 86:
 		p := e.apath()

@@ -72,6 +72,9 @@ func (it *DirIter) fill() error {
 	if len(ents) == 0 {
 		it.eof = true
 	}
+	if it.ino == meta.RootIno {
+		ents = slices.DeleteFunc(ents, func(e meta.Entry) bool { return it.c.hidden(it.ino, e.Name) })
+	}
 	it.buf, it.cookie = ents, cookie
 	return nil
 }
@@ -114,7 +117,7 @@ func (c *Client) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err := c.check(op, name); err != nil {
 		return nil, err
 	}
-	n, err := strictName(op, name)
+	n, err := c.strictName(op, name)
 	if err != nil {
 		return nil, err
 	}

@@ -52,11 +52,16 @@ var (
 	_ io.Closer       = (*File)(nil)
 )
 
+// writeCtx is c's context naming c's identity as the writer of the data
+// it commits: root keeps the setuid/setgid bits of the files it writes,
+// as a Linux process with CAP_FSETID does (meta.WithWriter).
+func (c *Client) writeCtx() context.Context { return meta.WithWriter(c.ctx, c.core.id) }
+
 // flushOpen commits the writes this client buffers for ino. All handles
 // of an inode share its state in the data layer, so one Flush covers
 // them, and it also waits for the commit of a handle being closed.
 func (c *Client) flushOpen(ino meta.Ino) error {
-	return c.core.data.Flush(c.ctx, ino)
+	return c.core.data.Flush(c.writeCtx(), ino)
 }
 
 // OpenFile opens name with os.O_* flags: an access mode (O_RDONLY,
@@ -70,6 +75,9 @@ func (c *Client) OpenFile(name string, flag int, perm fs.FileMode) (*File, error
 	}
 	n, err := cleanName(op, name)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.hide(op, name, n, flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0); err != nil {
 		return nil, err
 	}
 	return c.openFile(op, name, n, flag, perm)
@@ -90,7 +98,7 @@ func (c *Client) openStrict(op, name string) (*File, error) {
 	if err := c.check(op, name); err != nil {
 		return nil, err
 	}
-	n, err := strictName(op, name)
+	n, err := c.strictName(op, name)
 	if err != nil {
 		return nil, err
 	}
@@ -535,7 +543,7 @@ func (f *File) write(op string, p []byte, off int64) (int, error) {
 	if off+int64(len(p)) > meta.MaxFileSize {
 		return 0, fserr.E(op, f.name, fserr.TooBig)
 	}
-	n, err := f.h.WriteAt(f.c.ctx, p, off)
+	n, err := f.h.WriteAt(f.c.writeCtx(), p, off)
 	if err == nil && n < len(p) {
 		err = io.ErrShortWrite
 	}
@@ -643,7 +651,7 @@ func (f *File) Sync() error {
 	// The handle makes the blocks durable before it commits the slices;
 	// syncing the engine then makes the commit itself durable.
 	if f.h != nil {
-		if err := f.h.Sync(f.c.ctx); err != nil {
+		if err := f.h.Sync(f.c.writeCtx()); err != nil {
 			return wrap(op, f.name, err)
 		}
 	}
@@ -717,7 +725,7 @@ func (f *File) Close() error {
 		}
 		return nil
 	}
-	err := f.h.Close(f.c.ctx)
+	err := f.h.Close(f.c.writeCtx())
 	// Release even if the flush failed or ctx is done: a leaked open
 	// count would keep an unlinked file's data forever.
 	rerr := f.c.core.meta.Release(context.WithoutCancel(f.c.ctx), f.ino)

@@ -15,7 +15,7 @@ func (c *Client) resolve(op, name string, follow bool) (string, meta.Attr, error
 	if err := c.check(op, name); err != nil {
 		return "", meta.Attr{}, err
 	}
-	n, err := cleanName(op, name)
+	n, err := c.cleanName(op, name)
 	if err != nil {
 		return "", meta.Attr{}, err
 	}
@@ -33,7 +33,7 @@ func (c *Client) parent(op, name string, rootKind fserr.Kind) (string, meta.Ino,
 	if err := c.check(op, name); err != nil {
 		return "", 0, "", err
 	}
-	n, err := cleanName(op, name)
+	n, err := c.cleanName(op, name)
 	if err != nil {
 		return "", 0, "", err
 	}
@@ -85,7 +85,7 @@ func (c *Client) MkdirAll(name string, perm fs.FileMode) error {
 	if err := c.check(op, name); err != nil {
 		return err
 	}
-	n, err := cleanName(op, name)
+	n, err := c.cleanName(op, name)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func (c *Client) RemoveAll(name string) error {
 	if err := c.check(op, name); err != nil {
 		return err
 	}
-	n, err := cleanName(op, name)
+	n, err := c.cleanName(op, name)
 	if err != nil {
 		return err
 	}
@@ -317,7 +317,7 @@ func (c *Client) Stat(name string) (fs.FileInfo, error) {
 	if err := c.check(op, name); err != nil {
 		return nil, err
 	}
-	n, err := strictName(op, name)
+	n, err := c.strictName(op, name)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +330,7 @@ func (c *Client) Lstat(name string) (fs.FileInfo, error) {
 	if err := c.check(op, name); err != nil {
 		return nil, err
 	}
-	n, err := cleanName(op, name)
+	n, err := c.cleanName(op, name)
 	if err != nil {
 		return nil, err
 	}
@@ -396,8 +396,13 @@ func (c *Client) chown(op, name string, follow bool, uid, gid int) error {
 		a.Gid = uint32(gid)
 	}
 	if mask == 0 {
-		_, _, err := c.resolve(op, name, follow)
-		return err
+		_, cur, err := c.resolve(op, name, follow)
+		if err != nil || cur.Type != meta.TypeRegular || cur.Mode&(meta.ModeSetuid|meta.ModeSetgid) == 0 {
+			return err
+		}
+		// Linux's chown(-1, -1) still clears a file's setuid bit (and
+		// setgid with group exec): chown to the owner it has does that.
+		mask, a.Uid = meta.SetUid, cur.Uid
 	}
 	_, err := c.setattr(op, name, follow, mask, a)
 	return err

@@ -38,7 +38,7 @@ func (c *Client) AsIdentity(uid, gid uint32, groups ...uint32) *Client {
 	if co.closed.Load() {
 		v.closed.Store(true)
 	}
-	return &Client{core: v, ctx: c.ctx, view: true}
+	return &Client{core: v, ctx: c.ctx, view: true, internal: c.internal}
 }
 
 // NameEntry is one entry of ListNames.
@@ -69,31 +69,44 @@ func (c *Client) ListNames(dir, after string, limit int, xattr string) ([]NameEn
 	if !ok {
 		return nil, fserr.E(op, dir, fserr.NotSupported)
 	}
-	var (
-		ents []meta.Entry
-		vals [][]byte
-	)
-	if xattr != "" {
-		ents, vals, err = nl.ReadDirByNameXattr(c.ctx, c.core.id, a.Ino, after, limit, xattr)
-	} else {
-		ents, err = nl.ReadDirByName(c.ctx, c.core.id, a.Ino, after, limit, true)
-	}
-	if err != nil {
-		return nil, wrap(op, dir, err)
-	}
-	out := make([]NameEntry, len(ents))
-	for i, e := range ents {
-		out[i].Name = e.Name
-		if e.Attr != nil {
-			ma := *e.Attr
-			c.overlaySize(&ma)
-			out[i].Attr = attrFromMeta(&ma)
+	out := make([]NameEntry, 0, min(max(limit, 0), 1024))
+	for {
+		var (
+			ents []meta.Entry
+			vals [][]byte
+		)
+		if xattr != "" {
+			ents, vals, err = nl.ReadDirByNameXattr(c.ctx, c.core.id, a.Ino, after, limit-len(out), xattr)
+		} else {
+			ents, err = nl.ReadDirByName(c.ctx, c.core.id, a.Ino, after, limit-len(out), true)
 		}
-		if vals != nil {
-			out[i].Xattr = vals[i]
+		if err != nil {
+			return nil, wrap(op, dir, err)
 		}
+		skipped := false
+		for i, e := range ents {
+			if c.hidden(a.Ino, e.Name) {
+				skipped = true
+				continue
+			}
+			ne := NameEntry{Name: e.Name}
+			if e.Attr != nil {
+				ma := *e.Attr
+				c.overlaySize(&ma)
+				ne.Attr = attrFromMeta(&ma)
+			}
+			if vals != nil {
+				ne.Xattr = vals[i]
+			}
+			out = append(out, ne)
+		}
+		// A page short of hidden entries is topped up, so that callers
+		// may still take a short page for the end.
+		if !skipped || len(ents) == 0 || limit <= 0 || len(out) >= limit {
+			return out, nil
+		}
+		after = ents[len(ents)-1].Name
 	}
-	return out, nil
 }
 
 // cloner returns the metadata service's block-sharing calls.

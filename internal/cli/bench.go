@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"io"
 	"strings"
 
@@ -68,9 +67,6 @@ func newBenchCmd() *cobra.Command {
 	f.IntVar(&opts.Threads, "threads", 4, "goroutines for the small-file and metadata workloads")
 	f.Float64Var(&opts.Scale, "scale", 1, "multiply every file size and count by this (0.1 for a quick look)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep DIR/shoal and DIR/host afterwards")
-	if err := cmd.MarkFlagRequired("data"); err != nil {
-		panic(fmt.Sprintf("cli: bench: %v", err))
-	}
 	cmd.AddCommand(newBenchKVCmd())
 	cmd.AddCommand(newBenchS3Cmd())
 	return cmd

@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"errors"
+	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	shoal "github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/rpc"
+	"github.com/shoalfs/shoal/internal/server"
 )
 
 // target is where a command finds its filesystem: a local data directory
@@ -18,14 +23,20 @@ type target struct {
 	token string
 }
 
+// defaultAddr is where a command looks for a server when told neither
+// --addr nor --data (a variable so tests need not touch the real port).
+var defaultAddr = server.DefaultListen
+
 // targetFlags registers --data, --addr, --fs and --token on cmd.
 func targetFlags(cmd *cobra.Command, t *target, persistent bool) {
-	dataFlag(cmd, &t.dir, persistent)
 	flags := cmd.Flags()
 	if persistent {
 		flags = cmd.PersistentFlags()
 	}
-	flags.StringVar(&t.addr, "addr", "", "reach a running server instead of a data directory: host:port[,host:port...] tried in order (env SHOAL_ADDR)")
+	// No ./data default: a mistyped or forgotten --addr must not put the
+	// user's files in a directory of the current one (see resolve).
+	flags.StringVar(&t.dir, "data", os.Getenv("SHOAL_DATA"), "open the data directory DIR in this process instead of reaching a server (env SHOAL_DATA)")
+	flags.StringVar(&t.addr, "addr", "", "reach a running server: host:port[,host:port...] tried in order (env SHOAL_ADDR; default "+defaultAddr+" when a server listens there)")
 	flags.StringVar(&t.fs, "fs", os.Getenv("SHOAL_FS"), "filesystem name (default \"default\"; env SHOAL_FS)")
 	flags.StringVar(&t.token, "token", "", "bearer token for --addr, when the server has tokens (env SHOAL_TOKEN)")
 }
@@ -36,23 +47,49 @@ type usageError struct{ msg string }
 func (e *usageError) Error() string { return e.msg }
 
 // resolve settles local against remote from the flags and environment:
-// --data and --addr together are a usage error; without either flag,
-// $SHOAL_ADDR picks a server, else --data's default applies.
+// --data and --addr together are a usage error. Without either flag,
+// $SHOAL_ADDR picks a server, else $SHOAL_DATA a data directory, else a
+// server listening on defaultAddr; failing all three is a usage error
+// saying how to choose, never a silent ./data.
 func (t *target) resolve(cmd *cobra.Command) error {
 	dataSet := cmd.Flags().Changed("data")
-	if t.addr == "" && !dataSet && !cmd.Flags().Changed("addr") {
-		t.addr = os.Getenv("SHOAL_ADDR")
-	}
-	if cmd.Flags().Changed("addr") && strings.TrimSpace(t.addr) == "" {
+	addrSet := cmd.Flags().Changed("addr")
+	if addrSet && strings.TrimSpace(t.addr) == "" {
 		return &usageError{"--addr needs host:port[,host:port...]"}
 	}
-	if t.addr != "" && dataSet {
+	if dataSet && strings.TrimSpace(t.dir) == "" {
+		return &usageError{"--data needs a directory"}
+	}
+	if addrSet && dataSet {
 		return &usageError{"--data and --addr exclude each other: --data opens a local data directory, --addr a running server"}
+	}
+	if !addrSet && !dataSet {
+		switch env := strings.TrimSpace(os.Getenv("SHOAL_ADDR")); {
+		case env != "":
+			t.addr, t.dir = env, ""
+		case t.dir != "": // $SHOAL_DATA
+		case listening(defaultAddr):
+			t.addr = defaultAddr
+		default:
+			return &usageError{"no filesystem given, and no server listens on " + defaultAddr + ":\n" +
+				"  --addr HOST:PORT (or SHOAL_ADDR) reaches a running server;\n" +
+				"  --data DIR (or SHOAL_DATA) opens a local data directory in this process"}
+		}
 	}
 	if t.token == "" {
 		t.token = os.Getenv("SHOAL_TOKEN")
 	}
 	return nil
+}
+
+// listening reports whether something accepts connections at addr.
+func listening(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // remote reports whether the target is a server.
@@ -92,4 +129,29 @@ func (t *target) open(cmd *cobra.Command) (*shoal.Client, func() error, error) {
 		return nil, nil, err
 	}
 	return c.WithContext(cmd.Context()), c.Close, nil
+}
+
+// addrReason is the message for a connection that failed because no
+// address given answered as the Shoal API (rpc.AddrsError), phrased for
+// the command line; ok is false for any other error.
+func addrReason(err error) (msg string, ok bool) {
+	var list rpc.AddrsError
+	if !errors.As(err, &list) {
+		var one *rpc.AddrError
+		if !errors.As(err, &one) {
+			return "", false
+		}
+		list = rpc.AddrsError{one}
+	}
+	var b strings.Builder
+	for i, a := range list {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(a.Addr + " " + a.Problem)
+		if a.Suggest != "" {
+			b.WriteString(": did you mean --addr " + a.Suggest + "?")
+		}
+	}
+	return b.String(), true
 }

@@ -17,6 +17,8 @@ func newFSCmd() *cobra.Command {
 		Short: "Work with files in a Shoal filesystem (ls, put, get, ...)",
 		Long: "Work with files in a Shoal filesystem: a local data directory (--data DIR, one\n" +
 			"process at a time) or a running server (--addr HOST:PORT[,HOST:PORT...]).\n" +
+			"Given neither: $SHOAL_ADDR, else $SHOAL_DATA, else a server listening on\n" +
+			defaultAddr + "; without one the command fails and says so.\n" +
 			"--fs NAME picks a filesystem other than \"default\"; --token authenticates to a\n" +
 			"server that has tokens. Remote paths are relative to the filesystem root; a\n" +
 			"leading \"/\" is optional.",

@@ -62,6 +62,9 @@ func New() *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
+	// shoal --version prints what "shoal version" does.
+	root.Version = version()
+	root.SetVersionTemplate(versionLine())
 
 	// Command groups. Adding one is one line here.
 	root.AddCommand(newFSCmd())
@@ -121,10 +124,15 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version of shoal",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "shoal %s %s %s/%s\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprint(cmd.OutOrStdout(), versionLine())
 			return nil
 		},
 	}
+}
+
+// versionLine is the output of "shoal version" and "shoal --version".
+func versionLine() string {
+	return fmt.Sprintf("shoal %s %s %s/%s\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 func version() string {
@@ -166,6 +174,11 @@ func newReporter(cmd *cobra.Command) *reporter {
 // fail reports err about the user-given path p (which may be empty).
 func (r *reporter) fail(p string, err error) {
 	r.failed = true
+	if msg, ok := addrReason(err); ok {
+		// The message names every address itself.
+		fmt.Fprintf(r.cmd.ErrOrStderr(), "shoal: %s: %s\n", r.name, msg)
+		return
+	}
 	if p != "" {
 		fmt.Fprintf(r.cmd.ErrOrStderr(), "shoal: %s: %s: %s\n", r.name, p, reason(err))
 	} else {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalfs/shoal/internal/bench"
 	"github.com/shoalfs/shoal/internal/server"
 )
 
@@ -28,6 +29,7 @@ func newServerCmd(role serveRole) *cobra.Command {
 		logLevel   string
 		metaAddrs  string
 		logs       logFlags
+		capacity   string
 	)
 	cmd := &cobra.Command{Args: cobra.NoArgs}
 	switch role {
@@ -67,6 +69,7 @@ func newServerCmd(role serveRole) *cobra.Command {
 		f.DurationVar(&cfg.SessionTTL, "session-ttl", 30*time.Second, "a client session ends this long after its last heartbeat")
 		f.DurationVar(&cfg.GCInterval, "gc-interval", server.DefaultGCInterval, "period of session expiry and garbage collection")
 		f.StringSliceVar(&cfg.WorkerURLs, "worker-url", nil, "block server URL announced to clients (repeatable; default this process's worker)")
+		f.StringVar(&capacity, "capacity", "", "byte quota per filesystem, such as 500GiB: df shows it and writes past it fail with ENOSPC (default none: df shows the room on the data directory's disk)")
 	}
 	if role != roleMeta {
 		f.StringVar(&cfg.WorkerListen, "worker-listen", server.DefaultWorkerListen, "block HTTP address (HOST:PORT)")
@@ -91,6 +94,13 @@ func newServerCmd(role serveRole) *cobra.Command {
 		var lvl slog.Level
 		if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 			return &usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", logLevel)}
+		}
+		if capacity != "" {
+			n, err := bench.ParseSize(capacity)
+			if err != nil || n <= 0 {
+				return &usageError{fmt.Sprintf("--capacity %q: want a size such as 500GiB", capacity)}
+			}
+			cfg.Capacity = uint64(n)
 		}
 		cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
 		cfg.Version = version()

@@ -36,6 +36,14 @@ func (s *syncBuffer) String() string {
 // exit code and stdout.
 func startServer(t *testing.T, dir string, extra ...string) (string, func() (int, string)) {
 	t.Helper()
+	addr, stop, _ := startServerOut(t, dir, extra...)
+	return addr, stop
+}
+
+// startServerOut is startServer that also returns the server's stdout
+// so far (its banner, once startServerOut returned).
+func startServerOut(t *testing.T, dir string, extra ...string) (string, func() (int, string), func() string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
@@ -66,7 +74,7 @@ func startServer(t *testing.T, dir string, extra ...string) (string, func() (int
 		return code, out.String()
 	}
 	t.Cleanup(func() { stop() })
-	return addr, stop
+	return addr, stop, out.String
 }
 
 func TestServerCommand(t *testing.T) {

@@ -153,16 +153,17 @@ func (p *putter) tree(local, dst string) {
 }
 
 func newGetCmd(env *fsEnv) *cobra.Command {
-	var recursive bool
+	var force, recursive bool
 	cmd := &cobra.Command{
-		Use:   "get [-r] REMOTE LOCAL",
+		Use:   "get [-f] [-r] REMOTE LOCAL",
 		Short: "Copy a file out of the filesystem (LOCAL - for stdout)",
 		Long: "Copy a file out of the filesystem. When LOCAL ends in \"/\" or is an existing\n" +
 			"directory, the file is written inside it under its remote name. LOCAL \"-\"\n" +
-			"writes to standard output. -r copies a directory tree. A progress bar is\n" +
-			"shown on a terminal.",
+			"writes to standard output. An existing LOCAL file is replaced only with -f.\n" +
+			"-r copies a directory tree. A progress bar is shown on a terminal.",
 		Args: cobra.ExactArgs(2),
 	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "replace an existing local file")
 	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "copy directories recursively")
 	cmd.RunE = env.run(func(cmd *cobra.Command, c *shoal.Client, r *reporter, args []string) error {
 		src, local := args[0], args[1]
@@ -171,7 +172,7 @@ func newGetCmd(env *fsEnv) *cobra.Command {
 			r.fail(src, err)
 			return nil
 		}
-		g := &getter{c: c, r: r, cmd: cmd}
+		g := &getter{c: c, r: r, cmd: cmd, force: force}
 		if local == "-" {
 			if fi.IsDir() {
 				r.fail(src, &shoal.Error{Kind: shoal.KindIsDir})
@@ -204,10 +205,15 @@ type getter struct {
 	r     *reporter
 	cmd   *cobra.Command
 	quiet bool // no progress bar
+	force bool // replace existing local files
 }
 
 func (g *getter) local(src string, fi fs.FileInfo, local string) {
-	f, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm()|0o200)
+	flag := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if g.force {
+		flag = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(local, flag, fi.Mode().Perm()|0o200)
 	if err != nil {
 		g.r.fail(local, osReason(err))
 		return
@@ -215,6 +221,11 @@ func (g *getter) local(src string, fi fs.FileInfo, local string) {
 	ok := g.file(src, fi, f)
 	if err := f.Close(); err != nil && ok {
 		g.r.fail(local, osReason(err))
+		ok = false
+	}
+	if !ok && !g.force {
+		// The file is ours (O_EXCL): leave nothing half-copied behind.
+		os.Remove(local)
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shoalfs/shoal/internal/fserr"
 )
 
@@ -67,4 +69,19 @@ func Migrate(dir string) error {
 		return fserr.E(op, old, err)
 	}
 	return nil
+}
+
+// Space returns the bytes free to Shoal on the host filesystem holding
+// dir's blocks (what df shows as available to unprivileged users): with
+// what Shoal already stores there, the capacity of the block store.
+func Space(dir string) (uint64, error) {
+	p := filepath.Join(dir, "blocks")
+	if _, err := os.Stat(p); err != nil {
+		p = dir
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		return 0, fserr.E("datadir.Space", p, err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
 }

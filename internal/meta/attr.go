@@ -103,6 +103,9 @@ func (fs *FS) setattrTx(tx kv.Txn, op string, id *Identity, n *node, mask uint32
 			return errBigTruncate
 		}
 		n.Mtime = now
+		if !root {
+			n.killPrivs()
+		}
 	}
 	if mask&(SetUid|SetGid) != 0 {
 		if mask&SetUid != 0 {

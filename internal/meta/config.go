@@ -17,8 +17,13 @@ type Config struct {
 	// one engine can hold several filesystems.
 	ID uint32
 	// Capacity is the byte capacity StatFS reports and writes are held to
-	// (0: unlimited, reported as 1 PiB).
+	// (0: no quota: StatFS reports what Space says, or 1 PiB without it).
 	Capacity uint64
+	// Space, when set, returns the bytes still free in the block store
+	// (the host filesystem under a data directory). Without a Capacity,
+	// StatFS reports the used bytes plus that as the total, so df shows
+	// the store's real room.
+	Space func() (uint64, error)
 	// MaxInodes bounds the number of inodes (0: unlimited).
 	MaxInodes uint64
 	// Logger receives Warn for repaired inconsistencies and Info for

@@ -61,6 +61,9 @@ func (fs *FS) Write(ctx context.Context, ino Ino, writes []ChunkWrite, mtime tim
 	if end > MaxFileSize {
 		return Attr{}, fserr.E(op, inoPath(ino), fserr.TooBig)
 	}
+	// Root keeps the setuid/setgid bits it writes under (CAP_FSETID).
+	w, ok := WriterOf(ctx)
+	fsetid := ok && w.Uid == 0
 	if fs.cfg.Capacity > 0 {
 		cur, err := fs.GetAttr(ctx, ino)
 		if err != nil {
@@ -127,9 +130,8 @@ func (fs *FS) Write(ctx context.Context, ino Ino, writes []ChunkWrite, mtime tim
 			n.Size = end
 		}
 		n.Mtime, n.Ctime = mt, mt
-		n.Mode &^= ModeSetuid
-		if n.Mode&(ModeSetgid|0010) == ModeSetgid|0010 {
-			n.Mode &^= ModeSetgid
+		if !fsetid {
+			n.killPrivs()
 		}
 		if err := putNode(tx, &fs.k, &n); err != nil {
 			return err
@@ -137,6 +139,19 @@ func (fs *FS) Write(ctx context.Context, ino Ino, writes []ChunkWrite, mtime tim
 		return u.apply(tx, &fs.k)
 	}, nil, func(tx kv.Txn, _ []byte) error { return getNode(tx, &fs.k, ino, &n) })
 	return n.Attr, wrap(op, inoPath(ino), err)
+}
+
+// killPrivs clears what Linux clears when a caller without CAP_FSETID
+// writes or truncates a regular file: setuid, and setgid when the group
+// may execute (without group exec, setgid marks mandatory locking).
+func (n *node) killPrivs() {
+	if n.Type != TypeRegular {
+		return
+	}
+	n.Mode &^= ModeSetuid
+	if n.Mode&(ModeSetgid|0010) == ModeSetgid|0010 {
+		n.Mode &^= ModeSetgid
+	}
 }
 
 func (fs *FS) addRefs(tx kv.Txn, id uint64, d int) error {

@@ -632,6 +632,13 @@ func (fs *FS) StatFS(ctx context.Context) (StatFS, error) {
 	}
 	st := StatFS{UsedBytes: uint64(max(b, 0)), UsedInodes: uint64(max(n, 0)),
 		TotalBytes: fs.cfg.Capacity, TotalInodes: fs.cfg.MaxInodes}
+	if st.TotalBytes == 0 && fs.cfg.Space != nil {
+		if free, err := fs.cfg.Space(); err == nil {
+			st.TotalBytes = st.UsedBytes + free
+		} else {
+			fs.cfg.Logger.Warn("meta: statfs: block store space unknown", "err", err)
+		}
+	}
 	if st.TotalBytes == 0 {
 		st.TotalBytes = max(unlimitedBytes, st.UsedBytes)
 	}

@@ -809,6 +809,9 @@ func (fs *FS) openTx(tx kv.Txn, op string, id *Identity, n *node, flags int, s *
 			return errBigTruncate
 		}
 		n.Mtime, n.Ctime = now, now
+		if id.Uid != 0 {
+			n.killPrivs()
+		}
 		if err := putNode(tx, &fs.k, n); err != nil {
 			return err
 		}

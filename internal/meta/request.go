@@ -135,3 +135,19 @@ func (w *reqWindow) add(id uint64) {
 	i := id % requestWindow
 	w.bits[i/64] |= 1 << (i % 64)
 }
+
+type writerKey struct{}
+
+// WithWriter tags ctx with the identity on whose behalf a Write commits
+// data. As on Linux, a write keeps a regular file's setuid and setgid
+// bits only when the writer has CAP_FSETID, which here is root (uid 0);
+// a Write whose context names no writer clears them, the safe side.
+func WithWriter(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, writerKey{}, id)
+}
+
+// WriterOf returns the identity WithWriter tagged ctx with.
+func WriterOf(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(writerKey{}).(Identity)
+	return id, ok
+}

@@ -256,8 +256,9 @@ type Service interface {
 	NewSliceID(ctx context.Context) (uint64, error)
 	// Write appends the slices to their chunks in one transaction, raises
 	// the file size to cover them, sets mtime/ctime to mtime and clears
-	// setuid/setgid as Linux does on write. It does not check permission:
-	// that happened at Open.
+	// setuid/setgid as Linux does on write: unless the writer ctx names
+	// (WithWriter) is root. It does not check permission: that happened
+	// at Open.
 	Write(ctx context.Context, ino Ino, writes []ChunkWrite, mtime time.Time) (Attr, error)
 	// CompactChunk replaces the first len(old) records of the chunk with
 	// repl if they are still exactly old (records appended since are

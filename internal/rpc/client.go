@@ -67,7 +67,13 @@ type Conn struct {
 
 	closed  atomic.Bool
 	session atomic.Uint64 // current session id
-	reqSeq  atomic.Uint64
+	// answered is set once any server answered a call. Until then a
+	// definite failure of every address (refused, unknown host, not the
+	// API: see probe) fails the call at once; after it, a server that
+	// went away is waited for as long as RetryTimeout allows.
+	answered atomic.Bool
+	probes   []*probe // by address
+	reqSeq   atomic.Uint64
 
 	conns struct {
 		sync.Mutex
@@ -116,6 +122,11 @@ func Dial(ctx context.Context, addrs []string, opts ClientOptions) (*Conn, error
 	if len(addrs) == 0 {
 		return nil, fserr.Errorf(op, fserr.Invalid, "rpc: dial: no address")
 	}
+	for _, a := range addrs {
+		if e := checkAddr(a); e != nil {
+			return nil, fserr.E(op, fserr.Invalid, e)
+		}
+	}
 	if opts.FSName == "" {
 		opts.FSName = DefaultFS
 	}
@@ -130,6 +141,9 @@ func Dial(ctx context.Context, addrs []string, opts ClientOptions) (*Conn, error
 	}
 	c := &Conn{opts: opts, addrs: append([]string(nil), addrs...), log: opts.Logger}
 	c.conns.cc = make([]*grpc.ClientConn, len(addrs))
+	for _, a := range addrs {
+		c.probes = append(c.probes, &probe{addr: a})
+	}
 	c.opens.m = make(map[meta.Ino]int)
 	c.grants.c = c
 	c.creds = insecure.NewCredentials()
@@ -228,6 +242,7 @@ func (c *Conn) current() (int, *grpc.ClientConn, error) {
 	if c.conns.cc[i] == nil {
 		cc, err := grpc.NewClient("passthrough:///"+c.addrs[i],
 			grpc.WithTransportCredentials(c.creds),
+			grpc.WithContextDialer(c.probes[i].dial),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)),
 			// Loopback and LAN: notice a dead peer within ~20s even when idle.
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
@@ -352,6 +367,7 @@ func (c *Conn) invoke(ctx context.Context, op string, mutation bool, id *meta.Id
 		}
 		err = fn(c.outgoing(ctx, id, sess, req), cc, sess)
 		if err == nil {
+			c.answered.Store(true)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -359,6 +375,9 @@ func (c *Conn) invoke(ctx context.Context, op string, mutation bool, id *meta.Id
 		}
 		st := status.Convert(err)
 		d := detailOf(st)
+		if d != nil || st.Code() != codes.Unavailable {
+			c.answered.Store(true)
+		}
 		switch {
 		case d != nil && d.UnknownSession && !o.noSession && resumes < maxResumes:
 			resumes++
@@ -369,6 +388,11 @@ func (c *Conn) invoke(ctx context.Context, op string, mutation bool, id *meta.Id
 		case d == nil && st.Code() == codes.Unavailable:
 			last = err
 			c.log.Debug("rpc: server unavailable", "addr", c.addrs[i], "op", op, "err", err)
+			if !c.answered.Load() {
+				if err := c.unreachable(); err != nil {
+					return fserr.E(op, fserr.IO, err)
+				}
+			}
 			if time.Now().After(deadline) {
 				return fserr.E(op, fserr.IO, fmt.Errorf("rpc: no server of %v answered within %v: %w", c.addrs, limit, last))
 			}

@@ -292,12 +292,22 @@ func (m *metaClient) NewSliceID(ctx context.Context) (uint64, error) {
 	return m.c.newSliceID(ctx)
 }
 
+// writerOf is the identity a Write is sent as: the writer its context
+// names (meta.WithWriter), else the connection's default (nil). The
+// server tags the commit with the call's identity again.
+func writerOf(ctx context.Context) *meta.Identity {
+	if id, ok := meta.WriterOf(ctx); ok {
+		return &id
+	}
+	return nil
+}
+
 func (m *metaClient) Write(ctx context.Context, ino meta.Ino, writes []meta.ChunkWrite, mtime time.Time) (meta.Attr, error) {
 	req := &pb.WriteRequest{Ino: uint64(ino), Mtime: mtime.UnixNano(), Writes: make([]*pb.ChunkWrite, len(writes))}
 	for i, w := range writes {
 		req.Writes[i] = &pb.ChunkWrite{Index: w.Index, Slice: sliceToPB(w.Slice)}
 	}
-	return attrOf(do(ctx, m.c, "rpc.Write", true, nil, func(ctx context.Context, mc pb.MetaClient) (*pb.Attr, error) {
+	return attrOf(do(ctx, m.c, "rpc.Write", true, writerOf(ctx), func(ctx context.Context, mc pb.MetaClient) (*pb.Attr, error) {
 		return mc.Write(ctx, req)
 	}))
 }

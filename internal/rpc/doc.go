@@ -29,7 +29,11 @@
 //     reached the service or lost its reply; the client moves to the next
 //     address and retries for up to ClientOptions.RetryTimeout. Mutations
 //     are safe to retry because they carry the same request id, which meta
-//     deduplicates (meta.WithRequest).
+//     deduplicates (meta.WithRequest). Until some server has answered,
+//     an address that fails definitely (refused, unknown host, no port, or
+//     HTTP answering: the block or S3 port) is not retried: when every
+//     address failed so, the call fails at once with an AddrsError naming
+//     each address, its problem and, when it can tell, the API address.
 //   - Inline service (inline_*.go, optional: a client falls back when the
 //     server answers Unimplemented): WriteBlocks stores a small flush's
 //     blocks and commits them in one call; OpenRead resolves, opens and

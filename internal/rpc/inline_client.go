@@ -20,14 +20,14 @@ import (
 
 var _ data.InlineWriter = (*metaClient)(nil)
 
-func doInline[R any](ctx context.Context, c *Conn, op string, mutation bool,
+func doInline[R any](ctx context.Context, c *Conn, op string, mutation bool, id *meta.Identity,
 	fn func(ctx context.Context, ic pb.InlineClient) (R, error)) (R, error) {
 	var out R
 	if c.closed.Load() {
 		return out, fserr.Errorf(op, fserr.Closed, "rpc: connection closed")
 	}
 	// As do: a mutation must not overtake a Release sent before it.
-	err := c.invoke(ctx, op, mutation, nil, callOpts{wait: mutation}, func(ctx context.Context, cc *grpc.ClientConn, _ uint64) error {
+	err := c.invoke(ctx, op, mutation, id, callOpts{wait: mutation}, func(ctx context.Context, cc *grpc.ClientConn, _ uint64) error {
 		var err error
 		out, err = fn(ctx, pb.NewInlineClient(cc))
 		return err
@@ -50,7 +50,7 @@ func (m *metaClient) WriteInline(ctx context.Context, ino meta.Ino, keys []strin
 	for i, w := range writes {
 		req.Writes[i] = &pb.ChunkWrite{Index: w.Index, Slice: sliceToPB(w.Slice)}
 	}
-	return attrOf(doInline(ctx, m.c, "rpc.WriteBlocks", true, func(ctx context.Context, ic pb.InlineClient) (*pb.Attr, error) {
+	return attrOf(doInline(ctx, m.c, "rpc.WriteBlocks", true, writerOf(ctx), func(ctx context.Context, ic pb.InlineClient) (*pb.Attr, error) {
 		return ic.WriteBlocks(ctx, req)
 	}))
 }

@@ -97,7 +97,7 @@ func (is *inlineServer) WriteBlocks(ctx context.Context, r *pb.WriteBlocksReques
 			return nil, toStatus(fserr.E(op, k, err))
 		}
 	}
-	return attrReply(c.svc.Write(ctx, ino, ws, time.Unix(0, r.Mtime)))
+	return attrReply(c.svc.Write(meta.WithWriter(ctx, c.id), ino, ws, time.Unix(0, r.Mtime)))
 }
 
 // maxInlineRead bounds OpenRequest.max_inline.

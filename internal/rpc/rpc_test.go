@@ -86,7 +86,14 @@ type server struct {
 
 func startServer(t testing.TB, b *backend, opts ServerOptions, extra ...grpc.ServerOption) *server {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	return startServerAt(t, b, "127.0.0.1:0", opts, extra...)
+}
+
+// startServerAt is startServer on a given address (a restart on the
+// address of a stopped server).
+func startServerAt(t testing.TB, b *backend, addr string, opts ServerOptions, extra ...grpc.ServerOption) *server {
+	t.Helper()
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -302,7 +302,8 @@ func (m *metaServer) Write(ctx context.Context, r *pb.WriteRequest) (*pb.Attr, e
 	for i, w := range r.Writes {
 		ws[i] = meta.ChunkWrite{Index: w.Index, Slice: sliceFromPB(w.Slice)}
 	}
-	return attrReply(c.svc.Write(ctx, meta.Ino(r.Ino), ws, time.Unix(0, r.Mtime)))
+	// The caller is the writer: root keeps setuid/setgid (CAP_FSETID).
+	return attrReply(c.svc.Write(meta.WithWriter(ctx, c.id), meta.Ino(r.Ino), ws, time.Unix(0, r.Mtime)))
 }
 
 func (m *metaServer) CompactChunk(ctx context.Context, r *pb.CompactChunkRequest) (*pb.Empty, error) {

@@ -141,11 +141,18 @@ func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err 
 		st.store = fst
 	}
 	if cfg.Roles&RoleMeta != 0 {
+		var space func() (uint64, error)
+		if st.store != nil {
+			// The blocks are here: df shows the room left on their disk.
+			space = func() (uint64, error) { return datadir.Space(cfg.DataDir) }
+		}
 		st.fs, err = meta.New(ctx, r.s.eng, meta.Config{
+			Space:      space,
 			ID:         info.ID,
 			Logger:     cfg.Logger,
 			Exclusive:  true,
 			SessionTTL: cfg.SessionTTL,
+			Capacity:   cfg.Capacity,
 			// Sessions outlive a restart: clients resume them, and the
 			// ones that do not come back expire.
 			CleanStaleSessions: false,

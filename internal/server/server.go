@@ -137,6 +137,9 @@ type Config struct {
 	// GrantTTL is the lifetime of the block grants issued to non-super
 	// tokens (0: rpc.DefaultGrantTTL); clients renew them.
 	GrantTTL time.Duration
+	// Capacity is a byte quota on every filesystem served (0: none; df
+	// then shows the room on the data directory's disk).
+	Capacity uint64
 	// GCInterval is the period of session expiry and garbage collection
 	// (0: DefaultGCInterval; negative disables the loop).
 	GCInterval time.Duration

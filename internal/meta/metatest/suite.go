@@ -459,6 +459,68 @@ func testSetgid(e *Env) {
 	if a.Mode != 0755 {
 		e.T.Errorf("after write mode %o, want 0755", a.Mode)
 	}
+	// As on Linux: a writer with CAP_FSETID (root) keeps both bits; any
+	// other writer loses setuid, and setgid when group-executable; a
+	// setgid file without group exec (mandatory-locking style) keeps it.
+	for _, tc := range []struct {
+		name   string
+		ctx    context.Context
+		mode   uint32
+		wantOK uint32
+	}{
+		{"root", meta.WithWriter(e.Ctx, Root), 06755, 06755},
+		{"owner", meta.WithWriter(e.Ctx, Owner), 06755, 0755},
+		{"other", meta.WithWriter(e.Ctx, Other), 06777, 0777},
+		{"owner g-x", meta.WithWriter(e.Ctx, Owner), 06745, 02745},
+		{"unnamed", e.Ctx, 06755, 0755},
+	} {
+		_, err := e.FS.SetAttr(e.Ctx, Root, own.Ino, meta.SetMode, meta.Attr{Mode: tc.mode})
+		e.ok(err, "chmod "+tc.name)
+		id, _ := e.FS.NewSliceID(e.Ctx)
+		a, err := e.FS.Write(tc.ctx, own.Ino, []meta.ChunkWrite{{Slice: meta.Slice{ID: id, Size: 10, Len: 10}}}, e.Clock.Now())
+		e.ok(err, "write by "+tc.name)
+		if a.Mode != tc.wantOK {
+			e.T.Errorf("write by %s: mode %o -> %o, want %o", tc.name, tc.mode, a.Mode, tc.wantOK)
+		}
+	}
+	// So does a truncate, by SetAttr or by an open with O_TRUNC.
+	for _, tc := range []struct {
+		name  string
+		id    meta.Identity
+		trunc func(id meta.Identity) (meta.Attr, error)
+		want  uint32
+	}{
+		{"truncate by root", Root, func(id meta.Identity) (meta.Attr, error) {
+			return e.FS.SetAttr(e.Ctx, id, own.Ino, meta.SetSize, meta.Attr{Size: 3})
+		}, 06755},
+		{"truncate by owner", Owner, func(id meta.Identity) (meta.Attr, error) {
+			return e.FS.SetAttr(e.Ctx, id, own.Ino, meta.SetSize, meta.Attr{Size: 3})
+		}, 0755},
+		{"O_TRUNC by root", Root, func(id meta.Identity) (meta.Attr, error) {
+			a, err := e.FS.Open(e.Ctx, id, own.Ino, os.O_WRONLY|os.O_TRUNC)
+			if err == nil {
+				err = e.FS.Release(e.Ctx, own.Ino)
+			}
+			return a, err
+		}, 06755},
+		{"O_TRUNC by owner", Owner, func(id meta.Identity) (meta.Attr, error) {
+			a, err := e.FS.Open(e.Ctx, id, own.Ino, os.O_WRONLY|os.O_TRUNC)
+			if err == nil {
+				err = e.FS.Release(e.Ctx, own.Ino)
+			}
+			return a, err
+		}, 0755},
+	} {
+		_, err := e.FS.SetAttr(e.Ctx, Root, own.Ino, meta.SetMode, meta.Attr{Mode: 06755})
+		e.ok(err, "chmod before "+tc.name)
+		_, err = tc.trunc(tc.id)
+		e.ok(err, tc.name)
+		a, err := e.FS.GetAttr(e.Ctx, own.Ino)
+		e.ok(err, "getattr after "+tc.name)
+		if a.Mode != tc.want {
+			e.T.Errorf("%s: mode %o, want %o", tc.name, a.Mode, tc.want)
+		}
+	}
 }
 
 func testSetAttr(e *Env) {

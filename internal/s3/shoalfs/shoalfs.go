@@ -80,7 +80,7 @@ const (
 	XattrObject = "user.s3.object"
 	XattrBucket = "user.s3.bucket"
 	XattrUpload = "user.s3.upload"
-	StagingDir  = "/.shoal-s3"
+	StagingDir  = "/" + shoal.ReservedPrefix + "s3"
 	tmpDir      = StagingDir + "/tmp"
 	uploadsDir  = StagingDir + "/uploads"
 )
@@ -137,7 +137,9 @@ var _ s3.Backend = (*Backend)(nil)
 // cleaner; c stays the caller's.
 func New(ctx context.Context, c *shoal.Client, opts Options) (*Backend, error) {
 	opts.ensureDefaults()
-	b := &Backend{c: c, opts: opts, seed: maphash.MakeSeed()}
+	// The staging area is a reserved root entry (shoal.ReservedPrefix),
+	// hidden from every other view of the filesystem.
+	b := &Backend{c: c.WithInternalNames(), opts: opts, seed: maphash.MakeSeed()}
 	cctx, cancel := context.WithCancel(context.Background())
 	b.stop = cancel
 	if opts.UploadTTL > 0 {

@@ -197,8 +197,12 @@ func TestConflictsLeaveNothing(t *testing.T) {
 	if got := entries(t, f.c, "bkt"); !slices.Equal(got, []string{"a"}) {
 		t.Fatalf("bucket holds %q", got)
 	}
-	if got := entries(t, f.c, ".shoal-s3/tmp"); len(got) != 0 {
+	if got := entries(t, f.c.WithInternalNames(), ".shoal-s3/tmp"); len(got) != 0 {
 		t.Fatalf("staging holds %q", got)
+	}
+	// The staging area exists, and no other view of the filesystem sees it.
+	if got := entries(t, f.c, "."); !slices.Equal(got, []string{"bkt"}) {
+		t.Fatalf("the root lists %q", got)
 	}
 	// Deleting the last object under a directory removes the directories.
 	if err := be.DeleteObject(ctx, user, "bkt", "a/b/c"); err != nil {
