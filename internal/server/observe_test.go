@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -383,6 +384,59 @@ func TestRequestLog(t *testing.T) {
 	})
 	if l == nil || l["level"] != "DEBUG" {
 		t.Errorf("gRPC read line: %v", l)
+	}
+}
+
+// TestRequestIDInClientError: a failed call's SDK error names the request
+// id the server logged it under, for a mutation (SESSION.REQUEST) and for a
+// read (an id of the server's).
+func TestRequestIDInClientError(t *testing.T) {
+	var buf lockedBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, _ := start(t, server.Config{Logger: log, SlowRequest: -1})
+	c := dial(t, srv.Addr())
+	must(t, c.Mkdir("iddir", 0o755))
+	mkErr := c.Mkdir("iddir", 0o755)
+	_, statErr := c.Stat("iddir/missing")
+	for _, tc := range []struct {
+		name string
+		err  error
+		id   *regexp.Regexp
+		code string
+	}{
+		{"mkdir", mkErr, regexp.MustCompile(`^[0-9]+\.[0-9]+$`), "AlreadyExists"},
+		{"stat", statErr, regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]+$`), "NotFound"},
+	} {
+		if tc.err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		id := shoal.RequestID(tc.err)
+		t.Logf("%s: %v", tc.name, tc.err)
+		if !tc.id.MatchString(id) {
+			t.Errorf("%s: request id %q in %v, want %v", tc.name, id, tc.err, tc.id)
+			continue
+		}
+		if !strings.Contains(tc.err.Error(), "(request "+id+")") {
+			t.Errorf("%s: message %q does not show the request id", tc.name, tc.err)
+		}
+		var line map[string]any
+		for deadline := time.Now().Add(5 * time.Second); line == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			for _, l := range buf.lines(t) {
+				if l["msg"] == "request" && l["surface"] == "grpc" && l["id"] == id {
+					line = l
+				}
+			}
+		}
+		if line == nil || line["code"] != tc.code {
+			t.Errorf("%s: server log line for request %s: %v, want code %s", tc.name, id, line, tc.code)
+		}
+	}
+	if _, err := c.Stat("iddir"); err != nil {
+		t.Fatal(err)
+	}
+	if id := shoal.RequestID(errors.New("local")); id != "" {
+		t.Errorf("RequestID of a local error = %q", id)
 	}
 }
 
