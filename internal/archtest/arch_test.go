@@ -127,11 +127,11 @@ var layers = []struct {
 	{"internal/kvtable", 30},
 	{"internal/datadir", 30},
 	{"internal/health", 25},
+	{"internal/metrics", 22}, // above kv and objstore: it wraps stores and reads engines
 	{"internal/objstore", 20},
 	{"internal/kv", 15},
 	{"internal/lockfile", 5},
 	{"internal/fserr", 0},
-	{"internal/metrics", 0},
 	{"internal/progress", 0},
 	{"api/", 0},
 }
