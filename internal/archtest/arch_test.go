@@ -121,13 +121,13 @@ var layers = []struct {
 	{"internal/s3", 50},
 	{".", 40}, // the public SDK
 	{"internal/rpc", 35},
+	{"internal/metrics", 33}, // above data, kv and objstore: it wraps stores, reads engines and caches
 	{"internal/data", 32},
 	{"internal/meta", 30},
 	{"internal/blockserver", 30},
 	{"internal/kvtable", 30},
 	{"internal/datadir", 30},
 	{"internal/health", 25},
-	{"internal/metrics", 22}, // above kv and objstore: it wraps stores and reads engines
 	{"internal/objstore", 20},
 	{"internal/kv", 15},
 	{"internal/lockfile", 5},

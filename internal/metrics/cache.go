@@ -1,23 +1,15 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoalfs/shoal/internal/data"
+)
 
 // CacheTierMemory is the in-memory block cache of a data layer
 // (internal/data), the only cache tier a process has today: the value of
 // the "tier" label.
 const CacheTierMemory = "memory"
-
-// CacheSample is one cache tier as a scrape sees it, summed over the
-// process's data layers (from data.Layer.Stats).
-type CacheSample struct {
-	Tier         string
-	Hits         int64 // segments served from the cache
-	Misses       int64 // segments fetched from the store
-	Evictions    int64 // segments dropped to make room
-	EvictedBytes int64
-	Bytes        int64 // now held
-	Capacity     int64 // the configured size
-}
 
 var (
 	cacheHits      = prometheus.NewDesc("shoal_cache_hits_total", "Block segments served from the cache, by tier.", []string{"tier"}, nil)
@@ -28,13 +20,14 @@ var (
 	cacheCapacity  = prometheus.NewDesc("shoal_cache_capacity_bytes", "The cache's configured size, by tier.", []string{"tier"}, nil)
 )
 
-// CacheCollector reports the tiers read returns at each scrape (one
-// sample per tier).
-func CacheCollector(read func() []CacheSample) prometheus.Collector {
+// CacheCollector reports the block caches of the data layers read
+// returns at each scrape, summed (the process's caches as one), under
+// tier "memory".
+func CacheCollector(read func() []data.Stats) prometheus.Collector {
 	return cacheCollector{read}
 }
 
-type cacheCollector struct{ read func() []CacheSample }
+type cacheCollector struct{ read func() []data.Stats }
 
 func (cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{cacheHits, cacheMisses, cacheEvictions, cacheEvicted, cacheBytes, cacheCapacity} {
@@ -43,12 +36,22 @@ func (cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	var sum data.Stats
 	for _, s := range c.read() {
-		ch <- prometheus.MustNewConstMetric(cacheHits, prometheus.CounterValue, float64(s.Hits), s.Tier)
-		ch <- prometheus.MustNewConstMetric(cacheMisses, prometheus.CounterValue, float64(s.Misses), s.Tier)
-		ch <- prometheus.MustNewConstMetric(cacheEvictions, prometheus.CounterValue, float64(s.Evictions), s.Tier)
-		ch <- prometheus.MustNewConstMetric(cacheEvicted, prometheus.CounterValue, float64(s.EvictedBytes), s.Tier)
-		ch <- prometheus.MustNewConstMetric(cacheBytes, prometheus.GaugeValue, float64(s.Bytes), s.Tier)
-		ch <- prometheus.MustNewConstMetric(cacheCapacity, prometheus.GaugeValue, float64(s.Capacity), s.Tier)
+		sum.CacheHits += s.CacheHits
+		sum.CacheMisses += s.CacheMisses
+		sum.CacheEvictions += s.CacheEvictions
+		sum.CacheEvictedBytes += s.CacheEvictedBytes
+		sum.CacheBytesInUse += s.CacheBytesInUse
+		sum.CacheLimitBytes += s.CacheLimitBytes
 	}
+	m := func(d *prometheus.Desc, t prometheus.ValueType, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, t, float64(v), CacheTierMemory)
+	}
+	m(cacheHits, prometheus.CounterValue, sum.CacheHits)
+	m(cacheMisses, prometheus.CounterValue, sum.CacheMisses)
+	m(cacheEvictions, prometheus.CounterValue, sum.CacheEvictions)
+	m(cacheEvicted, prometheus.CounterValue, sum.CacheEvictedBytes)
+	m(cacheBytes, prometheus.GaugeValue, sum.CacheBytesInUse)
+	m(cacheCapacity, prometheus.GaugeValue, sum.CacheLimitBytes)
 }

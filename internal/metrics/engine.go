@@ -41,14 +41,14 @@ func EngineKind(e any) string {
 	return path.Base(t.PkgPath())
 }
 
-// EngineCollector reports e's transaction counters at each scrape.
-func EngineCollector(e StatsEngine) prometheus.Collector {
-	return engineCollector{e: e, kind: EngineKind(e)}
+// EngineCollector reports the transaction counters of the engine get
+// returns at each scrape (none while it returns nil).
+func EngineCollector(get func() StatsEngine) prometheus.Collector {
+	return engineCollector{get}
 }
 
 type engineCollector struct {
-	e    StatsEngine
-	kind string
+	get func() StatsEngine
 }
 
 func (engineCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -58,12 +58,16 @@ func (engineCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.e.Stats()
-	for _, o := range kv.Outcomes() {
-		ch <- prometheus.MustNewConstMetric(engTxns, prometheus.CounterValue, float64(st.Updates[o]), c.kind, "update", o.String())
-		ch <- prometheus.MustNewConstMetric(engTxns, prometheus.CounterValue, float64(st.Views[o]), c.kind, "view", o.String())
+	e := c.get()
+	if e == nil {
+		return
 	}
-	ch <- prometheus.MustNewConstMetric(engRetries, prometheus.CounterValue, float64(st.ConflictRetries), c.kind)
-	ch <- prometheus.MustNewConstMetric(engSeconds, prometheus.CounterValue, st.UpdateSeconds, c.kind, "update")
-	ch <- prometheus.MustNewConstMetric(engSeconds, prometheus.CounterValue, st.ViewSeconds, c.kind, "view")
+	st, kind := e.Stats(), EngineKind(e)
+	for _, o := range kv.Outcomes() {
+		ch <- prometheus.MustNewConstMetric(engTxns, prometheus.CounterValue, float64(st.Updates[o]), kind, "update", o.String())
+		ch <- prometheus.MustNewConstMetric(engTxns, prometheus.CounterValue, float64(st.Views[o]), kind, "view", o.String())
+	}
+	ch <- prometheus.MustNewConstMetric(engRetries, prometheus.CounterValue, float64(st.ConflictRetries), kind)
+	ch <- prometheus.MustNewConstMetric(engSeconds, prometheus.CounterValue, st.UpdateSeconds, kind, "update")
+	ch <- prometheus.MustNewConstMetric(engSeconds, prometheus.CounterValue, st.ViewSeconds, kind, "view")
 }
