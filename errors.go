@@ -50,3 +50,8 @@ func wrap(op, path string, err error) error {
 	}
 	return fserr.E(op, path, err)
 }
+
+// RequestID returns the id under which the server logged the remote call
+// that failed with err ("" when err did not come from a server): it is the
+// "id" of the server's request-log line and its shoal-request-id header.
+func RequestID(err error) string { return fserr.RequestIDOf(err) }

@@ -339,3 +339,7 @@ func (c *Client) Publish(src, dst string, o PublishOptions) (Attr, error) {
 	}
 	return attrFromMeta(&a), nil
 }
+
+// DataStats returns the counters of c's data layer (reads, writes, its
+// block cache): a server embedding c (the S3 gateway) exports them.
+func DataStats(c *Client) data.Stats { return c.core.data.Stats() }

@@ -121,6 +121,7 @@ var layers = []struct {
 	{"internal/s3", 50},
 	{".", 40}, // the public SDK
 	{"internal/rpc", 35},
+	{"internal/metrics", 33}, // above data, kv and objstore: it wraps stores, reads engines and caches
 	{"internal/data", 32},
 	{"internal/meta", 30},
 	{"internal/blockserver", 30},
@@ -131,7 +132,6 @@ var layers = []struct {
 	{"internal/kv", 15},
 	{"internal/lockfile", 5},
 	{"internal/fserr", 0},
-	{"internal/metrics", 0},
 	{"internal/progress", 0},
 	{"api/", 0},
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/metrics"
 	"github.com/shoalfs/shoal/internal/server"
 )
@@ -107,6 +108,9 @@ func newGatewayCmd() *cobra.Command {
 		}
 		defer closer.Close() // closes c too
 		obs := metrics.New(metrics.Options{Role: "gateway", Version: version(), Logger: log, SlowRequest: logs.slowRequest()})
+		if err := obs.Register(metrics.CacheCollector(func() []data.Stats { return []data.Stats{shoal.DataStats(c)} })); err != nil {
+			return fail(err)
+		}
 		if logs.metricsListen != "" {
 			stopMetrics, err := serveMetrics(logs.metricsListen, obs, log)
 			if err != nil {

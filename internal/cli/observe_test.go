@@ -82,7 +82,7 @@ func TestGatewayMetrics(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !strings.Contains(string(b), `shoal_s3_request_duration_seconds_count{action="GetObject",code="403"}`) ||
-		!strings.Contains(string(b), `role="gateway"`) {
+		!strings.Contains(string(b), `role="gateway"`) || !strings.Contains(string(b), `shoal_cache_capacity_bytes{tier="memory"}`) {
 		t.Fatalf("gateway metrics:\n%.3000s", b)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/s3"
@@ -104,10 +105,20 @@ func s3Handler(cfg *server.S3Config, log *slog.Logger) server.S3Handler {
 		h, closer, err := s3Gateway(ctx, c, cfg, ak, sk, log)
 		if err != nil {
 			c.Close()
+			return nil, nil, err
 		}
-		return h, closer, err
+		return h, statsCloser{closer, c}, nil
 	}
 }
+
+// statsCloser lets the server read the gateway client's data counters
+// (its block cache) for /metrics.
+type statsCloser struct {
+	io.Closer
+	c *shoal.Client
+}
+
+func (s statsCloser) DataStats() data.Stats { return shoal.DataStats(s.c) }
 
 // s3Gateway serves S3 over c with the root key pair; the Closer closes c.
 func s3Gateway(ctx context.Context, c *shoal.Client, cfg *server.S3Config, ak, sk string, log *slog.Logger) (http.Handler, io.Closer, error) {

@@ -27,6 +27,9 @@ type cache struct {
 		m     map[segKey]*cacheEntry
 		head  cacheEntry // sentinel: head.next is the most recent
 		bytes int64
+		// evictions and evictedBytes count segments dropped to make room
+		// (for Stats).
+		evictions, evictedBytes int64
 	}
 	limit int64
 }
@@ -92,11 +95,14 @@ func (c *cache) put(k segKey, data []byte) {
 		c.unlinkLocked(old)
 		delete(c.mu.m, old.key)
 		c.mu.bytes -= int64(len(old.data))
+		c.mu.evictions++
+		c.mu.evictedBytes += int64(len(old.data))
 	}
 }
 
-func (c *cache) size() int64 {
+// counts returns the bytes held and the evictions so far, together.
+func (c *cache) counts() (bytes, evictions, evictedBytes int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.mu.bytes
+	return c.mu.bytes, c.mu.evictions, c.mu.evictedBytes
 }

@@ -141,6 +141,13 @@ type Stats struct {
 	Compactions     int64 // chunks compacted
 	BufferedBytes   int64 // now: write data held in memory
 	CacheBytesInUse int64 // now
+	// CacheEvictions counts segments dropped from the cache to make room,
+	// CacheEvictedBytes their bytes; CacheLimitBytes is the cache's size
+	// (Config.CacheBytes; 0 when disabled). The cache is one tier, in
+	// memory.
+	CacheEvictions    int64
+	CacheEvictedBytes int64
+	CacheLimitBytes   int64
 }
 
 type stats struct {
@@ -220,7 +227,7 @@ func New(m meta.Service, s objstore.Store, cfg Config) (*Layer, error) {
 // Stats returns the counters.
 func (l *Layer) Stats() Stats {
 	s := &l.stats
-	return Stats{
+	st := Stats{
 		BytesRead:       s.bytesRead.Load(),
 		BytesWritten:    s.bytesWritten.Load(),
 		CacheHits:       s.cacheHits.Load(),
@@ -232,8 +239,10 @@ func (l *Layer) Stats() Stats {
 		Commits:         s.commits.Load(),
 		Compactions:     s.compactions.Load(),
 		BufferedBytes:   l.buf.inUse(),
-		CacheBytesInUse: l.cache.size(),
+		CacheLimitBytes: max(l.cfg.CacheBytes, 0),
 	}
+	st.CacheBytesInUse, st.CacheEvictions, st.CacheEvictedBytes = l.cache.counts()
+	return st
 }
 
 // Close waits for uploads and background compactions, stops readahead

@@ -690,3 +690,49 @@ func TestCheckBlocksBesideGC(t *testing.T) {
 		t.Fatalf("a referenced block that cannot be read must be reported: %v %v", problems, err)
 	}
 }
+
+// TestCacheStats: a file larger than the cache, read twice by a second
+// Layer, misses, evicts and (reading a small range again) hits; the cache
+// never holds more than its size.
+func TestCacheStats(t *testing.T) {
+	fm := newFakeMeta()
+	st := mem.New()
+	w := newLayer(t, fm, st, Config{})
+	attr := fm.create(2)
+	h := w.Open(2, attr)
+	data := randBytes(rand.New(rand.NewPCG(2, 2)), 12<<20)
+	mustWrite(t, h, data, 0)
+	if err := h.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 4 << 20
+	l := newLayer(t, fm, st, Config{CacheBytes: limit, ReadaheadMax: -1})
+	a, _ := fm.GetAttr(ctx, 2)
+	r := l.Open(2, a)
+	defer r.Close(ctx)
+	for range 2 {
+		if got := readAll(t, r, int64(len(data)), 1<<20); !bytes.Equal(got, data) {
+			t.Fatal("read differs")
+		}
+	}
+	s := l.Stats()
+	if s.CacheMisses == 0 || s.CacheEvictions == 0 || s.CacheEvictedBytes < int64(len(data)) {
+		t.Errorf("after reading %d bytes twice through a %d-byte cache: %+v", len(data), limit, s)
+	}
+	if s.CacheBytesInUse == 0 || s.CacheBytesInUse > limit || s.CacheLimitBytes != limit {
+		t.Errorf("cache bytes %d (limit %d, reported %d)", s.CacheBytesInUse, limit, s.CacheLimitBytes)
+	}
+	hits := s.CacheHits
+	buf := make([]byte, 4096)
+	for range 2 {
+		if _, err := r.ReadAt(ctx, buf, int64(len(data))-8192); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s2 := l.Stats(); s2.CacheHits <= hits || s2.CacheEvictions < s.CacheEvictions {
+		t.Errorf("re-reading a cached range: hits %d -> %d", hits, s2.CacheHits)
+	}
+	if off := newLayer(t, fm, st, Config{CacheBytes: -1}).Stats(); off.CacheLimitBytes != 0 {
+		t.Errorf("disabled cache reports limit %d", off.CacheLimitBytes)
+	}
+}

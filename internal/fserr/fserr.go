@@ -127,11 +127,17 @@ func KindOfErrno(e syscall.Errno) Kind {
 // Error is Shoal's error. Op names the operation ("meta.Rename",
 // "open"), Path the file path or key it concerns, Kind the class and Err
 // the cause (which may be nil, or another *Error one layer down).
+//
+// RequestID, set on an error a remote server answered with, is the id the
+// server logged the request under (its shoal-request-id), so a user can
+// find the server's log line of a failed call; RequestIDOf finds it in a
+// chain. It is shown at the end of the message.
 type Error struct {
-	Op   string
-	Path string
-	Kind Kind
-	Err  error
+	Op        string
+	Path      string
+	Kind      Kind
+	Err       error
+	RequestID string
 }
 
 // E builds an *Error from its arguments, matched by type: a string is the
@@ -211,7 +217,24 @@ func (e *Error) Error() string {
 		}
 		b.WriteString(msg)
 	}
+	if e.RequestID != "" {
+		b.WriteString(" (request ")
+		b.WriteString(e.RequestID)
+		b.WriteByte(')')
+	}
 	return b.String()
+}
+
+// RequestIDOf returns the request id of the first *Error in err's chain
+// that carries one, or "".
+func RequestIDOf(err error) string {
+	for err != nil {
+		if e, ok := err.(*Error); ok && e.RequestID != "" {
+			return e.RequestID
+		}
+		err = errors.Unwrap(err)
+	}
+	return ""
 }
 
 // Unwrap returns the cause.

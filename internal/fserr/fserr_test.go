@@ -89,3 +89,19 @@ func TestCancellationPassesThrough(t *testing.T) {
 		t.Errorf("cancellation classified as %v", err.Kind)
 	}
 }
+
+// A remote error's request id is found through wrapping and shown once,
+// at the end of the message.
+func TestRequestID(t *testing.T) {
+	remote := &Error{Op: "meta.Mkdir", Path: "a", Kind: Exist, RequestID: "7.3"}
+	err := fmt.Errorf("ctx: %w", E("mkdir", "a", remote))
+	if got := RequestIDOf(err); got != "7.3" {
+		t.Errorf("RequestIDOf = %q", got)
+	}
+	if got, want := err.Error(), "ctx: mkdir a: meta.Mkdir a: file exists (request 7.3)"; got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+	if got := RequestIDOf(E("x", Exist)); got != "" {
+		t.Errorf("RequestIDOf without an id = %q", got)
+	}
+}

@@ -1,17 +1,20 @@
 // Package metrics instruments a Shoal process's requests: it owns the
 // Prometheus registry of one process (a Set), the gRPC interceptors and
 // the HTTP middleware that time every request, count its bytes and write
-// its one request-log line, and the collectors that read counters the
-// libraries already keep (data.Layer.Stats, meta usage and sessions) at
-// scrape time. docs/metrics.md lists every metric.
+// its one request-log line, the wrapper that times a process's block
+// store calls (Set.Store), and the collectors that read counters the
+// libraries already keep (the engines' kv.Stats, data.Layer.Stats, meta
+// usage and sessions) at scrape time. docs/metrics.md lists every metric.
 //
 // Invariants:
 //   - Every metric is named shoal_<what>_<unit>; the names and label sets
 //     are stable (dashboards and alerts query them).
 //   - No label value comes from a request's path, key, bucket or any other
 //     user input: labels are gRPC method names (the server's registered
-//     set), S3 action names, block operation names, status codes, surface
-//     names and filesystem names (the registry's, bounded by the operator).
+//     set), S3 action names, block and store operation names, status
+//     codes and outcomes, surface names, store kinds, engine kinds (the
+//     implementing package's name), cache tiers and filesystem names (the
+//     registry's, bounded by the operator).
 //     A request the classifiers do not recognise is labelled "other".
 //   - Counting happens once: the request middleware counts requests and
 //     bytes; collectors read the libraries' own counters, never a second

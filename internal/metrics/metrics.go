@@ -71,6 +71,9 @@ type Set struct {
 	rspBytes *prometheus.CounterVec
 	inflight *prometheus.GaugeVec
 	slow     *prometheus.CounterVec
+
+	storeDur   *prometheus.HistogramVec
+	storeBytes *prometheus.CounterVec
 }
 
 // latencyBuckets span 100µs (a cached lookup) to 30s (a large S3 upload).
@@ -120,6 +123,15 @@ func New(opts Options) *Set {
 		Name: "shoal_slow_requests_total",
 		Help: "Requests slower than the --slow-request threshold, by surface.",
 	}, []string{"surface"})
+	s.storeDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "shoal_store_request_duration_seconds",
+		Help:    "Latency of block store calls by store kind, operation and outcome (ok, not_found, canceled, error).",
+		Buckets: latencyBuckets,
+	}, []string{"store", "op", "outcome"})
+	s.storeBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shoal_store_bytes_total",
+		Help: "Object bytes read from (op get) and written to (op put) block stores, by store kind.",
+	}, []string{"store", "op"})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "shoal_build_info",
 		Help:        "Always 1; the labels name the version and role of the process.",
@@ -131,7 +143,7 @@ func New(opts Options) *Set {
 		Help: "When the process started, in seconds since the epoch.",
 	})
 	start.Set(float64(time.Now().UnixNano()) / 1e9)
-	s.reg.MustRegister(s.grpcDur, s.s3Dur, s.blockDur, s.kvOps, s.reqBytes, s.rspBytes, s.inflight, s.slow, info, start,
+	s.reg.MustRegister(s.grpcDur, s.s3Dur, s.blockDur, s.kvOps, s.reqBytes, s.rspBytes, s.inflight, s.slow, s.storeDur, s.storeBytes, info, start,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series that exist from the start, so dashboards and rate() see
 	// zero rather than nothing before the first request.

@@ -244,6 +244,8 @@ func (c *Conn) current() (int, *grpc.ClientConn, error) {
 			grpc.WithTransportCredentials(c.creds),
 			grpc.WithContextDialer(c.probes[i].dial),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)),
+			grpc.WithChainUnaryInterceptor(captureUnary),
+			grpc.WithChainStreamInterceptor(captureStream),
 			// Loopback and LAN: notice a dead peer within ~20s even when idle.
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 			grpc.WithConnectParams(grpc.ConnectParams{
@@ -365,7 +367,8 @@ func (c *Conn) invoke(ctx context.Context, op string, mutation bool, id *meta.Id
 		if !o.noSession {
 			sess = c.session.Load()
 		}
-		err = fn(c.outgoing(ctx, id, sess, req), cc, sess)
+		var hdr metadata.MD
+		err = fn(withHeaderSink(c.outgoing(ctx, id, sess, req), &hdr), cc, sess)
 		if err == nil {
 			c.answered.Store(true)
 			return nil
@@ -411,7 +414,7 @@ func (c *Conn) invoke(ctx context.Context, op string, mutation bool, id *meta.Id
 		case d == nil && st.Code() == codes.Canceled && c.closed.Load():
 			return fserr.Errorf(op, fserr.Closed, "rpc: connection closed")
 		}
-		return fromStatus(op, st)
+		return withRequestID(fromStatus(op, st), hdr)
 	}
 }
 

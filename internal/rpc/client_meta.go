@@ -408,10 +408,11 @@ func (m *metaClient) LiveSlices(ctx context.Context, fn func(meta.Slice) error) 
 				return ctx.Err()
 			}
 			st := status.Convert(err)
+			hdr, _ := stream.Header() // received with the first batch
 			if detailOf(st) == nil {
-				return fserr.E(op, fserr.IO, err)
+				return withRequestID(fserr.E(op, fserr.IO, err), hdr)
 			}
-			return fromStatus(op, st)
+			return withRequestID(fromStatus(op, st), hdr)
 		}
 	}
 	return nil

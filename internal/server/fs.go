@@ -11,6 +11,7 @@ import (
 	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
+	"github.com/shoalfs/shoal/internal/metrics"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/objstore/remote"
 	"github.com/shoalfs/shoal/internal/rpc"
@@ -138,7 +139,7 @@ func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err 
 		if err != nil {
 			return nil, err
 		}
-		st.store = fst
+		st.store = r.s.obs.store(metrics.StoreLocal, fst)
 	}
 	if cfg.Roles&RoleMeta != 0 {
 		var space func() (uint64, error)
@@ -163,7 +164,8 @@ func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err 
 		gcStore := st.store
 		if gcStore == nil {
 			urls := r.s.blockURLs
-			st.gcStore = remote.New(urls[0], info.Name, remote.Options{Token: cfg.PeerToken, FailoverURLs: urls[1:]})
+			st.gcStore = r.s.obs.store(metrics.StoreRemote,
+				remote.New(urls[0], info.Name, remote.Options{Token: cfg.PeerToken, FailoverURLs: urls[1:]}))
 			gcStore = st.gcStore
 		}
 		st.gc, err = data.New(st.fs, gcStore, data.Config{Logger: cfg.Logger})

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/health"
@@ -50,7 +51,8 @@ func newObserver(s *Server) (*observer, error) {
 		Logger:      s.cfg.Logger,
 		SlowRequest: s.cfg.SlowRequest,
 	})
-	if err := o.metrics.Register(metrics.FSCollector(o.samples)); err != nil {
+	if err := o.metrics.Register(metrics.FSCollector(o.samples), metrics.EngineCollector(o.engine),
+		metrics.CacheCollector(o.cacheStats)); err != nil {
 		return nil, err
 	}
 	o.health = health.New()
@@ -78,6 +80,42 @@ func (o *observer) addChecks() {
 	if s.cfg.Roles&RoleWorker != 0 {
 		o.health.Add(health.Store("store", func() (objstore.Store, error) { return s.reg.blockStore(datadir.DefaultFS) }))
 	}
+}
+
+// store wraps a block store the process opens so that its calls are
+// counted (kind is one of metrics' Store kinds).
+func (o *observer) store(kind string, st objstore.Store) objstore.Store {
+	return o.metrics.Store(kind, st)
+}
+
+// engine is the metadata engine when it counts its transactions (read at
+// scrape time: New opens it after the observer).
+func (o *observer) engine() metrics.StatsEngine {
+	if se, ok := any(o.s.eng).(metrics.StatsEngine); ok && o.s.eng != nil {
+		return se
+	}
+	return nil
+}
+
+// dataStatser is the S3 gateway's Closer when it can report its data
+// layer's counters (internal/cli's does).
+type dataStatser interface{ DataStats() data.Stats }
+
+// cacheStats are the process's data layers' counters: the GC layer of
+// each filesystem and the S3 gateway's client.
+func (o *observer) cacheStats() []data.Stats {
+	var stats []data.Stats
+	for _, st := range o.s.reg.states() {
+		if st.gc != nil {
+			stats = append(stats, st.gc.Stats())
+		}
+	}
+	if r := o.s.s3; r != nil {
+		if ds, ok := r.closer.(dataStatser); ok {
+			stats = append(stats, ds.DataStats())
+		}
+	}
+	return stats
 }
 
 // endpoints serves /metrics, /healthz and /readyz in front of next.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,6 +96,24 @@ func workload(t *testing.T, srv *server.Server, round int) {
 		io.Copy(io.Discard, out.Body)
 		out.Body.Close()
 	}
+	// An object in blocks (not inline), read twice: the gateway's block
+	// cache misses, then hits.
+	big := bytes.Repeat([]byte{byte(round)}, 300<<10)
+	bigKey := fmt.Sprintf("%sbig%d", marker, round)
+	if _, err := s3c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(bigKey), Body: bytes.NewReader(big)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		out, err := s3c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(bigKey)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(out.Body)
+		out.Body.Close()
+		if err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("GetObject of %s: %d bytes, %v", bigKey, len(got), err)
+		}
+	}
 	if _, err := s3c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(marker + "nokey")}); err == nil {
 		t.Fatal("head of a missing key succeeded")
 	}
@@ -168,6 +187,8 @@ func checkLabels(t *testing.T, srv *server.Server) int {
 				case "op":
 					if name == "shoal_kv_operations_total" {
 						ok = methods[v]
+					} else if strings.HasPrefix(name, "shoal_store_") {
+						ok = map[string]bool{"get": true, "head": true, "put": true, "delete": true, "list": true, "sync": true, "open": true}[v]
 					} else {
 						ok = map[string]bool{"get": true, "head": true, "put": true, "delete": true, "list": true, "sync": true, "other": true, "post": true, "options": true, "patch": true}[v]
 					}
@@ -185,6 +206,20 @@ func checkLabels(t *testing.T, srv *server.Server) int {
 					ok = v == "(devel)" || v == "test"
 				case "role":
 					ok = v == "server"
+				case "engine":
+					ok = v == "badger"
+				case "type":
+					ok = v == "update" || v == "view"
+				case "outcome":
+					if strings.HasPrefix(name, "shoal_engine_") {
+						ok = map[string]bool{"committed": true, "aborted": true, "conflict": true, "canceled": true, "failed": true}[v]
+					} else {
+						ok = map[string]bool{"ok": true, "not_found": true, "canceled": true, "error": true}[v]
+					}
+				case "store":
+					ok = v == "local" || v == "remote"
+				case "tier":
+					ok = v == "memory"
 				}
 				if !ok {
 					t.Errorf("%s: label %s=%q is outside its bounded set", name, k, v)
@@ -386,6 +421,59 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
+// TestRequestIDInClientError: a failed call's SDK error names the request
+// id the server logged it under, for a mutation (SESSION.REQUEST) and for a
+// read (an id of the server's).
+func TestRequestIDInClientError(t *testing.T) {
+	var buf lockedBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, _ := start(t, server.Config{Logger: log, SlowRequest: -1})
+	c := dial(t, srv.Addr())
+	must(t, c.Mkdir("iddir", 0o755))
+	mkErr := c.Mkdir("iddir", 0o755)
+	_, statErr := c.Stat("iddir/missing")
+	for _, tc := range []struct {
+		name string
+		err  error
+		id   *regexp.Regexp
+		code string
+	}{
+		{"mkdir", mkErr, regexp.MustCompile(`^[0-9]+\.[0-9]+$`), "AlreadyExists"},
+		{"stat", statErr, regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]+$`), "NotFound"},
+	} {
+		if tc.err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		id := shoal.RequestID(tc.err)
+		t.Logf("%s: %v", tc.name, tc.err)
+		if !tc.id.MatchString(id) {
+			t.Errorf("%s: request id %q in %v, want %v", tc.name, id, tc.err, tc.id)
+			continue
+		}
+		if !strings.Contains(tc.err.Error(), "(request "+id+")") {
+			t.Errorf("%s: message %q does not show the request id", tc.name, tc.err)
+		}
+		var line map[string]any
+		for deadline := time.Now().Add(5 * time.Second); line == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			for _, l := range buf.lines(t) {
+				if l["msg"] == "request" && l["surface"] == "grpc" && l["id"] == id {
+					line = l
+				}
+			}
+		}
+		if line == nil || line["code"] != tc.code {
+			t.Errorf("%s: server log line for request %s: %v, want code %s", tc.name, id, line, tc.code)
+		}
+	}
+	if _, err := c.Stat("iddir"); err != nil {
+		t.Fatal(err)
+	}
+	if id := shoal.RequestID(errors.New("local")); id != "" {
+		t.Errorf("RequestID of a local error = %q", id)
+	}
+}
+
 // TestSlowRequestLog: past the threshold every request is a Warn line
 // with its timing.
 func TestSlowRequestLog(t *testing.T) {
@@ -475,5 +563,84 @@ func TestDashboardMetricsExported(t *testing.T) {
 		if n := f.GetName(); strings.HasPrefix(n, "shoal_") && !queried[n] {
 			t.Errorf("no dashboard shows %s", n)
 		}
+	}
+}
+
+// sample returns the value of the series of name whose labels include
+// want (a counter, gauge or a histogram's count), and whether it exists.
+func sample(t *testing.T, srv *server.Server, name string, want map[string]string) (float64, bool) {
+	t.Helper()
+	fams, err := srv.Metrics().Registry().Gather()
+	must(t, err)
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue(), true
+			case m.Gauge != nil:
+				return m.Gauge.GetValue(), true
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount()), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// TestEngineStoreCacheMetrics: after a workload the engine's
+// transactions, the block store's calls and bytes and the S3 gateway's
+// block cache show what it did.
+func TestEngineStoreCacheMetrics(t *testing.T) {
+	srv, _ := start(t, server.Config{S3: s3On()})
+	workload(t, srv, 1)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"shoal_engine_transactions_total", map[string]string{"engine": "badger", "type": "update", "outcome": "committed"}},
+		{"shoal_engine_transactions_total", map[string]string{"engine": "badger", "type": "view", "outcome": "committed"}},
+		{"shoal_engine_transactions_total", map[string]string{"engine": "badger", "type": "view", "outcome": "aborted"}}, // the missing names
+		{"shoal_engine_transaction_seconds_total", map[string]string{"engine": "badger", "type": "update"}},
+		{"shoal_store_request_duration_seconds", map[string]string{"store": "local", "op": "put", "outcome": "ok"}},
+		{"shoal_store_request_duration_seconds", map[string]string{"store": "local", "op": "get", "outcome": "ok"}},
+		{"shoal_store_bytes_total", map[string]string{"store": "local", "op": "put"}},
+		{"shoal_store_bytes_total", map[string]string{"store": "local", "op": "get"}},
+		{"shoal_cache_misses_total", map[string]string{"tier": "memory"}},
+		{"shoal_cache_hits_total", map[string]string{"tier": "memory"}}, // the big object's second read
+		{"shoal_cache_bytes", map[string]string{"tier": "memory"}},
+		{"shoal_cache_capacity_bytes", map[string]string{"tier": "memory"}},
+	} {
+		if v, ok := sample(t, srv, c.name, c.labels); !ok || v <= 0 {
+			t.Errorf("%s%v = %v (exported: %v), want > 0", c.name, c.labels, v, ok)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"shoal_engine_transactions_total", map[string]string{"outcome": "failed", "type": "update"}},
+		{"shoal_engine_transactions_total", map[string]string{"outcome": "conflict", "type": "update"}},
+		{"shoal_cache_evictions_total", map[string]string{"tier": "memory"}}, // far below 256 MiB
+	} {
+		if v, ok := sample(t, srv, c.name, c.labels); !ok || v != 0 {
+			t.Errorf("%s%v = %v (exported: %v), want 0", c.name, c.labels, v, ok)
+		}
+	}
+	bytesPut, _ := sample(t, srv, "shoal_store_bytes_total", map[string]string{"op": "put"})
+	if bytesPut < 300<<10 {
+		t.Errorf("store bytes put %v, want at least the big object's %d", bytesPut, 300<<10)
 	}
 }

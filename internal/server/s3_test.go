@@ -18,6 +18,7 @@ import (
 	miniocred "github.com/minio/minio-go/v7/pkg/credentials"
 
 	shoal "github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/s3"
@@ -33,9 +34,22 @@ func s3On() server.S3Config {
 		if err != nil {
 			return nil, nil, err
 		}
-		return shoalfs.NewGateway(ctx, c, s3.Config{Credentials: []s3.Credential{{AccessKey: ak, SecretKey: sk}}}, shoalfs.Options{})
+		h, closer, err := shoalfs.NewGateway(ctx, c, s3.Config{Credentials: []s3.Credential{{AccessKey: ak, SecretKey: sk}}}, shoalfs.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return h, statsCloser{closer, c}, nil
 	}}
 }
+
+// statsCloser reports the gateway client's data counters, as
+// internal/cli's does.
+type statsCloser struct {
+	io.Closer
+	c *shoal.Client
+}
+
+func (s statsCloser) DataStats() data.Stats { return shoal.DataStats(s.c) }
 
 // TestS3 drives `shoal server`'s S3 port with aws-sdk-go-v2 and
 // minio-go, and crosses over to the filesystem through shoal.Dial.

@@ -412,4 +412,14 @@ func TestRolesApart(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The deletions are counted at both ends: the meta role's remote
+	// store and the worker's local one.
+	for _, c := range []struct {
+		srv  *server.Server
+		kind string
+	}{{metaSrv, "remote"}, {worker, "local"}} {
+		if v, _ := sample(t, c.srv, "shoal_store_request_duration_seconds", map[string]string{"store": c.kind, "op": "delete", "outcome": "ok"}); v == 0 {
+			t.Errorf("no %s store deletions counted", c.kind)
+		}
+	}
 }

@@ -96,6 +96,7 @@ var (
 
 // Engine is a Badger-backed kv.Engine.
 type Engine struct {
+	counts   kv.Counters // Stats
 	db       *badger.DB
 	maxValue int // largest value Put accepts; 0: no limit of ours
 
@@ -267,6 +268,13 @@ func (e *Engine) Sync() error {
 
 // View runs fn on a snapshot.
 func (e *Engine) View(ctx context.Context, fn func(kv.ReadTxn) error) error {
+	return e.counts.CountView(ctx, fn, func(fn func(kv.ReadTxn) error) error { return e.view(ctx, fn) })
+}
+
+// Stats returns the engine's transaction counters.
+func (e *Engine) Stats() kv.Stats { return e.counts.Stats() }
+
+func (e *Engine) view(ctx context.Context, fn func(kv.ReadTxn) error) error {
 	const op = "kv/badger.View"
 	if err := ctx.Err(); err != nil {
 		return err
@@ -289,7 +297,7 @@ func (e *Engine) View(ctx context.Context, fn func(kv.ReadTxn) error) error {
 // Update runs fn in a read-write transaction, retrying on conflict.
 func (e *Engine) Update(ctx context.Context, fn func(kv.Txn) error) error {
 	const op = "kv/badger.Update"
-	return kv.Retry(ctx, op, 0, func() error { return e.try(ctx, fn) })
+	return e.counts.CountUpdate(ctx, op, 0, fn, func(fn func(kv.Txn) error) error { return e.try(ctx, fn) })
 }
 
 func (e *Engine) try(ctx context.Context, fn func(kv.Txn) error) error {

@@ -78,6 +78,7 @@ func WithAuth(user, password string) Option {
 
 // Engine is an etcd-backed kv.Engine.
 type Engine struct {
+	counts kv.Counters // Stats
 	cli    *clientv3.Client
 	owned  bool // Close closes cli
 	prefix string
@@ -148,6 +149,13 @@ func (e *Engine) closed() bool {
 
 // View runs fn on a snapshot at one revision.
 func (e *Engine) View(ctx context.Context, fn func(kv.ReadTxn) error) error {
+	return e.counts.CountView(ctx, fn, func(fn func(kv.ReadTxn) error) error { return e.view(ctx, fn) })
+}
+
+// Stats returns the engine's transaction counters.
+func (e *Engine) Stats() kv.Stats { return e.counts.Stats() }
+
+func (e *Engine) view(ctx context.Context, fn func(kv.ReadTxn) error) error {
 	const op = "kv/etcd.View"
 	if err := ctx.Err(); err != nil {
 		return err
@@ -171,7 +179,7 @@ const etcdRetryBase = time.Millisecond
 // Update runs fn in a read-write transaction, retrying on conflict.
 func (e *Engine) Update(ctx context.Context, fn func(kv.Txn) error) error {
 	const op = "kv/etcd.Update"
-	return kv.Retry(ctx, op, etcdRetryBase, func() error { return e.try(ctx, fn) })
+	return e.counts.CountUpdate(ctx, op, etcdRetryBase, fn, func(fn func(kv.Txn) error) error { return e.try(ctx, fn) })
 }
 
 func (e *Engine) try(ctx context.Context, fn func(kv.Txn) error) error {

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) kv.Engine, opts ...Option) {
 		{"WriteSkew", testWriteSkew},
 		{"PhantomWriteSkew", testPhantom},
 		{"ConsistentSnapshots", testSnapshots},
+		{"Stats", testStats},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -706,4 +707,72 @@ func testSnapshots(t *testing.T, e kv.Engine) {
 	wg.Wait()
 	stop.Store(true)
 	readers.Wait()
+}
+
+// testStats checks the transaction counters of an engine that keeps them
+// (kv.Counters): one of each outcome, and a conflict forced by two
+// transactions that read and write the same key side by side.
+func testStats(t *testing.T, e kv.Engine) {
+	se, ok := e.(interface{ Stats() kv.Stats })
+	if !ok {
+		t.Skip("the engine keeps no Stats")
+	}
+	before := se.Stats()
+	put(t, e, "stats/a", "1")                         // committed
+	view(t, e, func(kv.ReadTxn) error { return nil }) // committed view
+	errAbort := errors.New("abort")
+	if err := e.Update(context.Background(), func(tx kv.Txn) error { return errAbort }); err != errAbort {
+		t.Fatalf("aborted update returned %v", err)
+	}
+	if err := e.View(context.Background(), func(kv.ReadTxn) error { return errAbort }); err != errAbort {
+		t.Fatalf("aborted view returned %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.Update(ctx, func(tx kv.Txn) error { return tx.Put([]byte("stats/b"), []byte("x")) }); err == nil {
+		t.Fatal("update with a cancelled context succeeded")
+	}
+	o := newOverlap()
+	var wg sync.WaitGroup
+	for me := range 2 {
+		first := true
+		wg.Go(func() {
+			err := e.Update(context.Background(), func(tx kv.Txn) error {
+				v, err := tx.Get([]byte("stats/a"))
+				if err != nil {
+					return err
+				}
+				o.wait(&first)
+				return tx.Put([]byte("stats/a"), append(v, byte('0'+me)))
+			})
+			if err != nil {
+				t.Errorf("contender %d: %v", me, err)
+			}
+		})
+	}
+	wg.Wait()
+	after := se.Stats()
+	d := func(a, b kv.TxnCounts, o kv.Outcome) int64 { return a[o] - b[o] }
+	for _, c := range []struct {
+		what      string
+		got, want int64
+	}{
+		{"committed updates", d(after.Updates, before.Updates, kv.Committed), 3},
+		{"aborted updates", d(after.Updates, before.Updates, kv.Aborted), 1},
+		{"cancelled updates", d(after.Updates, before.Updates, kv.Canceled), 1},
+		{"failed updates", d(after.Updates, before.Updates, kv.Failed), 0},
+		{"conflicted updates", d(after.Updates, before.Updates, kv.Conflicted), 0},
+		{"committed views", d(after.Views, before.Views, kv.Committed), 1},
+		{"aborted views", d(after.Views, before.Views, kv.Aborted), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %d, want %d", c.what, c.got, c.want)
+		}
+	}
+	if r := after.ConflictRetries - before.ConflictRetries; r < 1 {
+		t.Errorf("conflict retries: %d, want at least 1", r)
+	}
+	if after.UpdateSeconds <= before.UpdateSeconds {
+		t.Errorf("update time did not grow: %v -> %v", before.UpdateSeconds, after.UpdateSeconds)
+	}
 }

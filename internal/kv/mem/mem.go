@@ -46,7 +46,8 @@ type commit struct {
 
 // Engine is the in-memory engine. The zero value is not usable; call New.
 type Engine struct {
-	mu struct {
+	counts kv.Counters // Stats
+	mu     struct {
 		sync.Mutex
 		closed  bool
 		tree    *btree.BTreeG[item]
@@ -95,6 +96,13 @@ func (e *Engine) Close() error {
 
 // View runs fn on a snapshot.
 func (e *Engine) View(ctx context.Context, fn func(kv.ReadTxn) error) error {
+	return e.counts.CountView(ctx, fn, func(fn func(kv.ReadTxn) error) error { return e.view(ctx, fn) })
+}
+
+// Stats returns the engine's transaction counters.
+func (e *Engine) Stats() kv.Stats { return e.counts.Stats() }
+
+func (e *Engine) view(ctx context.Context, fn func(kv.ReadTxn) error) error {
 	const op = "kv/mem.View"
 	if err := ctx.Err(); err != nil {
 		return err
@@ -116,7 +124,7 @@ func (e *Engine) View(ctx context.Context, fn func(kv.ReadTxn) error) error {
 // Update runs fn in a read-write transaction, retrying on conflict.
 func (e *Engine) Update(ctx context.Context, fn func(kv.Txn) error) error {
 	const op = "kv/mem.Update"
-	return kv.Retry(ctx, op, 0, func() error { return e.try(ctx, fn) })
+	return e.counts.CountUpdate(ctx, op, 0, fn, func(fn func(kv.Txn) error) error { return e.try(ctx, fn) })
 }
 
 // try makes one attempt at fn; it returns kv.ErrConflict when the commit
