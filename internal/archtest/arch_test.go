@@ -120,6 +120,7 @@ var layers = []struct {
 	{"internal/agent", 50},
 	{"internal/s3", 50},
 	{".", 40}, // the public SDK
+	{"internal/inproc", 36},
 	{"internal/rpc", 35},
 	{"internal/data", 32},
 	{"internal/meta", 30},

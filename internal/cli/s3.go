@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/inproc"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/s3"
@@ -97,7 +98,7 @@ func s3FromEnv(cmd *cobra.Command, c *server.S3Config) {
 // own filesystem, in-process.
 func s3Handler(cfg *server.S3Config, log *slog.Logger) server.S3Handler {
 	return func(ctx context.Context, m meta.Service, store objstore.Store, ak, sk string) (http.Handler, io.Closer, error) {
-		c, err := shoal.NewFromService(m, store, shoal.WithLogger(log))
+		c, err := inproc.NewClient[*shoal.Client](m, store, inproc.Options{Logger: log})
 		if err != nil {
 			return nil, nil, err
 		}

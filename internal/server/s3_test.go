@@ -18,6 +18,7 @@ import (
 	miniocred "github.com/minio/minio-go/v7/pkg/credentials"
 
 	shoal "github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/inproc"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/s3"
@@ -29,7 +30,7 @@ import (
 // a kernel-picked port.
 func s3On() server.S3Config {
 	return server.S3Config{Listen: "127.0.0.1:0", Handler: func(ctx context.Context, m meta.Service, store objstore.Store, ak, sk string) (http.Handler, io.Closer, error) {
-		c, err := shoal.NewFromService(m, store)
+		c, err := inproc.NewClient[*shoal.Client](m, store, inproc.Options{})
 		if err != nil {
 			return nil, nil, err
 		}
