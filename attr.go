@@ -24,22 +24,22 @@ type AttrMask uint32
 
 // SetAttr mask bits.
 const (
-	SetAttrMode     AttrMask = meta.SetMode
-	SetAttrUid      AttrMask = meta.SetUid
-	SetAttrGid      AttrMask = meta.SetGid
-	SetAttrSize     AttrMask = meta.SetSize
-	SetAttrAtime    AttrMask = meta.SetAtime
-	SetAttrMtime    AttrMask = meta.SetMtime
-	SetAttrAtimeNow AttrMask = meta.SetAtimeNow
-	SetAttrMtimeNow AttrMask = meta.SetMtimeNow
-	SetAttrCtime    AttrMask = meta.SetCtime
-	SetAttrFlags    AttrMask = meta.SetFlags
+	SetAttrMode     AttrMask = 0x1 // chmod
+	SetAttrUid      AttrMask = 0x2
+	SetAttrGid      AttrMask = 0x4
+	SetAttrSize     AttrMask = 0x8 // truncate
+	SetAttrAtime    AttrMask = 0x10
+	SetAttrMtime    AttrMask = 0x20
+	SetAttrAtimeNow AttrMask = 0x80  // atime = now (Attr.Atime ignored)
+	SetAttrMtimeNow AttrMask = 0x100 // mtime = now (Attr.Mtime ignored)
+	SetAttrCtime    AttrMask = 0x400 // root only
+	SetAttrFlags    AttrMask = 0x800 // Attr.Flags
 )
 
 // Inode flags (the Linux FS_IOC_GETFLAGS values).
 const (
-	FlagImmutable uint32 = meta.FlagImmutable
-	FlagAppend    uint32 = meta.FlagAppend
+	FlagImmutable uint32 = 0x10 // chattr +i
+	FlagAppend    uint32 = 0x20 // chattr +a
 )
 
 // RenameFlag modifies Rename (Linux renameat2 flags).
@@ -47,14 +47,14 @@ type RenameFlag uint32
 
 // Rename flags.
 const (
-	RenameNoReplace RenameFlag = meta.RenameNoReplace
-	RenameExchange  RenameFlag = meta.RenameExchange
+	RenameNoReplace RenameFlag = 0x1 // fail with KindExist if the target exists
+	RenameExchange  RenameFlag = 0x2 // swap the two names atomically
 )
 
 // SetXattr flags (Linux setxattr).
 const (
-	XattrCreate  = meta.XattrCreate
-	XattrReplace = meta.XattrReplace
+	XattrCreate  = 0x1 // fail with KindExist if the xattr exists
+	XattrReplace = 0x2 // fail with KindNoData if it does not
 )
 
 // FSStat is filesystem usage.

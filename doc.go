@@ -50,4 +50,37 @@
 // File.Close or File.Sync returns, any client that opens the file sees the
 // data. Within one Client, Stat of a file open for writing reports the
 // size including writes not yet flushed, as POSIX requires.
+//
+// # The filesystem
+//
+// A Client has the os package's calls under the same names (Mkdir,
+// OpenFile, Rename, Symlink, Chmod, ...) and is an io/fs.FS; a File is an
+// os.File. Beyond os: SetAttr changes several attributes at once as an
+// AttrMask selects, Rename takes renameat2's flags, SetFlags sets inode
+// flags (FlagImmutable, FlagAppend), the xattr calls are Linux's, OpenDir
+// lists a directory lazily, Walk visits a tree one directory at a time,
+// StatFS reports usage, and Check and GC verify and reclaim storage.
+//
+// # KV tables
+//
+// CreateTable, DropTable, ListTables and DescribeTable manage named
+// tables of records (hash key, sort key) -> value with an optional TTL,
+// kept in the same engine as the filesystems; Client.Table returns a
+// Table, whose methods are those of Apache Pegasus's clients (Set, Get,
+// MultiGetOpt, CheckAndSet, BatchGet, GetScanner, ...) with Pegasus's
+// semantics (docs/kvtables.md). Over Dial they go to the servers' KV
+// service; both behave the same.
+//
+// # S3 support
+//
+// What an object store built on the filesystem needs, and other programs
+// may use: AsIdentity (a view acting as another user, sharing the
+// caches), ListNames (a directory in name order, paged, with an xattr per
+// entry), CloneFile, ConcatFiles and CopyFileRange (copies that share
+// blocks instead of copying bytes) and Publish (rename a staged file into
+// place and stamp it, in one transaction, optionally only if the target
+// is unchanged). The S3 gateway (`shoal gateway`, or the S3 role of
+// `shoal server`) is built on them.
+//
+// The examples (example_*_test.go) run as tests.
 package shoal

@@ -5,10 +5,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
-	"github.com/shoalfs/shoal/internal/objstore"
 )
 
 // What the S3 gateway needs beyond the POSIX surface: per-request
@@ -263,26 +261,6 @@ func (c *Client) CopyFileRange(src string, srcOff int64, dst string, dstOff, n i
 	return wrap(op, dst, err)
 }
 
-// NewFromService returns a Client over a metadata service and a block
-// store that the caller (a server process embedding the S3 gateway)
-// already holds; only code inside this module can name their types. The
-// Client owns m (Close closes it: pass a wrapper whose Close does nothing
-// to keep it) but not store. It runs no background GC unless
-// WithGCInterval says so: the server collects garbage itself.
-func NewFromService(m meta.Service, store objstore.Store, opts ...Option) (*Client, error) {
-	o := defaultOptions()
-	o.gcInterval = 0
-	for _, opt := range opts {
-		opt(&o)
-	}
-	o.ensureDefaults()
-	d, err := data.New(m, store, o.dataConfig())
-	if err != nil {
-		return nil, fserr.E("newfromservice", "", err)
-	}
-	return newClient(m, store, d, nil, o), nil
-}
-
 // ErrTargetChanged is the cause of Publish's failure when
 // PublishOptions.Check is set and the target is no longer what Expect
 // describes.
@@ -339,7 +317,3 @@ func (c *Client) Publish(src, dst string, o PublishOptions) (Attr, error) {
 	}
 	return attrFromMeta(&a), nil
 }
-
-// DataStats returns the counters of c's data layer (reads, writes, its
-// block cache): a server embedding c (the S3 gateway) exports them.
-func DataStats(c *Client) data.Stats { return c.core.data.Stats() }

@@ -16,78 +16,29 @@ import (
 // clients. A Client from OpenLocal reaches them in process, one from Dial
 // over the servers' KV service; both behave the same.
 //
-// The types below are those of the engine (internal/kvtable), so their
-// documentation is there. Errors are the engine's *Error values: their Op
-// names the engine operation ("kvtable.Set") and their Path the table.
-
-// Types of the KV tables.
-type (
-	TableInfo             = kvtable.TableInfo
-	TableOptions          = kvtable.TableOptions
-	KV                    = kvtable.KV
-	Key                   = kvtable.Key
-	Filter                = kvtable.Filter
-	FilterType            = kvtable.FilterType
-	CheckType             = kvtable.CheckType
-	MutateOp              = kvtable.MutateOp
-	Mutation              = kvtable.Mutation
-	MultiGetOptions       = kvtable.MultiGetOptions
-	DelRangeOptions       = kvtable.DelRangeOptions
-	ScanOptions           = kvtable.ScanOptions
-	CheckAndSetOptions    = kvtable.CheckAndSetOptions
-	CheckAndSetResult     = kvtable.CheckAndSetResult
-	CheckAndMutateOptions = kvtable.CheckAndMutateOptions
-	CheckAndMutateResult  = kvtable.CheckAndMutateResult
-	CompareExchangeResult = kvtable.CompareExchangeResult
-	GetResult             = kvtable.GetResult
-	SetItem               = kvtable.SetItem
-)
-
-// Filter types, check types and mutation kinds, numbered as Pegasus's.
-const (
-	FilterNone          = kvtable.FilterNone
-	FilterMatchAnywhere = kvtable.FilterMatchAnywhere
-	FilterMatchPrefix   = kvtable.FilterMatchPrefix
-	FilterMatchPostfix  = kvtable.FilterMatchPostfix
-
-	CheckNoCheck              = kvtable.CheckNoCheck
-	CheckValueNotExist        = kvtable.CheckValueNotExist
-	CheckValueNotExistOrEmpty = kvtable.CheckValueNotExistOrEmpty
-	CheckValueExist           = kvtable.CheckValueExist
-	CheckValueNotEmpty        = kvtable.CheckValueNotEmpty
-	CheckMatchAnywhere        = kvtable.CheckMatchAnywhere
-	CheckMatchPrefix          = kvtable.CheckMatchPrefix
-	CheckMatchPostfix         = kvtable.CheckMatchPostfix
-	CheckBytesLess            = kvtable.CheckBytesLess
-	CheckBytesLessOrEqual     = kvtable.CheckBytesLessOrEqual
-	CheckBytesEqual           = kvtable.CheckBytesEqual
-	CheckBytesGreaterOrEqual  = kvtable.CheckBytesGreaterOrEqual
-	CheckBytesGreater         = kvtable.CheckBytesGreater
-	CheckIntLess              = kvtable.CheckIntLess
-	CheckIntLessOrEqual       = kvtable.CheckIntLessOrEqual
-	CheckIntEqual             = kvtable.CheckIntEqual
-	CheckIntGreaterOrEqual    = kvtable.CheckIntGreaterOrEqual
-	CheckIntGreater           = kvtable.CheckIntGreater
-
-	MutateSet = kvtable.MutateSet
-	MutateDel = kvtable.MutateDel
-)
+// The types are the SDK's own (tabletypes.go). Errors are the engine's
+// *Error values: their Op names the engine operation ("kvtable.Set") and
+// their Path the table.
 
 // KindArgTooBig is the kind of a key or value over the tables' limits
 // (E2BIG).
-const KindArgTooBig = fserr.ArgTooBig
+const KindArgTooBig Kind = 27
 
 // DefaultMultiGetOptions returns Pegasus's defaults (start inclusive, at
 // most 100 records and 1,000,000 bytes); Go's zero value would make the
 // start exclusive.
-func DefaultMultiGetOptions() MultiGetOptions { return kvtable.DefaultMultiGetOptions() }
+func DefaultMultiGetOptions() MultiGetOptions {
+	return multiGetOptionsOf(kvtable.DefaultMultiGetOptions())
+}
 
 // DefaultScanOptions returns Pegasus's defaults (batches of 1,000, start
 // inclusive).
-func DefaultScanOptions() ScanOptions { return kvtable.DefaultScanOptions() }
+func DefaultScanOptions() ScanOptions { return scanOptionsOf(kvtable.DefaultScanOptions()) }
 
 // DefaultDelRangeOptions returns Pegasus's defaults (start inclusive).
-func DefaultDelRangeOptions() DelRangeOptions { return kvtable.DefaultDelRangeOptions() }
+func DefaultDelRangeOptions() DelRangeOptions {
+	return delRangeOptionsOf(kvtable.DefaultDelRangeOptions())
+}
 
 // tableReclaimInterval is how often a local Client deletes expired
 // records when its background GC runs: a pass reads every table, so it
@@ -96,12 +47,12 @@ func DefaultDelRangeOptions() DelRangeOptions { return kvtable.DefaultDelRangeOp
 const tableReclaimInterval = time.Minute
 
 // tables is what a backend provides: the engine's kvtable.Store in
-// process, or the KV service over gRPC.
+// process, or the kvtable.KV service over gRPC.
 type tables interface {
-	CreateTable(ctx context.Context, name string, opts TableOptions) (TableInfo, error)
+	CreateTable(ctx context.Context, name string, opts kvtable.TableOptions) (kvtable.TableInfo, error)
 	DropTable(ctx context.Context, name string) error
-	ListTables(ctx context.Context) ([]TableInfo, error)
-	DescribeTable(ctx context.Context, name string) (TableInfo, error)
+	ListTables(ctx context.Context) ([]kvtable.TableInfo, error)
+	DescribeTable(ctx context.Context, name string) (kvtable.TableInfo, error)
 	table(name string) tableBackend
 }
 
@@ -117,23 +68,23 @@ type tableBackend interface {
 	TTL(ctx context.Context, hashKey, sortKey []byte) (int, bool, error)
 	Remove(ctx context.Context, hashKey, sortKey []byte) error
 	Incr(ctx context.Context, hashKey, sortKey []byte, increment int64, ttlSeconds int) (int64, error)
-	MultiSet(ctx context.Context, hashKey []byte, kvs []KV, ttlSeconds int) error
-	MultiGet(ctx context.Context, hashKey []byte, sortKeys [][]byte, maxKVCount, maxKVSize int, noValue bool) ([]KV, bool, error)
-	MultiGetOpt(ctx context.Context, hashKey, start, stop []byte, o MultiGetOptions) ([]KV, bool, error)
+	MultiSet(ctx context.Context, hashKey []byte, kvs []kvtable.KV, ttlSeconds int) error
+	MultiGet(ctx context.Context, hashKey []byte, sortKeys [][]byte, maxKVCount, maxKVSize int, noValue bool) ([]kvtable.KV, bool, error)
+	MultiGetOpt(ctx context.Context, hashKey, start, stop []byte, o kvtable.MultiGetOptions) ([]kvtable.KV, bool, error)
 	GetSortKeys(ctx context.Context, hashKey []byte, maxKVCount, maxKVSize int) ([][]byte, bool, error)
 	SortKeyCount(ctx context.Context, hashKey []byte) (int64, error)
 	MultiDel(ctx context.Context, hashKey []byte, sortKeys [][]byte) (int, error)
-	DelRange(ctx context.Context, hashKey, start, stop []byte, o DelRangeOptions) (int, error)
-	CheckAndSet(ctx context.Context, hashKey, checkSortKey []byte, checkType CheckType, checkOperand []byte,
-		setSortKey, setValue []byte, opts CheckAndSetOptions) (CheckAndSetResult, error)
-	CheckAndMutate(ctx context.Context, hashKey, checkSortKey []byte, checkType CheckType, checkOperand []byte,
-		mutations []Mutation, opts CheckAndMutateOptions) (CheckAndMutateResult, error)
-	CompareExchange(ctx context.Context, hashKey, sortKey, expected, desired []byte, ttlSeconds int) (CompareExchangeResult, error)
-	BatchGet(ctx context.Context, keys []Key) ([]GetResult, error)
-	BatchSet(ctx context.Context, items []SetItem) ([]error, error)
-	BatchDel(ctx context.Context, keys []Key) ([]error, error)
-	scanner(hashKey, start, stop []byte, opts ScanOptions) (scanner, error)
-	unordered(ctx context.Context, maxSplitCount int, opts ScanOptions) ([]scanner, error)
+	DelRange(ctx context.Context, hashKey, start, stop []byte, o kvtable.DelRangeOptions) (int, error)
+	CheckAndSet(ctx context.Context, hashKey, checkSortKey []byte, checkType kvtable.CheckType, checkOperand []byte,
+		setSortKey, setValue []byte, opts kvtable.CheckAndSetOptions) (kvtable.CheckAndSetResult, error)
+	CheckAndMutate(ctx context.Context, hashKey, checkSortKey []byte, checkType kvtable.CheckType, checkOperand []byte,
+		mutations []kvtable.Mutation, opts kvtable.CheckAndMutateOptions) (kvtable.CheckAndMutateResult, error)
+	CompareExchange(ctx context.Context, hashKey, sortKey, expected, desired []byte, ttlSeconds int) (kvtable.CompareExchangeResult, error)
+	BatchGet(ctx context.Context, keys []kvtable.Key) ([]kvtable.GetResult, error)
+	BatchSet(ctx context.Context, items []kvtable.SetItem) ([]error, error)
+	BatchDel(ctx context.Context, keys []kvtable.Key) ([]error, error)
+	scanner(hashKey, start, stop []byte, opts kvtable.ScanOptions) (scanner, error)
+	unordered(ctx context.Context, maxSplitCount int, opts kvtable.ScanOptions) ([]scanner, error)
 }
 
 // localTables serves the tables of the engine a local Client holds.
@@ -143,11 +94,11 @@ func (l localTables) table(name string) tableBackend { return localTable{l.Store
 
 type localTable struct{ *kvtable.Table }
 
-func (t localTable) scanner(hashKey, start, stop []byte, opts ScanOptions) (scanner, error) {
+func (t localTable) scanner(hashKey, start, stop []byte, opts kvtable.ScanOptions) (scanner, error) {
 	return t.GetScanner(hashKey, start, stop, opts)
 }
 
-func (t localTable) unordered(ctx context.Context, n int, opts ScanOptions) ([]scanner, error) {
+func (t localTable) unordered(ctx context.Context, n int, opts kvtable.ScanOptions) ([]scanner, error) {
 	scs, err := t.GetUnorderedScanners(ctx, n, opts)
 	return asScanners(scs), err
 }
@@ -159,7 +110,7 @@ func (r remoteTables) table(name string) tableBackend { return remoteTable{r.KVC
 
 type remoteTable struct{ *rpc.KVTable }
 
-func (t remoteTable) scanner(hashKey, start, stop []byte, opts ScanOptions) (scanner, error) {
+func (t remoteTable) scanner(hashKey, start, stop []byte, opts kvtable.ScanOptions) (scanner, error) {
 	sc, err := t.GetScanner(hashKey, start, stop, opts)
 	if err != nil {
 		return nil, err
@@ -167,7 +118,7 @@ func (t remoteTable) scanner(hashKey, start, stop []byte, opts ScanOptions) (sca
 	return sc, nil
 }
 
-func (t remoteTable) unordered(ctx context.Context, n int, opts ScanOptions) ([]scanner, error) {
+func (t remoteTable) unordered(ctx context.Context, n int, opts kvtable.ScanOptions) ([]scanner, error) {
 	scs, err := t.GetUnorderedScanners(ctx, n, opts)
 	return asScanners(scs), err
 }
@@ -209,7 +160,8 @@ func (c *Client) CreateTable(name string, opts TableOptions) (TableInfo, error) 
 	if err != nil {
 		return TableInfo{}, err
 	}
-	return ts.CreateTable(c.ctx, name, opts)
+	ti, err := ts.CreateTable(c.ctx, name, kvtable.TableOptions(opts))
+	return tableInfoOf(ti), err
 }
 
 // DropTable removes a KV table and its records.
@@ -227,7 +179,8 @@ func (c *Client) ListTables() ([]TableInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ts.ListTables(c.ctx)
+	tis, err := ts.ListTables(c.ctx)
+	return convertSlice(tis, tableInfoOf), err
 }
 
 // DescribeTable returns a KV table's settings (KindNotFound if none).
@@ -236,7 +189,8 @@ func (c *Client) DescribeTable(name string) (TableInfo, error) {
 	if err != nil {
 		return TableInfo{}, err
 	}
-	return ts.DescribeTable(c.ctx, name)
+	ti, err := ts.DescribeTable(c.ctx, name)
+	return tableInfoOf(ti), err
 }
 
 // Table returns a handle on the KV table name. It does no I/O: a table
@@ -329,7 +283,7 @@ func (t *Table) MultiSet(hashKey []byte, kvs []KV, ttl int) error {
 	if err != nil {
 		return err
 	}
-	return b.MultiSet(t.c.ctx, hashKey, kvs, ttl)
+	return b.MultiSet(t.c.ctx, hashKey, convertSlice(kvs, kvEngine), ttl)
 }
 
 // MultiGet reads the given sort keys of hashKey (all of them when
@@ -340,7 +294,8 @@ func (t *Table) MultiGet(hashKey []byte, sortKeys [][]byte, maxKVCount, maxKVSiz
 	if err != nil {
 		return nil, false, err
 	}
-	return b.MultiGet(t.c.ctx, hashKey, sortKeys, maxKVCount, maxKVSize, noValue)
+	ekvs, more, err := b.MultiGet(t.c.ctx, hashKey, sortKeys, maxKVCount, maxKVSize, noValue)
+	return convertSlice(ekvs, kvOf), more, err
 }
 
 // MultiGetOpt reads hashKey's records from start to stop (empty: the
@@ -350,7 +305,8 @@ func (t *Table) MultiGetOpt(hashKey, start, stop []byte, opts MultiGetOptions) (
 	if err != nil {
 		return nil, false, err
 	}
-	return b.MultiGetOpt(t.c.ctx, hashKey, start, stop, opts)
+	ekvs, more, err := b.MultiGetOpt(t.c.ctx, hashKey, start, stop, opts.engine())
+	return convertSlice(ekvs, kvOf), more, err
 }
 
 // GetSortKeys returns hashKey's sort keys within the limits.
@@ -388,7 +344,7 @@ func (t *Table) DelRange(hashKey, start, stop []byte, opts DelRangeOptions) (int
 	if err != nil {
 		return 0, err
 	}
-	return b.DelRange(t.c.ctx, hashKey, start, stop, opts)
+	return b.DelRange(t.c.ctx, hashKey, start, stop, opts.engine())
 }
 
 // CheckAndSet checks (hashKey, checkSortKey) and, if the check passes,
@@ -399,7 +355,9 @@ func (t *Table) CheckAndSet(hashKey, checkSortKey []byte, checkType CheckType, c
 	if err != nil {
 		return CheckAndSetResult{}, err
 	}
-	return b.CheckAndSet(t.c.ctx, hashKey, checkSortKey, checkType, checkOperand, setSortKey, setValue, opts)
+	r, err := b.CheckAndSet(t.c.ctx, hashKey, checkSortKey, kvtable.CheckType(checkType), checkOperand,
+		setSortKey, setValue, kvtable.CheckAndSetOptions(opts))
+	return CheckAndSetResult(r), err
 }
 
 // CheckAndMutate checks (hashKey, checkSortKey) and, if the check passes,
@@ -410,7 +368,9 @@ func (t *Table) CheckAndMutate(hashKey, checkSortKey []byte, checkType CheckType
 	if err != nil {
 		return CheckAndMutateResult{}, err
 	}
-	return b.CheckAndMutate(t.c.ctx, hashKey, checkSortKey, checkType, checkOperand, mutations, opts)
+	r, err := b.CheckAndMutate(t.c.ctx, hashKey, checkSortKey, kvtable.CheckType(checkType), checkOperand,
+		convertSlice(mutations, mutationEngine), kvtable.CheckAndMutateOptions(opts))
+	return CheckAndMutateResult(r), err
 }
 
 // CompareExchange sets (hashKey, sortKey) to desired if it holds expected.
@@ -419,7 +379,8 @@ func (t *Table) CompareExchange(hashKey, sortKey, expected, desired []byte, ttl 
 	if err != nil {
 		return CompareExchangeResult{}, err
 	}
-	return b.CompareExchange(t.c.ctx, hashKey, sortKey, expected, desired, ttl)
+	r, err := b.CompareExchange(t.c.ctx, hashKey, sortKey, expected, desired, ttl)
+	return CompareExchangeResult(r), err
 }
 
 // BatchGet reads records of any hash keys, with a result per key.
@@ -428,7 +389,8 @@ func (t *Table) BatchGet(keys []Key) ([]GetResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.BatchGet(t.c.ctx, keys)
+	rs, err := b.BatchGet(t.c.ctx, convertSlice(keys, keyEngine))
+	return convertSlice(rs, getResultOf), err
 }
 
 // BatchSet writes records of any hash keys (atomically per hash key) and
@@ -438,7 +400,7 @@ func (t *Table) BatchSet(items []SetItem) ([]error, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.BatchSet(t.c.ctx, items)
+	return b.BatchSet(t.c.ctx, convertSlice(items, setItemEngine))
 }
 
 // BatchDel deletes records of any hash keys, with an error per key.
@@ -447,7 +409,7 @@ func (t *Table) BatchDel(keys []Key) ([]error, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.BatchDel(t.c.ctx, keys)
+	return b.BatchDel(t.c.ctx, convertSlice(keys, keyEngine))
 }
 
 // GetScanner returns a scanner over hashKey's records from start to stop
@@ -458,7 +420,7 @@ func (t *Table) GetScanner(hashKey, start, stop []byte, opts ScanOptions) (*Scan
 	if err != nil {
 		return nil, err
 	}
-	sc, err := b.scanner(hashKey, start, stop, opts)
+	sc, err := b.scanner(hashKey, start, stop, opts.engine())
 	if err != nil {
 		return nil, err
 	}
@@ -472,7 +434,7 @@ func (t *Table) GetUnorderedScanners(maxSplitCount int, opts ScanOptions) ([]*Sc
 	if err != nil {
 		return nil, err
 	}
-	scs, err := b.unordered(t.c.ctx, maxSplitCount, opts)
+	scs, err := b.unordered(t.c.ctx, maxSplitCount, opts.engine())
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -417,32 +416,4 @@ func splitComma(s string) []string {
 		}
 	}
 	return out
-}
-
-// errnoOf is the one translation from Go errors to the errno a caller
-// sees (the Kind table in fserr, plus the context errors).
-func errnoOf(err error) int32 {
-	var e *shoal.Error
-	var en syscall.Errno
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return int32(syscall.ETIMEDOUT)
-	case errors.Is(err, context.Canceled):
-		return int32(syscall.ECANCELED)
-	case errors.As(err, &e):
-		return int32(e.Kind.Errno())
-	case errors.As(err, &en):
-		return int32(en)
-	case errors.Is(err, errBadFrame):
-		return int32(syscall.EPROTO)
-	}
-	return int32(syscall.EIO)
-}
-
-func pathOf(err error) string {
-	var e *shoal.Error
-	if errors.As(err, &e) {
-		return e.Path
-	}
-	return ""
 }

@@ -114,7 +114,7 @@ func ioReadFull(c net.Conn, b []byte) (int, error) {
 	return n, nil
 }
 
-func startAgent(t *testing.T, cfg Config) *Agent {
+func startAgent(t testing.TB, cfg Config) *Agent {
 	t.Helper()
 	if cfg.Socket == "" {
 		cfg.Socket = filepath.Join(t.TempDir(), "s", "agent.sock")

@@ -29,6 +29,7 @@ type conn struct {
 	fds  []int     // descriptors of the current frame
 	recv []fdBatch // descriptors received and not yet given to a frame
 	out  enc
+	req  req // the request being run (dispatch)
 	// scoped are the buffers registered for this connection only (a
 	// caller thread's scratch buffer): they are unregistered when it
 	// leaves its session, so a thread that ends takes its buffer along.

@@ -2,7 +2,8 @@
 // the Python SDK (and any other out-of-process caller) reaches Shoal. It
 // runs the Go SDK (package shoal) and serves it over a Unix domain socket
 // with a small framed binary protocol (wire.go; the spec is in
-// docs/python.md); bulk payloads travel through POSIX shared memory that
+// docs/python.md), dispatched through a table of one handler per opcode
+// (optable.go); bulk payloads travel through POSIX shared memory that
 // the caller allocates and hands over with SCM_RIGHTS, so a read lands
 // in the caller's buffer without crossing the socket.
 //
@@ -32,5 +33,7 @@
 //     parallelism from several connections per session (one per thread)
 //     and from batch calls (PREADV/PWRITEV), which the agent runs
 //     concurrently with a bound.
+//   - Every error answered names its operation and path, and its errno
+//     is fserr.Errno's, the one mapping FUSE uses too (optable.go).
 //   - The agent exits after Config.IdleTimeout with no connection.
 package agent

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -19,40 +18,8 @@ import (
 	shoal "github.com/shoalfs/shoal"
 )
 
-// dispatch runs one request and leaves its response in c.out.
-func (c *conn) dispatch(ctx context.Context, op uint16, d *dec) {
-	var err error
-	switch op {
-	case OpPing:
-	case OpBuild:
-		err = c.build(ctx, d)
-	case OpAttach:
-		err = c.attachTo(d)
-	default:
-		s := c.sess
-		if s == nil {
-			err = syscall.ENOTCONN
-			break
-		}
-		s.mu.Lock()
-		timeout := s.timeout
-		s.mu.Unlock()
-		// The timeout bounds this request's path operations; handles run
-		// under the session (session.cl) and are never bounded by it.
-		cctx := ctx
-		if timeout > 0 {
-			var cancel context.CancelFunc
-			cctx, cancel = context.WithTimeout(ctx, timeout)
-			defer cancel()
-		}
-		err = c.op(cctx, s, s.ce.c.WithContext(cctx), op, d)
-	}
-	if err != nil {
-		c.out.fail(errnoOf(err), err.Error(), pathOf(err))
-	}
-}
-
-func (c *conn) build(ctx context.Context, d *dec) error {
+func opBuild(r *req) error {
+	c, d := r.c, r.d
 	version := d.int()
 	spec := ClientSpec{Addrs: d.str(), FS: d.str(), Token: d.str()}
 	spec.Super = d.int() != 0
@@ -85,7 +52,7 @@ func (c *conn) build(ctx context.Context, d *dec) error {
 	if spec.DataDir != "" {
 		spec.Token, spec.Super = "", false
 	}
-	ce, err := c.a.acquireClient(ctx, spec)
+	ce, err := c.a.acquireClient(r.ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -93,12 +60,13 @@ func (c *conn) build(ctx context.Context, d *dec) error {
 	s.conns = 1
 	c.leave()
 	c.sess = s
-	c.out.int(int64(s.id))
-	c.out.int(int64(s.secret))
+	r.e.int(int64(s.id))
+	r.e.int(int64(s.secret))
 	return nil
 }
 
-func (c *conn) attachTo(d *dec) error {
+func opAttach(r *req) error {
+	c, d := r.c, r.d
 	id, secret := uint64(d.int()), uint64(d.int())
 	if d.err != nil {
 		return d.err
@@ -116,544 +84,644 @@ func shoalInvalid(op, msg string) error {
 	return &shoal.Error{Op: op, Kind: shoal.KindInvalid, Err: errors.New(msg)}
 }
 
-// op runs a request of an established session.
-func (c *conn) op(ctx context.Context, s *session, cl *shoal.Client, op uint16, d *dec) error {
-	if isKVOp(op) {
-		return c.kvOp(ctx, s, cl, op, d)
+func opStop(r *req) error {
+	s := r.s
+	s.mu.Lock()
+	ended := s.ended
+	s.ended = true
+	s.mu.Unlock()
+	if !ended {
+		r.c.a.endSession(s)
 	}
-	e := &c.out
-	switch op {
-	case OpStop:
-		s.mu.Lock()
-		ended := s.ended
-		s.ended = true
+	return nil
+}
+
+func opSetOpt(r *req) error {
+	d, s := r.d, r.s
+	name, value := d.str(), d.str()
+	if d.err != nil {
+		return d.err
+	}
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || n < 0 {
+		return syscall.EINVAL
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch name {
+	case "timeout_ms":
+		s.timeout = time.Duration(n) * time.Millisecond
+	case "parallel":
+		s.parallel = max(int(n), 1)
+	default:
+		return syscall.EINVAL
+	}
+	return nil
+}
+
+func opStatFS(r *req) error {
+	st, err := r.cl.StatFS()
+	if err != nil {
+		return err
+	}
+	for _, v := range []uint64{st.TotalBytes, st.UsedBytes, st.AvailBytes, st.TotalInodes, st.UsedInodes, uint64(st.BlockSize)} {
+		r.e.int(int64(v))
+	}
+	return nil
+}
+
+func opStat(r *req) error {
+	d := r.d
+	path, follow := r.pathArg(), d.int() != 0
+	if d.err != nil {
+		return d.err
+	}
+	var fi fs.FileInfo
+	var err error
+	if follow {
+		fi, err = r.cl.Stat(path)
+	} else {
+		fi, err = r.cl.Lstat(path)
+	}
+	if err != nil {
+		return err
+	}
+	putInfo(r.e, fi)
+	return nil
+}
+
+func opSetAttr(r *req) error {
+	d := r.d
+	path, mask := r.pathArg(), d.int()
+	mode, uid, gid, size := d.int(), d.int(), d.int(), d.int()
+	atime, mtime, flags := d.int(), d.int(), d.int()
+	if d.err != nil {
+		return d.err
+	}
+	a := shoal.Attr{
+		Mode: fsMode(uint32(mode)).Perm() | fsMode(uint32(mode))&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky),
+		Uid:  uint32(uid), Gid: uint32(gid), Size: size,
+		Atime: time.Unix(0, atime), Mtime: time.Unix(0, mtime), Flags: uint32(flags),
+	}
+	out, err := r.cl.SetAttr(path, shoal.AttrMask(mask), a)
+	if err != nil {
+		return err
+	}
+	putAttr(r.e, &out)
+	return nil
+}
+
+func opMkdir(r *req) error {
+	d := r.d
+	path, mode, recursive := r.pathArg(), d.int(), d.int() != 0
+	if d.err != nil {
+		return d.err
+	}
+	if recursive {
+		return r.cl.MkdirAll(path, fsMode(uint32(mode)))
+	}
+	return r.cl.Mkdir(path, fsMode(uint32(mode)))
+}
+
+func opRmdir(r *req) error  { return r.removeOne(true) }
+func opUnlink(r *req) error { return r.removeOne(false) }
+
+// removeOne is RMDIR (dir) or UNLINK (!dir): Remove, after checking the
+// type the call promises.
+func (r *req) removeOne(dir bool) error {
+	path := r.pathArg()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	fi, err := r.cl.Lstat(path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case dir && !fi.IsDir():
+		return &shoal.Error{Op: "rmdir", Path: path, Kind: shoal.KindNotDir}
+	case !dir && fi.IsDir():
+		return &shoal.Error{Op: "unlink", Path: path, Kind: shoal.KindIsDir}
+	}
+	return r.cl.Remove(path)
+}
+
+func opRemove(r *req) error {
+	d := r.d
+	path, recursive := r.pathArg(), d.int() != 0
+	if d.err != nil {
+		return d.err
+	}
+	if !recursive {
+		return r.cl.Remove(path)
+	}
+	if _, err := r.cl.Lstat(path); err != nil {
+		return err
+	}
+	return r.cl.RemoveAll(path)
+}
+
+func opRename(r *req) error {
+	d := r.d
+	src, dst, flags := r.pathArg(), d.str(), d.int()
+	if d.err != nil {
+		return d.err
+	}
+	return r.cl.Rename(src, dst, shoal.RenameFlag(flags))
+}
+
+func opLink(r *req) error    { return r.link(r.cl.Link) }
+func opSymlink(r *req) error { return r.link(r.cl.Symlink) }
+
+// link is LINK or SYMLINK: make b from a, answer b's attributes.
+func (r *req) link(mk func(a, b string) error) error {
+	a, b := r.d.str(), r.d.str()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	r.path = b
+	if err := mk(a, b); err != nil {
+		return err
+	}
+	return r.lstatInto(b)
+}
+
+func opReadlink(r *req) error {
+	path := r.pathArg()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	t, err := r.cl.Readlink(path)
+	if err != nil {
+		return err
+	}
+	r.e.str(t)
+	return nil
+}
+
+func opRealpath(r *req) error {
+	path := r.pathArg()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	res, err := realpath(r.cl, path)
+	if err != nil {
+		return err
+	}
+	r.e.str(res)
+	return nil
+}
+
+func opMknod(r *req) error {
+	d := r.d
+	path, mode, dev := r.pathArg(), d.int(), d.int()
+	if d.err != nil {
+		return d.err
+	}
+	if err := r.cl.Mknod(path, fsMode(uint32(mode)), uint32(dev)); err != nil {
+		return err
+	}
+	return r.lstatInto(path)
+}
+
+func opSetXattr(r *req) error {
+	d := r.d
+	path, name, value, flags := r.pathArg(), d.str(), d.bytes(), d.int()
+	if d.err != nil {
+		return d.err
+	}
+	return r.cl.SetXattr(path, name, value, int(flags))
+}
+
+func opGetXattr(r *req) error {
+	d := r.d
+	path, name := r.pathArg(), d.str()
+	if d.err != nil {
+		return d.err
+	}
+	v, err := r.cl.GetXattr(path, name)
+	if err != nil {
+		return err
+	}
+	r.e.bytes(v)
+	return nil
+}
+
+func opListXattr(r *req) error {
+	path := r.pathArg()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	names, err := r.cl.ListXattr(path)
+	if err != nil {
+		return err
+	}
+	r.e.int(int64(len(names)))
+	for _, n := range names {
+		r.e.str(n)
+	}
+	return nil
+}
+
+func opRemoveXattr(r *req) error {
+	d := r.d
+	path, name := r.pathArg(), d.str()
+	if d.err != nil {
+		return d.err
+	}
+	return r.cl.RemoveXattr(path, name)
+}
+
+func opListDir(r *req) error {
+	path := r.pathArg()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	f, err := r.cl.OpenFile(path, os.O_RDONLY|shoal.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ents, err := f.ReadDir(-1)
+	if err != nil {
+		return err
+	}
+	return putEntries(r.e, ents)
+}
+
+func opOpenDir(r *req) error {
+	path := r.pathArg()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	f, err := r.s.cl.OpenFile(path, os.O_RDONLY|shoal.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	h, err := r.s.addDir(f)
+	if err != nil {
+		return err
+	}
+	r.e.int(h)
+	return nil
+}
+
+func opReadDir(r *req) error {
+	d, s := r.d, r.s
+	h, n := d.int(), d.int()
+	if d.err != nil {
+		return d.err
+	}
+	s.mu.Lock()
+	ds, ok := s.dirs[h]
+	s.mu.Unlock()
+	if !ok {
+		return syscall.EBADF
+	}
+	if n <= 0 {
+		n = shoal.DefaultDirBatch
+	}
+	ents, err := ds.f.ReadDir(int(n))
+	if err == io.EOF {
+		r.e.int(0)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return putEntries(r.e, ents)
+}
+
+func opCloseDir(r *req) error {
+	d, s := r.d, r.s
+	h := d.int()
+	if d.err != nil {
+		return d.err
+	}
+	s.mu.Lock()
+	ds, ok := s.dirs[h]
+	delete(s.dirs, h)
+	s.mu.Unlock()
+	if !ok {
+		return syscall.EBADF
+	}
+	return ds.f.Close()
+}
+
+func opOpen(r *req) error {
+	d, s := r.d, r.s
+	path, flags, mode := r.pathArg(), int(d.int()), d.int()
+	inline := d.opt(0) // newer callers: read up to this much at offset 0 too
+	if d.err != nil {
+		return d.err
+	}
+	if inline < 0 || inline > MaxFrame-64 {
+		return syscall.EINVAL
+	}
+	h, err := s.open(path, flags, fsMode(uint32(mode)))
+	if err != nil {
+		return err
+	}
+	r.e.int(h)
+	if inline > 0 {
+		// Saves the first PREAD round trip of a small file's
+		// open+read+close. A failed read is reported as -errno and
+		// no data; the caller then reads as usual and sees the error.
+		f, _ := s.file(h)
+		r.c.readInline(f, 0, inline)
+	}
+	return nil
+}
+
+func opReadFile(r *req) error {
+	d := r.d
+	path, start, end, endSet := r.pathArg(), d.int(), d.int(), d.int() != 0
+	if d.err != nil {
+		return d.err
+	}
+	return r.c.readFile(r.cl, path, start, end, endSet)
+}
+
+func opWriteFile(r *req) error {
+	d := r.d
+	path, flags, mode, data := r.pathArg(), int(d.int()), d.int(), d.bytes()
+	if d.err != nil {
+		return d.err
+	}
+	return r.c.writeFile(r.cl, path, flags, fsMode(uint32(mode)), data)
+}
+
+func opCopy(r *req) error {
+	d := r.d
+	src, dst, excl := r.pathArg(), d.str(), d.int() != 0
+	if d.err != nil {
+		return d.err
+	}
+	n, err := copyFile(r.cl, src, dst, excl)
+	if err != nil {
+		return err
+	}
+	r.e.int(n)
+	return nil
+}
+
+func opSDKBench(r *req) error {
+	d := r.d
+	kind, dir, n, size := d.str(), d.str(), d.int(), d.int()
+	if d.err != nil {
+		return d.err
+	}
+	r.path = dir
+	ns, err := sdkBench(r.cl, kind, dir, n, size)
+	if err != nil {
+		return err
+	}
+	r.e.int(ns)
+	return nil
+}
+
+func opStats(r *req) error {
+	st := r.c.a.stats.snapshot()
+	r.e.int(st.requests)
+	r.e.int(st.inflight - 1) // not counting this request
+	r.e.int(st.maxInflight)
+	return nil
+}
+
+func opClose(r *req) error {
+	d, s := r.d, r.s
+	h := d.int()
+	if d.err != nil {
+		return d.err
+	}
+	s.mu.Lock()
+	of, ok := s.files[h]
+	delete(s.files, h)
+	s.mu.Unlock()
+	if !ok {
+		return syscall.EBADF
+	}
+	r.path = of.path
+	return of.f.Close()
+}
+
+func opPread(r *req) error {
+	d, e := r.d, r.e
+	h, off, n := d.int(), d.int(), d.int()
+	if d.err != nil {
+		return d.err
+	}
+	if n < 0 || n > MaxFrame-64 {
+		return syscall.EINVAL
+	}
+	f, err := r.file(h)
+	if err != nil {
+		return err
+	}
+	start := len(e.b)
+	e.b = slices.Grow(e.b, 4+int(n))[:start+4+int(n)]
+	got, err := f.ReadAt(e.b[start+4:], off)
+	if err != nil && err != io.EOF {
+		return err
+	}
+	e.b = e.b[:start+4+got]
+	putU32(e.b[start:], uint32(got))
+	return nil
+}
+
+func opPwrite(r *req) error {
+	d := r.d
+	h, off, data := d.int(), d.int(), d.bytes()
+	if d.err != nil {
+		return d.err
+	}
+	return r.pwrite(h, off, data)
+}
+
+func opPreadIov(r *req) error  { return r.iovIO(false) }
+func opPwriteIov(r *req) error { return r.iovIO(true) }
+
+// iovIO is PREAD_IOV or PWRITE_IOV: one read or write between a handle
+// and a registered shared-memory buffer.
+func (r *req) iovIO(write bool) error {
+	d, s := r.d, r.s
+	h, off, n, id, ioff := d.int(), d.int(), d.int(), d.int(), d.int()
+	if d.err != nil {
+		return d.err
+	}
+	buf, done, err := s.useIov(id, ioff, n)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if write {
+		return r.pwrite(h, off, buf)
+	}
+	f, err := r.file(h)
+	if err != nil {
+		return err
+	}
+	got, err := f.ReadAt(buf, off)
+	if err != nil && err != io.EOF {
+		return err
+	}
+	r.e.int(int64(got))
+	return nil
+}
+
+func opFstat(r *req) error {
+	h := r.d.int()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	f, err := r.file(h)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	putInfo(r.e, fi)
+	return nil
+}
+
+func opFtruncate(r *req) error {
+	h, size := r.d.int(), r.d.int()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	f, err := r.file(h)
+	if err != nil {
+		return err
+	}
+	return f.Truncate(size)
+}
+
+func opFsync(r *req) error {
+	h := r.d.int()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	f, err := r.file(h)
+	if err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+func opIovReg(r *req) error {
+	c, d, s := r.c, r.d, r.s
+	size := d.int()
+	scoped := d.opt(0) != 0 // newer callers: unregister when this connection closes
+	if d.err != nil {
+		return d.err
+	}
+	if len(c.fds) == 0 || size <= 0 {
+		return syscall.EINVAL
+	}
+	fd := c.fds[0]
+	c.fds = c.fds[1:]
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Size < size || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return syscall.EINVAL
+	}
+	mem, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.ended {
 		s.mu.Unlock()
-		if !ended {
-			c.a.endSession(s)
-		}
-		return nil
-	case OpSetOpt:
-		name, value := d.str(), d.str()
-		if d.err != nil {
-			return d.err
-		}
-		n, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || n < 0 {
-			return syscall.EINVAL
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		switch name {
-		case "timeout_ms":
-			s.timeout = time.Duration(n) * time.Millisecond
-		case "parallel":
-			s.parallel = max(int(n), 1)
-		default:
-			return syscall.EINVAL
-		}
-		return nil
-	case OpStatFS:
-		st, err := cl.StatFS()
-		if err != nil {
-			return err
-		}
-		for _, v := range []uint64{st.TotalBytes, st.UsedBytes, st.AvailBytes, st.TotalInodes, st.UsedInodes, uint64(st.BlockSize)} {
-			e.int(int64(v))
-		}
-		return nil
-	case OpStat:
-		path, follow := d.str(), d.int() != 0
-		if d.err != nil {
-			return d.err
-		}
-		var fi fs.FileInfo
-		var err error
-		if follow {
-			fi, err = cl.Stat(path)
-		} else {
-			fi, err = cl.Lstat(path)
-		}
-		if err != nil {
-			return err
-		}
-		putInfo(e, fi)
-		return nil
-	case OpSetAttr:
-		path, mask := d.str(), d.int()
-		mode, uid, gid, size := d.int(), d.int(), d.int(), d.int()
-		atime, mtime, flags := d.int(), d.int(), d.int()
-		if d.err != nil {
-			return d.err
-		}
-		a := shoal.Attr{
-			Mode: fsMode(uint32(mode)).Perm() | fsMode(uint32(mode))&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky),
-			Uid:  uint32(uid), Gid: uint32(gid), Size: size,
-			Atime: time.Unix(0, atime), Mtime: time.Unix(0, mtime), Flags: uint32(flags),
-		}
-		out, err := cl.SetAttr(path, shoal.AttrMask(mask), a)
-		if err != nil {
-			return err
-		}
-		putAttr(e, &out)
-		return nil
-	case OpMkdir:
-		path, mode, recursive := d.str(), d.int(), d.int() != 0
-		if d.err != nil {
-			return d.err
-		}
-		if recursive {
-			return cl.MkdirAll(path, fsMode(uint32(mode)))
-		}
-		return cl.Mkdir(path, fsMode(uint32(mode)))
-	case OpRmdir, OpUnlink:
-		path := d.str()
-		if d.err != nil {
-			return d.err
-		}
-		fi, err := cl.Lstat(path)
-		if err != nil {
-			return err
-		}
-		switch {
-		case op == OpRmdir && !fi.IsDir():
-			return &shoal.Error{Op: "rmdir", Path: path, Kind: shoal.KindNotDir}
-		case op == OpUnlink && fi.IsDir():
-			return &shoal.Error{Op: "unlink", Path: path, Kind: shoal.KindIsDir}
-		}
-		return cl.Remove(path)
-	case OpRemove:
-		path, recursive := d.str(), d.int() != 0
-		if d.err != nil {
-			return d.err
-		}
-		if !recursive {
-			return cl.Remove(path)
-		}
-		if _, err := cl.Lstat(path); err != nil {
-			return err
-		}
-		return cl.RemoveAll(path)
-	case OpRename:
-		src, dst, flags := d.str(), d.str(), d.int()
-		if d.err != nil {
-			return d.err
-		}
-		return cl.Rename(src, dst, shoal.RenameFlag(flags))
-	case OpLink, OpSymlink:
-		a, b := d.str(), d.str()
-		if d.err != nil {
-			return d.err
-		}
-		var err error
-		if op == OpLink {
-			err = cl.Link(a, b)
-		} else {
-			err = cl.Symlink(a, b)
-		}
-		if err != nil {
-			return err
-		}
-		return c.lstatInto(cl, b)
-	case OpReadlink:
-		path := d.str()
-		if d.err != nil {
-			return d.err
-		}
-		t, err := cl.Readlink(path)
-		if err != nil {
-			return err
-		}
-		e.str(t)
-		return nil
-	case OpRealpath:
-		path := d.str()
-		if d.err != nil {
-			return d.err
-		}
-		r, err := realpath(cl, path)
-		if err != nil {
-			return err
-		}
-		e.str(r)
-		return nil
-	case OpMknod:
-		path, mode, dev := d.str(), d.int(), d.int()
-		if d.err != nil {
-			return d.err
-		}
-		if err := cl.Mknod(path, fsMode(uint32(mode)), uint32(dev)); err != nil {
-			return err
-		}
-		return c.lstatInto(cl, path)
-	case OpSetXattr:
-		path, name, value, flags := d.str(), d.str(), d.bytes(), d.int()
-		if d.err != nil {
-			return d.err
-		}
-		return cl.SetXattr(path, name, value, int(flags))
-	case OpGetXattr:
-		path, name := d.str(), d.str()
-		if d.err != nil {
-			return d.err
-		}
-		v, err := cl.GetXattr(path, name)
-		if err != nil {
-			return err
-		}
-		e.bytes(v)
-		return nil
-	case OpListXattr:
-		path := d.str()
-		if d.err != nil {
-			return d.err
-		}
-		names, err := cl.ListXattr(path)
-		if err != nil {
-			return err
-		}
-		e.int(int64(len(names)))
-		for _, n := range names {
-			e.str(n)
-		}
-		return nil
-	case OpRemoveXattr:
-		path, name := d.str(), d.str()
-		if d.err != nil {
-			return d.err
-		}
-		return cl.RemoveXattr(path, name)
-	case OpListDir:
-		path := d.str()
-		if d.err != nil {
-			return d.err
-		}
-		f, err := cl.OpenFile(path, os.O_RDONLY|shoal.O_DIRECTORY, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		ents, err := f.ReadDir(-1)
-		if err != nil {
-			return err
-		}
-		return putEntries(e, ents)
-	case OpOpenDir:
-		path := d.str()
-		if d.err != nil {
-			return d.err
-		}
-		f, err := s.cl.OpenFile(path, os.O_RDONLY|shoal.O_DIRECTORY, 0)
-		if err != nil {
-			return err
-		}
-		h, err := s.addDir(f)
-		if err != nil {
-			return err
-		}
-		e.int(h)
-		return nil
-	case OpReadDir:
-		h, n := d.int(), d.int()
-		if d.err != nil {
-			return d.err
-		}
-		s.mu.Lock()
-		ds, ok := s.dirs[h]
-		s.mu.Unlock()
-		if !ok {
-			return syscall.EBADF
-		}
-		if n <= 0 {
-			n = shoal.DefaultDirBatch
-		}
-		ents, err := ds.f.ReadDir(int(n))
-		if err == io.EOF {
-			e.int(0)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return putEntries(e, ents)
-	case OpCloseDir:
-		h := d.int()
-		if d.err != nil {
-			return d.err
-		}
-		s.mu.Lock()
-		ds, ok := s.dirs[h]
-		delete(s.dirs, h)
-		s.mu.Unlock()
-		if !ok {
-			return syscall.EBADF
-		}
-		return ds.f.Close()
-	case OpOpen:
-		path, flags, mode := d.str(), int(d.int()), d.int()
-		inline := d.opt(0) // newer callers: read up to this much at offset 0 too
-		if d.err != nil {
-			return d.err
-		}
-		if inline < 0 || inline > MaxFrame-64 {
-			return syscall.EINVAL
-		}
-		h, err := s.open(path, flags, fsMode(uint32(mode)))
-		if err != nil {
-			return err
-		}
-		e.int(h)
-		if inline > 0 {
-			// Saves the first PREAD round trip of a small file's
-			// open+read+close. A failed read is reported as -errno and
-			// no data; the caller then reads as usual and sees the error.
-			f, _ := s.file(h)
-			c.readInline(f, 0, inline)
-		}
-		return nil
-	case OpReadFile:
-		path, start, end, endSet := d.str(), d.int(), d.int(), d.int() != 0
-		if d.err != nil {
-			return d.err
-		}
-		return c.readFile(cl, path, start, end, endSet)
-	case OpWriteFile:
-		path, flags, mode, data := d.str(), int(d.int()), d.int(), d.bytes()
-		if d.err != nil {
-			return d.err
-		}
-		return c.writeFile(cl, path, flags, fsMode(uint32(mode)), data)
-	case OpCopy:
-		src, dst, excl := d.str(), d.str(), d.int() != 0
-		if d.err != nil {
-			return d.err
-		}
-		n, err := copyFile(cl, src, dst, excl)
-		if err != nil {
-			return err
-		}
-		e.int(n)
-		return nil
-	case OpSDKBench:
-		kind, dir, n, size := d.str(), d.str(), d.int(), d.int()
-		if d.err != nil {
-			return d.err
-		}
-		ns, err := sdkBench(cl, kind, dir, n, size)
-		if err != nil {
-			return err
-		}
-		e.int(ns)
-		return nil
-	case OpStats:
-		st := c.a.stats.snapshot()
-		e.int(st.requests)
-		e.int(st.inflight - 1) // not counting this request
-		e.int(st.maxInflight)
-		return nil
-	case OpClose:
-		h := d.int()
-		if d.err != nil {
-			return d.err
-		}
+		_ = unix.Munmap(mem)
+		return syscall.ENOTCONN
+	}
+	id := s.newID()
+	s.iovs[id] = &iov{mem: mem}
+	s.mu.Unlock()
+	if scoped {
+		c.scoped = append(c.scoped, id)
+	}
+	r.e.int(id)
+	return nil
+}
+
+func opIovUnreg(r *req) error {
+	id := r.d.int()
+	if r.d.err != nil {
+		return r.d.err
+	}
+	return r.s.unregIov(id)
+}
+
+func opShareFH(r *req) error {
+	d, s, a := r.d, r.s, r.c.a
+	n := d.count(8)
+	hs := make([]int64, n)
+	for i := range hs {
+		hs[i] = d.int()
+	}
+	if d.err != nil {
+		return d.err
+	}
+	tokens := make([]int64, n)
+	for i, h := range hs {
 		s.mu.Lock()
 		of, ok := s.files[h]
-		delete(s.files, h)
 		s.mu.Unlock()
 		if !ok {
 			return syscall.EBADF
 		}
-		return of.f.Close()
-	case OpPread:
-		h, off, n := d.int(), d.int(), d.int()
-		if d.err != nil {
-			return d.err
-		}
-		if n < 0 || n > MaxFrame-64 {
-			return syscall.EINVAL
-		}
-		f, err := s.file(h)
-		if err != nil {
-			return err
-		}
-		start := len(e.b)
-		e.b = slices.Grow(e.b, 4+int(n))[:start+4+int(n)]
-		got, err := f.ReadAt(e.b[start+4:], off)
-		if err != nil && err != io.EOF {
-			return err
-		}
-		e.b = e.b[:start+4+got]
-		putU32(e.b[start:], uint32(got))
-		return nil
-	case OpPwrite:
-		h, off, data := d.int(), d.int(), d.bytes()
-		if d.err != nil {
-			return d.err
-		}
-		return c.pwrite(s, h, off, data)
-	case OpPreadIov, OpPwriteIov:
-		h, off, n, id, ioff := d.int(), d.int(), d.int(), d.int(), d.int()
-		if d.err != nil {
-			return d.err
-		}
-		buf, done, err := s.useIov(id, ioff, n)
-		if err != nil {
-			return err
-		}
-		defer done()
-		if op == OpPwriteIov {
-			return c.pwrite(s, h, off, buf)
-		}
-		f, err := s.file(h)
-		if err != nil {
-			return err
-		}
-		got, err := f.ReadAt(buf, off)
-		if err != nil && err != io.EOF {
-			return err
-		}
-		e.int(int64(got))
-		return nil
-	case OpFstat:
-		h := d.int()
-		if d.err != nil {
-			return d.err
-		}
-		f, err := s.file(h)
-		if err != nil {
-			return err
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		putInfo(e, fi)
-		return nil
-	case OpFtruncate:
-		h, size := d.int(), d.int()
-		if d.err != nil {
-			return d.err
-		}
-		f, err := s.file(h)
-		if err != nil {
-			return err
-		}
-		return f.Truncate(size)
-	case OpFsync:
-		h := d.int()
-		if d.err != nil {
-			return d.err
-		}
-		f, err := s.file(h)
-		if err != nil {
-			return err
-		}
-		return f.Sync()
-	case OpIovReg:
-		size := d.int()
-		scoped := d.opt(0) != 0 // newer callers: unregister when this connection closes
-		if d.err != nil {
-			return d.err
-		}
-		if len(c.fds) == 0 || size <= 0 {
-			return syscall.EINVAL
-		}
-		fd := c.fds[0]
-		c.fds = c.fds[1:]
-		defer unix.Close(fd)
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			return err
-		}
-		if st.Size < size || st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return syscall.EINVAL
-		}
-		mem, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-		if err != nil {
-			return err
-		}
-		s.mu.Lock()
-		if s.ended {
-			s.mu.Unlock()
-			_ = unix.Munmap(mem)
-			return syscall.ENOTCONN
-		}
-		id := s.newID()
-		s.iovs[id] = &iov{mem: mem}
-		s.mu.Unlock()
-		if scoped {
-			c.scoped = append(c.scoped, id)
-		}
-		e.int(id)
-		return nil
-	case OpIovUnreg:
-		id := d.int()
-		if d.err != nil {
-			return d.err
-		}
-		return s.unregIov(id)
-	case OpPreadv, OpPwritev:
-		return c.batch(s, op == OpPwritev, d)
-	case OpShareFH:
-		n := d.count(8)
-		hs := make([]int64, n)
-		for i := range hs {
-			hs[i] = d.int()
-		}
-		if d.err != nil {
-			return d.err
-		}
-		tokens := make([]int64, n)
-		for i, h := range hs {
-			s.mu.Lock()
-			of, ok := s.files[h]
-			s.mu.Unlock()
-			if !ok {
-				return syscall.EBADF
-			}
-			t := random64()
-			c.a.mu.Lock()
-			c.a.mu.shared[t] = sharedFH{uid: s.uid, spec: s.ce.spec, path: of.path, flags: of.flags}
-			c.a.mu.Unlock()
-			tokens[i] = int64(t)
-		}
-		e.int(int64(n))
-		for _, t := range tokens {
-			e.int(t)
-		}
-		return nil
-	case OpOpenFH:
-		n := d.count(8)
-		ts := make([]uint64, n)
-		for i := range ts {
-			ts[i] = uint64(d.int())
-		}
-		if d.err != nil {
-			return d.err
-		}
-		e.int(int64(n))
-		for _, t := range ts {
-			c.a.mu.Lock()
-			sh, ok := c.a.mu.shared[t]
-			c.a.mu.Unlock()
-			if !ok || (sh.uid != s.uid && s.uid != 0) {
-				return syscall.EBADF
-			}
-			sp := s.ce.spec
-			if sh.spec.Addrs != sp.Addrs || sh.spec.DataDir != sp.DataDir || sh.spec.FS != sp.FS {
-				return syscall.EXDEV
-			}
-			flags := sh.flags &^ (os.O_CREATE | os.O_EXCL | os.O_TRUNC)
-			h, err := s.open(sh.path, flags, 0)
-			if err != nil {
-				return err
-			}
-			e.int(h)
-			e.int(int64(flags))
-			e.str(sh.path)
-		}
-		return nil
+		t := random64()
+		a.mu.Lock()
+		a.mu.shared[t] = sharedFH{uid: s.uid, spec: s.ce.spec, path: of.path, flags: of.flags}
+		a.mu.Unlock()
+		tokens[i] = int64(t)
 	}
-	return syscall.ENOSYS
+	r.e.int(int64(n))
+	for _, t := range tokens {
+		r.e.int(t)
+	}
+	return nil
+}
+
+func opOpenFH(r *req) error {
+	d, s, a, e := r.d, r.s, r.c.a, r.e
+	n := d.count(8)
+	ts := make([]uint64, n)
+	for i := range ts {
+		ts[i] = uint64(d.int())
+	}
+	if d.err != nil {
+		return d.err
+	}
+	e.int(int64(n))
+	for _, t := range ts {
+		a.mu.Lock()
+		sh, ok := a.mu.shared[t]
+		a.mu.Unlock()
+		if !ok || (sh.uid != s.uid && s.uid != 0) {
+			return syscall.EBADF
+		}
+		r.path = sh.path
+		sp := s.ce.spec
+		if sh.spec.Addrs != sp.Addrs || sh.spec.DataDir != sp.DataDir || sh.spec.FS != sp.FS {
+			return syscall.EXDEV
+		}
+		flags := sh.flags &^ (os.O_CREATE | os.O_EXCL | os.O_TRUNC)
+		h, err := s.open(sh.path, flags, 0)
+		if err != nil {
+			return err
+		}
+		e.int(h)
+		e.int(int64(flags))
+		e.str(sh.path)
+	}
+	return nil
 }
 
 // openFlags are the open(2) flags the SDK understands; the rest
@@ -675,8 +743,8 @@ func (s *session) open(path string, flags int, perm fs.FileMode) (int64, error) 
 
 // pwrite writes data at off, or with off < 0 at the handle's offset (the
 // end, for O_APPEND), and answers the count and the offset after it.
-func (c *conn) pwrite(s *session, h, off int64, data []byte) error {
-	f, err := s.file(h)
+func (r *req) pwrite(h, off int64, data []byte) error {
+	f, err := r.file(h)
 	if err != nil {
 		return err
 	}
@@ -693,14 +761,15 @@ func (c *conn) pwrite(s *session, h, off int64, data []byte) error {
 	if err != nil {
 		return err
 	}
-	c.out.int(int64(n))
-	c.out.int(off + int64(n))
+	r.e.int(int64(n))
+	r.e.int(off + int64(n))
 	return nil
 }
 
 // batch runs PREADV/PWRITEV entries concurrently, at most s.parallel at
 // a time, answering each entry's byte count or -errno.
-func (c *conn) batch(s *session, write bool, d *dec) error {
+func (r *req) batch(write bool) error {
+	s, d := r.s, r.d
 	n := d.count(40)
 	type entry struct{ id, ioff, n, h, off int64 }
 	ents := make([]entry, n)
@@ -764,19 +833,19 @@ func (c *conn) batch(s *session, write bool, d *dec) error {
 		}
 		wg.Wait()
 	}
-	c.out.int(int64(n))
-	for _, r := range res {
-		c.out.int(r)
+	r.e.int(int64(n))
+	for _, v := range res {
+		r.e.int(v)
 	}
 	return nil
 }
 
-func (c *conn) lstatInto(cl *shoal.Client, path string) error {
-	fi, err := cl.Lstat(path)
+func (r *req) lstatInto(path string) error {
+	fi, err := r.cl.Lstat(path)
 	if err != nil {
 		return err
 	}
-	putInfo(&c.out, fi)
+	putInfo(r.e, fi)
 	return nil
 }
 

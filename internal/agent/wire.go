@@ -2,8 +2,8 @@ package agent
 
 import (
 	"encoding/binary"
-	"errors"
 	"math"
+	"syscall"
 )
 
 // The wire format. Every message is a frame: a little-endian uint32
@@ -34,7 +34,9 @@ const (
 	respHeader = 8
 )
 
-// Opcodes. Append only: the Python package carries the same table.
+// Opcodes. Append only. testdata/opcodes.txt lists them for the tests of
+// both sides (the Python package carries the same constants); each has
+// one handler in opTable (optable.go).
 const (
 	OpPing        = 1
 	OpBuild       = 2  // version, addrs, fs, token, super, data dir, pid -> session, secret
@@ -117,8 +119,14 @@ const (
 	OpKVCloseScanner      = 96 // scanner
 )
 
-// errBadFrame reports a request that does not decode.
-var errBadFrame = errors.New("agent: malformed request")
+// errBadFrame reports a request that does not decode; its errno is
+// EPROTO.
+var errBadFrame error = badFrame{}
+
+type badFrame struct{}
+
+func (badFrame) Error() string { return "malformed request" }
+func (badFrame) Unwrap() error { return syscall.EPROTO }
 
 // dec reads positional arguments; the first failure sticks, so handlers
 // decode everything and check err once.

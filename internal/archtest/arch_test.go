@@ -16,7 +16,10 @@ const module = "github.com/shoalfs/shoal"
 type pkg struct {
 	dir     string // relative to the module root, "." for the root
 	hasDoc  bool
-	imports map[string]bool // module-internal imports, relative dirs
+	imports map[string]bool // module-internal imports of its non-test files, relative dirs
+	// testImports are those of its _test.go files (in-package and
+	// external tests alike).
+	testImports map[string]bool
 }
 
 func moduleRoot(t *testing.T) string {
@@ -56,7 +59,7 @@ func loadPackages(t *testing.T) map[string]*pkg {
 		rel, _ := filepath.Rel(root, filepath.Dir(path))
 		p := pkgs[rel]
 		if p == nil {
-			p = &pkg{dir: rel, imports: map[string]bool{}}
+			p = &pkg{dir: rel, imports: map[string]bool{}, testImports: map[string]bool{}}
 			pkgs[rel] = p
 		}
 		isTest := strings.HasSuffix(path, "_test.go")
@@ -66,15 +69,16 @@ func loadPackages(t *testing.T) map[string]*pkg {
 		if f.Name.Name == "main" && !isTest && f.Doc != nil {
 			p.hasDoc = true
 		}
+		into := p.imports
 		if isTest {
-			return nil
+			into = p.testImports
 		}
 		for _, im := range f.Imports {
 			ip, _ := strconv.Unquote(im.Path.Value)
 			if ip == module {
-				p.imports["."] = true
+				into["."] = true
 			} else if strings.HasPrefix(ip, module+"/") {
-				p.imports[strings.TrimPrefix(ip, module+"/")] = true
+				into[strings.TrimPrefix(ip, module+"/")] = true
 			}
 		}
 		return nil
@@ -120,6 +124,7 @@ var layers = []struct {
 	{"internal/agent", 50},
 	{"internal/s3", 50},
 	{".", 40}, // the public SDK
+	{"internal/inproc", 36},
 	{"internal/rpc", 35},
 	{"internal/metrics", 33}, // above data, kv and objstore: it wraps stores, reads engines and caches
 	{"internal/data", 32},
@@ -131,6 +136,7 @@ var layers = []struct {
 	{"internal/objstore", 20},
 	{"internal/kv", 15},
 	{"internal/lockfile", 5},
+	{"internal/blockfmt", 3},
 	{"internal/fserr", 0},
 	{"internal/progress", 0},
 	{"api/", 0},
@@ -148,31 +154,125 @@ func rank(dir string) (int, string) {
 }
 
 func TestImportsPointDown(t *testing.T) {
-	for _, p := range loadPackages(t) {
+	pkgs := loadPackages(t)
+	for _, p := range pkgs {
 		r, group := rank(p.dir)
 		if r < 0 {
 			t.Errorf("package %s is not placed in a layer: add it to layers in arch_test.go", p.dir)
 			continue
 		}
-		for im := range p.imports {
-			ri, igroup := rank(im)
-			if igroup == group {
-				continue // one component's own subpackages
+		check := func(imports map[string]bool, what string, allowed func(im string) bool) {
+			for im := range imports {
+				ri, igroup := rank(im)
+				if igroup == group || allowed(im) {
+					continue // one component's own subpackages, or a declared exception
+				}
+				if ri >= r {
+					t.Errorf("%s (layer %d) %s %s (layer %d): imports must point down the layers", p.dir, r, what, im, ri)
+				}
 			}
-			if ri >= r {
-				t.Errorf("%s (layer %d) imports %s (layer %d): imports must point down the layers", p.dir, r, im, ri)
+		}
+		check(p.imports, "imports", func(string) bool { return false })
+		// Tests are held to the same layers: a test reaching up would
+		// make a lower package's suite depend on what is built on it,
+		// unless testsUp declares why.
+		check(p.testImports, "tests import", func(im string) bool { return testsUp[[2]string{p.dir, im}] != "" })
+	}
+}
+
+// testsUp are the test files allowed to import a package that is not
+// below theirs, each for a stated reason: integration suites that run
+// the real parts built on the package under test. Any other upward
+// import in a test fails TestImportsPointDown.
+var testsUp = map[[2]string]string{
+	{".", "internal/server"}:                                 "the SDK's suite runs against a real `shoal server` too (Dial)",
+	{"internal/server", "internal/s3"}:                       "the S3 role is tested with the gateway internal/cli gives it",
+	{"internal/server", "internal/s3/shoalfs"}:               "the S3 role is tested with the gateway internal/cli gives it",
+	{"internal/objstore/remote", "internal/blockserver"}:     "the remote store is tested against the real block server",
+	{"internal/objstore/tiered/smallfiles", "internal/data"}: "its benchmark writes small files through the data layer",
+	{"internal/objstore/tiered/smallfiles", "internal/meta"}: "its benchmark writes small files through the data layer",
+}
+
+// closure returns every module package dir imports, directly or not,
+// through non-test files.
+func closure(pkgs map[string]*pkg, dir string) map[string]bool {
+	seen := map[string]bool{}
+	var walk func(d string)
+	walk = func(d string) {
+		p := pkgs[d]
+		if p == nil {
+			return
+		}
+		for im := range p.imports {
+			if !seen[im] {
+				seen[im] = true
+				walk(im)
 			}
 		}
 	}
-	// The data path must not reach into the namespace's internals beyond its API, and the
-	// namespace must never depend on the data path.
-	for _, p := range loadPackages(t) {
-		if strings.HasPrefix(p.dir, "internal/meta") {
-			for im := range p.imports {
-				if strings.HasPrefix(im, "internal/data") {
-					t.Errorf("%s imports %s: meta must not depend on the data path", p.dir, im)
+	walk(dir)
+	return seen
+}
+
+// forbidden are dependencies the layers alone would allow but the design
+// does not, checked on every package's transitive imports (so going
+// through a third package does not slip past): from packages under
+// from, nothing under to.
+var forbidden = []struct{ from, to, why string }{
+	// The namespace must never depend on the data path.
+	{"internal/meta", "internal/data", "meta must not depend on the data path"},
+	// The wire carries the data path's requests; the block format it
+	// needs is blockfmt's, not the data layer's.
+	{"internal/rpc", "internal/data", "the wire layer must not depend on the data layer (the block format is internal/blockfmt)"},
+	// The block format is a leaf: every layer may use it.
+	{"internal/blockfmt", "internal/meta", "the block format must stay a leaf"},
+	{"internal/blockfmt", "internal/kv", "the block format must stay a leaf"},
+	{"internal/blockfmt", "internal/objstore", "the block format must stay a leaf"},
+}
+
+func under(dir, prefix string) bool { return dir == prefix || strings.HasPrefix(dir, prefix+"/") }
+
+func TestForbiddenDependencies(t *testing.T) {
+	pkgs := loadPackages(t)
+	for dir := range pkgs {
+		deps := closure(pkgs, dir)
+		for _, f := range forbidden {
+			if !under(dir, f.from) {
+				continue
+			}
+			for d := range deps {
+				if under(d, f.to) {
+					t.Errorf("%s depends on %s (directly or through another package): %s", dir, d, f.why)
 				}
 			}
 		}
 	}
+}
+
+// TestLeavesImportOnlyLeaves: a rank-0 package imports nothing of ours,
+// and the block format imports only fserr, transitively.
+func TestLeavesImportOnlyLeaves(t *testing.T) {
+	pkgs := loadPackages(t)
+	for dir := range pkgs {
+		r, _ := rank(dir)
+		deps := closure(pkgs, dir)
+		switch {
+		case r == 0 && len(deps) > 0:
+			t.Errorf("%s is a leaf (layer 0) but imports %v", dir, keys(deps))
+		case under(dir, "internal/blockfmt"):
+			for d := range deps {
+				if d != "internal/fserr" {
+					t.Errorf("%s imports %s: the block format imports only internal/fserr", dir, d)
+				}
+			}
+		}
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

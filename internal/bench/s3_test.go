@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/inproc"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/s3"
@@ -16,7 +17,7 @@ import (
 // testS3Handler is the gateway `shoal server` builds (internal/cli), over
 // the in-process server's filesystem.
 func testS3Handler(ctx context.Context, m meta.Service, store objstore.Store, ak, sk string) (http.Handler, io.Closer, error) {
-	c, err := shoal.NewFromService(m, store)
+	c, err := inproc.NewClient[*shoal.Client](m, store, inproc.Options{})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoalfs/shoal"
 	"github.com/shoalfs/shoal/internal/data"
+	"github.com/shoalfs/shoal/internal/inproc"
 	"github.com/shoalfs/shoal/internal/metrics"
 	"github.com/shoalfs/shoal/internal/server"
 )
@@ -108,7 +109,7 @@ func newGatewayCmd() *cobra.Command {
 		}
 		defer closer.Close() // closes c too
 		obs := metrics.New(metrics.Options{Role: "gateway", Version: version(), Logger: log, SlowRequest: logs.slowRequest()})
-		if err := obs.Register(metrics.CacheCollector(func() []data.Stats { return []data.Stats{shoal.DataStats(c)} })); err != nil {
+		if err := obs.Register(metrics.CacheCollector(func() []data.Stats { return []data.Stats{inproc.DataStats(c)} })); err != nil {
 			return fail(err)
 		}
 		if logs.metricsListen != "" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoalfs/shoal"
 	"github.com/shoalfs/shoal/internal/data"
+	"github.com/shoalfs/shoal/internal/inproc"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/s3"
@@ -98,7 +99,7 @@ func s3FromEnv(cmd *cobra.Command, c *server.S3Config) {
 // own filesystem, in-process.
 func s3Handler(cfg *server.S3Config, log *slog.Logger) server.S3Handler {
 	return func(ctx context.Context, m meta.Service, store objstore.Store, ak, sk string) (http.Handler, io.Closer, error) {
-		c, err := shoal.NewFromService(m, store, shoal.WithLogger(log))
+		c, err := inproc.NewClient[*shoal.Client](m, store, inproc.Options{Logger: log})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -118,7 +119,7 @@ type statsCloser struct {
 	c *shoal.Client
 }
 
-func (s statsCloser) DataStats() data.Stats { return shoal.DataStats(s.c) }
+func (s statsCloser) DataStats() data.Stats { return inproc.DataStats(s.c) }
 
 // s3Gateway serves S3 over c with the root key pair; the Closer closes c.
 func s3Gateway(ctx context.Context, c *shoal.Client, cfg *server.S3Config, ak, sk string, log *slog.Logger) (http.Handler, io.Closer, error) {

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
 )
@@ -186,8 +187,8 @@ func (l *Layer) writeCompacted(ctx context.Context, id uint64, segs []segment, r
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	ri, rOff := 0, uint32(0) // cursor: run ri, rOff bytes in
-	for bi := range sliceBlocks(total) {
-		blen := blockLen(total, bi)
+	for bi := range blockfmt.SliceBlocks(total) {
+		blen := blockfmt.BlockLen(total, bi)
 		buf := (*blockPool.Get().(*[]byte))[:blen]
 		for filled := 0; filled < blen; {
 			r := runs[ri]
@@ -203,11 +204,11 @@ func (l *Layer) writeCompacted(ctx context.Context, id uint64, segs []segment, r
 				ri, rOff = ri+1, 0
 			}
 		}
-		key := blockKey(id, bi, blen)
+		key := blockfmt.Key(id, bi, blen)
 		keys = append(keys, key)
 		g.Go(func() error {
 			defer putBuf(buf)
-			obj := appendTrailer(buf)
+			obj := blockfmt.AppendTrailer(buf)
 			if err := l.store.Put(gctx, key, obj); err != nil {
 				return fserr.E("data.Compact", key, err)
 			}

@@ -7,10 +7,11 @@
 //
 // Layout: a file is cut into chunks of meta.ChunkSize. Each write stream
 // into a chunk is a slice with an id from meta.NewSliceID; its data is
-// stored as blocks of up to meta.BlockSize named by blockKey(id, index,
+// stored as blocks of up to meta.BlockSize named by blockfmt.Key(id, index,
 // length), so every block key of a slice follows from meta.Slice{ID, Size}.
-// A block object is its data followed by a CRC32C per 64 KiB segment; every
-// read is verified and a mismatch is an fserr.Corrupt error naming the key.
+// A block object is its data followed by a CRC32C per 64 KiB segment (the
+// format is internal/blockfmt's); every read is verified and a mismatch is
+// an fserr.Corrupt error naming the key.
 //
 // Consistency: all handles of one inode in one Layer share one inode
 // state, so a read sees every write made through any handle of the Layer,

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
@@ -372,14 +373,14 @@ func TestCorruption(t *testing.T) {
 	l3 := newLayer(t, fm, st, Config{})
 	h3 := l3.Open(7, a)
 	defer h3.Close(ctx)
-	if _, err := h3.ReadAt(ctx, buf, 3*segSize+10); !fserr.Is(fserr.Corrupt, err) {
+	if _, err := h3.ReadAt(ctx, buf, 3*blockfmt.SegSize+10); !fserr.Is(fserr.Corrupt, err) {
 		t.Fatalf("read with corrupt trailer = %v", err)
 	}
 }
 
 func countBlocks(t *testing.T, s objstore.Store) int {
 	t.Helper()
-	l, err := s.List(ctx, keyPrefix, "", 0)
+	l, err := s.List(ctx, blockfmt.KeyPrefix, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,9 +485,9 @@ func TestCheckBlocks(t *testing.T) {
 	h := l.Open(10, fm.create(10))
 	mustWrite(t, h, make([]byte, 5<<20), 0)
 	h.Close(ctx)
-	st.Put(ctx, blockKey(999, 0, 10), make([]byte, 14))
+	st.Put(ctx, blockfmt.Key(999, 0, 10), make([]byte, 14))
 	st.Put(ctx, "chunks/junk", nil)
-	st.Delete(ctx, blockKey(1, 1, 1<<20))
+	st.Delete(ctx, blockfmt.Key(1, 1, 1<<20))
 	problems, err := l.CheckBlocks(ctx, fm.liveSlices, false)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
@@ -157,7 +158,7 @@ func (l *Layer) listRange(ctx context.Context, r [2]uint64, cand map[uint64][]st
 		return nil
 	}
 	for d := r[0] / 1000; d <= (r[1]-1)/1000; d++ {
-		prefix := keyPrefix + strconv.FormatUint(d/1000, 10) + "/" + strconv.FormatUint(d, 10) + "/"
+		prefix := blockfmt.KeyPrefix + strconv.FormatUint(d/1000, 10) + "/" + strconv.FormatUint(d, 10) + "/"
 		after := ""
 		for {
 			infos, err := l.store.List(ctx, prefix, after, 10000)
@@ -165,7 +166,7 @@ func (l *Layer) listRange(ctx context.Context, r [2]uint64, cand map[uint64][]st
 				return err
 			}
 			for _, in := range infos {
-				if id, _, _, ok := parseBlockKey(in.Key); ok && id >= r[0] && id < r[1] {
+				if id, _, _, ok := blockfmt.ParseKey(in.Key); ok && id >= r[0] && id < r[1] {
 					cand[id] = append(cand[id], in.Key)
 				}
 			}
@@ -228,7 +229,7 @@ func (l *Layer) CheckBlocks(ctx context.Context, live func(fn func(meta.Slice) e
 	vanished := make(map[uint64][]string)
 	after := ""
 	for {
-		infos, err := l.store.List(ctx, keyPrefix, after, 10000)
+		infos, err := l.store.List(ctx, blockfmt.KeyPrefix, after, 10000)
 		if err != nil {
 			return nil, fserr.E(op, err)
 		}
@@ -237,7 +238,7 @@ func (l *Layer) CheckBlocks(ctx context.Context, live func(fn func(meta.Slice) e
 		}
 		after = infos[len(infos)-1].Key
 		for _, in := range infos {
-			id, index, blen, ok := parseBlockKey(in.Key)
+			id, index, blen, ok := blockfmt.ParseKey(in.Key)
 			if !ok {
 				problems = append(problems, fmt.Sprintf("unexpected object %s", in.Key))
 				continue
@@ -246,12 +247,12 @@ func (l *Layer) CheckBlocks(ctx context.Context, live func(fn func(meta.Slice) e
 			if !known && inSweep(sweeps, id) {
 				continue
 			}
-			if !known || index >= sliceBlocks(size) || blockLen(size, index) != blen {
+			if !known || index >= blockfmt.SliceBlocks(size) || blockfmt.BlockLen(size, index) != blen {
 				problems = append(problems, fmt.Sprintf("orphan block %s", in.Key))
 				continue
 			}
 			seen[in.Key] = true
-			if want := int64(blen + numSegs(blen)*crcLen); in.Size != want {
+			if want := int64(blen + blockfmt.NumSegs(blen)*blockfmt.CRCLen); in.Size != want {
 				problems = append(problems, fmt.Sprintf("corrupt block %s: %d bytes, want %d", in.Key, in.Size, want))
 				continue
 			}
@@ -265,9 +266,9 @@ func (l *Layer) CheckBlocks(ctx context.Context, live func(fn func(meta.Slice) e
 					problems = append(problems, fmt.Sprintf("unreadable block %s: %v", in.Key, err))
 					continue
 				}
-				if len(obj) != blen+numSegs(blen)*crcLen {
+				if len(obj) != blen+blockfmt.NumSegs(blen)*blockfmt.CRCLen {
 					problems = append(problems, fmt.Sprintf("corrupt block %s: %d bytes", in.Key, len(obj)))
-				} else if err := verifySegs(in.Key, 0, obj[:blen], obj[blen:]); err != nil {
+				} else if err := blockfmt.VerifySegs(in.Key, 0, obj[:blen], obj[blen:]); err != nil {
 					problems = append(problems, fmt.Sprintf("corrupt block %s: %v", in.Key, err))
 				}
 			}

@@ -4,16 +4,17 @@ import (
 	"context"
 	"time"
 
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
 )
 
-// InlineMax bounds the data bytes one inline commit carries (the size of
-// a small block, datadir.SmallBlockMax, so a file the server keeps in its
-// small-block engine travels in one call either way): a flush
+// InlineMax bounds the data bytes one inline commit carries: a flush
 // whose blocks total at most this many bytes, none uploaded yet, sends
-// them inside the commit instead of uploading them first.
-const InlineMax = 256 << 10
+// them inside the commit instead of uploading them first. It is the
+// format's small size class, so a file the server keeps in its
+// small-block engine travels in one call either way.
+const InlineMax = blockfmt.SmallMax
 
 // InlineWriter is an optional extension of the meta.Service a Layer runs
 // over (the remote client): WriteInline stores the block objects keys[i]
@@ -24,46 +25,6 @@ const InlineMax = 256 << 10
 // Used only when Config.Inline is set.
 type InlineWriter interface {
 	WriteInline(ctx context.Context, ino meta.Ino, keys []string, objs [][]byte, writes []meta.ChunkWrite, mtime time.Time) (meta.Attr, error)
-}
-
-// CheckInline validates an inline commit before its blocks are stored:
-// every key must be a block of a slice of writes, with the length the
-// key says plus a trailer that matches the data, so a caller can only
-// store the blocks of the slices it commits, and at most InlineMax data
-// bytes in all.
-func CheckInline(keys []string, objs [][]byte, writes []meta.ChunkWrite) error {
-	const op = "data.CheckInline"
-	if len(keys) != len(objs) {
-		return fserr.Errorf(op, fserr.Invalid, "data: %d keys for %d objects", len(keys), len(objs))
-	}
-	total := 0
-	for i, key := range keys {
-		id, index, blen, ok := parseBlockKey(key)
-		if !ok {
-			return fserr.Errorf(op, fserr.Invalid, "data: %q is not a block key", key)
-		}
-		found := false
-		for _, w := range writes {
-			if s := w.Slice; s.ID == id && index < sliceBlocks(s.Size) && blockLen(s.Size, index) == blen {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return fserr.Errorf(op, fserr.Invalid, "data: block %s belongs to no slice of the commit", key)
-		}
-		if total += blen; total > InlineMax {
-			return fserr.Errorf(op, fserr.ArgTooBig, "data: inline blocks exceed %d bytes", InlineMax)
-		}
-		obj := objs[i]
-		if len(obj) != blen+numSegs(blen)*crcLen {
-			return fserr.Errorf(op, fserr.Invalid, "data: block %s is %d bytes, want %d", key, len(obj), blen+numSegs(blen)*crcLen)
-		}
-		if err := verifySegs(key, 0, obj[:blen], obj[blen:]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // inlineBatchLocked reports whether batch may be committed inline: every
@@ -133,11 +94,11 @@ func (st *inode) commitInline(ctx context.Context, batch []*pslice, mtime time.T
 		}
 		writes = append(writes, meta.ChunkWrite{Index: s.chunk, Slice: r})
 		for bi, b := range s.blocks {
-			key := blockKey(s.id, bi, len(b.buf))
+			key := blockfmt.Key(s.id, bi, len(b.buf))
 			keys = append(keys, key)
 			// The trailer goes in the buffer's spare capacity (growBuf
 			// leaves room); b.buf keeps the data length.
-			objs = append(objs, appendTrailer(b.buf))
+			objs = append(objs, blockfmt.AppendTrailer(b.buf))
 		}
 	}
 	st.mu.Unlock()
@@ -178,24 +139,6 @@ func (st *inode) commitInline(ctx context.Context, batch []*pslice, mtime time.T
 	return writes, attr, true, nil
 }
 
-// InlineReadKeys returns the block keys of the slices recs (a chunk's
-// records), for a server to send with them, when they hold at most max
-// data bytes in all; otherwise nil (the client fetches what it reads).
-func InlineReadKeys(recs []meta.Slice, max int) []string {
-	var keys []string
-	total := 0
-	for _, s := range recs {
-		if s.Len == 0 {
-			continue
-		}
-		if total += int(s.Size); total > max {
-			return nil
-		}
-		sliceKeys(s, func(k string) { keys = append(keys, k) })
-	}
-	return keys
-}
-
 // Seed gives the Layer what an open already fetched for ino, which must
 // have just been opened with Open: the committed records recs of chunk
 // index, and block objects (keys[i] = objs[i], as stored). Records are
@@ -208,17 +151,17 @@ func (l *Layer) Seed(ino meta.Ino, index uint32, recs []meta.Slice, keys []strin
 		if i >= len(objs) {
 			break
 		}
-		id, bi, blen, ok := parseBlockKey(key)
+		id, bi, blen, ok := blockfmt.ParseKey(key)
 		obj := objs[i]
-		if !ok || len(obj) != blen+numSegs(blen)*crcLen {
+		if !ok || len(obj) != blen+blockfmt.NumSegs(blen)*blockfmt.CRCLen {
 			continue
 		}
 		data, crcs := obj[:blen:blen], obj[blen:]
-		if verifySegs(key, 0, data, crcs) != nil {
+		if blockfmt.VerifySegs(key, 0, data, crcs) != nil {
 			continue
 		}
-		for s := range numSegs(blen) {
-			a, b := s*segSize, min((s+1)*segSize, blen)
+		for s := range blockfmt.NumSegs(blen) {
+			a, b := s*blockfmt.SegSize, min((s+1)*blockfmt.SegSize, blen)
 			l.cache.put(segKey{id: id, index: uint32(bi), seg: uint32(s)}, data[a:b:b])
 		}
 	}

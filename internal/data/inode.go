@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
 )
@@ -184,7 +185,7 @@ func (st *inode) writePiece(ctx context.Context, p []byte, chunk, pos uint32) (i
 }
 
 var blockPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, meta.BlockSize+maxTrailer)
+	b := make([]byte, 0, meta.BlockSize+blockfmt.MaxTrailer)
 	return &b
 }}
 
@@ -192,19 +193,19 @@ var blockPool = sync.Pool{New: func() any {
 // doubling from 64 KiB so small files stay small, and a pooled full block
 // buffer once it would reach a block.
 func growBuf(buf []byte, need int) []byte {
-	c := max(2*cap(buf), need, segSize)
+	c := max(2*cap(buf), need, blockfmt.SegSize)
 	var nb []byte
 	if c >= meta.BlockSize {
 		nb = (*blockPool.Get().(*[]byte))[:len(buf)]
 	} else {
-		nb = make([]byte, len(buf), c+numSegs(c)*crcLen)
+		nb = make([]byte, len(buf), c+blockfmt.NumSegs(c)*blockfmt.CRCLen)
 	}
 	copy(nb, buf)
 	return nb
 }
 
 func putBuf(buf []byte) {
-	if cap(buf) >= meta.BlockSize+maxTrailer {
+	if cap(buf) >= meta.BlockSize+blockfmt.MaxTrailer {
 		buf = buf[:0]
 		blockPool.Put(&buf)
 	}
@@ -218,7 +219,7 @@ func (st *inode) uploadLocked(s *pslice, bi int) {
 	b.uploading = true
 	data := b.buf
 	acct := b.acct
-	key := blockKey(s.id, bi, len(data))
+	key := blockfmt.Key(s.id, bi, len(data))
 	l.buf.startUpload(acct)
 	s.wg.Add(1)
 	l.uploads.Add(1)
@@ -226,7 +227,7 @@ func (st *inode) uploadLocked(s *pslice, bi int) {
 		defer l.uploads.Done()
 		defer s.wg.Done()
 		l.uploadSem <- struct{}{}
-		obj := appendTrailer(data)
+		obj := blockfmt.AppendTrailer(data)
 		err := l.store.Put(context.Background(), key, obj)
 		<-l.uploadSem
 		if err == nil {

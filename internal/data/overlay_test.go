@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/meta"
 )
 
@@ -122,18 +123,18 @@ func TestBlockKey(t *testing.T) {
 		id          uint64
 		index, blen int
 	}{{1, 0, 1}, {1234567890, 15, meta.BlockSize}, {999, 3, 17}} {
-		k := blockKey(tc.id, tc.index, tc.blen)
-		id, index, blen, ok := parseBlockKey(k)
+		k := blockfmt.Key(tc.id, tc.index, tc.blen)
+		id, index, blen, ok := blockfmt.ParseKey(k)
 		if !ok || id != tc.id || index != tc.index || blen != tc.blen {
-			t.Errorf("parseBlockKey(%q) = %d %d %d %v", k, id, index, blen, ok)
+			t.Errorf("blockfmt.ParseKey(%q) = %d %d %d %v", k, id, index, blen, ok)
 		}
 	}
-	if k := blockKey(1234567890, 2, 100); k != "chunks/1234/1234567/1234567890_2_100" {
+	if k := blockfmt.Key(1234567890, 2, 100); k != "chunks/1234/1234567/1234567890_2_100" {
 		t.Errorf("blockKey = %q", k)
 	}
 	for _, k := range []string{"chunks/0/0/1_0_0", "chunks/1/0/1_0_5", "x/0/0/1_0_5", "chunks/0/0/1_0", "chunks/0/0/01_0_5"} {
-		if _, _, _, ok := parseBlockKey(k); ok {
-			t.Errorf("parseBlockKey(%q) accepted", k)
+		if _, _, _, ok := blockfmt.ParseKey(k); ok {
+			t.Errorf("blockfmt.ParseKey(%q) accepted", k)
 		}
 	}
 }

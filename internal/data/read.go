@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
@@ -217,7 +218,7 @@ func appendBlockReads(reads []blockRead, id uint64, size uint32, so int, dst []b
 	for len(dst) > 0 {
 		bi, bo := so/meta.BlockSize, so%meta.BlockSize
 		m := min(len(dst), meta.BlockSize-bo)
-		reads = append(reads, blockRead{id: id, index: bi, blen: blockLen(size, bi), off: bo, dst: dst[:m]})
+		reads = append(reads, blockRead{id: id, index: bi, blen: blockfmt.BlockLen(size, bi), off: bo, dst: dst[:m]})
 		dst, so = dst[m:], so+m
 	}
 	return reads
@@ -237,7 +238,7 @@ func (st *inode) readPendingLocked(reads []blockRead, s *pslice, so int, dst []b
 		} else {
 			// Uploaded blocks are final, so their length follows from
 			// the slice length as for committed slices.
-			reads = append(reads, blockRead{id: s.id, index: bi, blen: blockLen(s.length, bi), off: bo, dst: dst[:m]})
+			reads = append(reads, blockRead{id: s.id, index: bi, blen: blockfmt.BlockLen(s.length, bi), off: bo, dst: dst[:m]})
 		}
 		dst, so = dst[m:], so+m
 	}
@@ -263,10 +264,10 @@ func (l *Layer) readBlocks(ctx context.Context, reads []blockRead, whole bool) e
 // readBlock copies block bytes into r.dst from the cache, fetching the
 // missing segments (or the whole block) once however many readers miss.
 func (l *Layer) readBlock(ctx context.Context, r blockRead, whole bool) error {
-	s0 := r.off / segSize
-	s1 := (r.off + len(r.dst) + segSize - 1) / segSize
+	s0 := r.off / blockfmt.SegSize
+	s1 := (r.off + len(r.dst) + blockfmt.SegSize - 1) / blockfmt.SegSize
 	k := segKey{id: r.id, index: uint32(r.index)}
-	var segs [blockSegs][]byte
+	var segs [blockfmt.BlockSegs][]byte
 	first, last := -1, -1
 	for s := s0; s < s1; s++ {
 		k.seg = uint32(s)
@@ -280,7 +281,7 @@ func (l *Layer) readBlock(ctx context.Context, r blockRead, whole bool) error {
 	if first >= 0 {
 		l.stats.cacheHits.Add(int64(s1 - s0 - (last - first + 1)))
 		if whole {
-			first, last = 0, numSegs(r.blen)-1
+			first, last = 0, blockfmt.NumSegs(r.blen)-1
 		}
 		fetched, err := l.fetchSegs(ctx, r.id, r.index, r.blen, first, last+1)
 		if err != nil {
@@ -295,11 +296,11 @@ func (l *Layer) readBlock(ctx context.Context, r blockRead, whole bool) error {
 	dst := r.dst
 	pos := r.off
 	for len(dst) > 0 {
-		s := pos / segSize
+		s := pos / blockfmt.SegSize
 		seg := segs[s]
-		c := copy(dst, seg[pos-s*segSize:])
+		c := copy(dst, seg[pos-s*blockfmt.SegSize:])
 		if c == 0 {
-			return corrupt(blockKey(r.id, r.index, r.blen), int64(pos), "segment shorter than the block length")
+			return blockfmt.Corrupt(blockfmt.Key(r.id, r.index, r.blen), int64(pos), "segment shorter than the block length")
 		}
 		dst, pos = dst[c:], pos+c
 	}
@@ -309,25 +310,25 @@ func (l *Layer) readBlock(ctx context.Context, r blockRead, whole bool) error {
 // fetchSegs fetches and verifies segments [s0, s1) of a block, caches
 // them and returns them.
 func (l *Layer) fetchSegs(ctx context.Context, id uint64, index, blen, s0, s1 int) ([][]byte, error) {
-	key := blockKey(id, index, blen)
+	key := blockfmt.Key(id, index, blen)
 	sfKey := key
-	if s0 != 0 || s1 != numSegs(blen) {
+	if s0 != 0 || s1 != blockfmt.NumSegs(blen) {
 		sfKey = key + "#" + strconv.Itoa(s0) + "-" + strconv.Itoa(s1)
 	}
 	v, err, _ := l.fetches.Do(sfKey, func() (any, error) {
 		// Not tied to one caller's ctx: other callers share the result.
 		fctx := context.WithoutCancel(ctx)
-		dataOff := s0 * segSize
-		dataEnd := min(s1*segSize, blen)
+		dataOff := s0 * blockfmt.SegSize
+		dataEnd := min(s1*blockfmt.SegSize, blen)
 		var data, crcs []byte
-		if s0 == 0 && s1 == numSegs(blen) {
+		if s0 == 0 && s1 == blockfmt.NumSegs(blen) {
 			obj, err := l.store.Get(fctx, key, 0, -1)
 			if err != nil {
 				return nil, err
 			}
 			l.stats.bytesFetched.Add(int64(len(obj)))
-			if len(obj) != blen+numSegs(blen)*crcLen {
-				return nil, corrupt(key, 0, "object is %d bytes, want %d", len(obj), blen+numSegs(blen)*crcLen)
+			if len(obj) != blen+blockfmt.NumSegs(blen)*blockfmt.CRCLen {
+				return nil, blockfmt.Corrupt(key, 0, "object is %d bytes, want %d", len(obj), blen+blockfmt.NumSegs(blen)*blockfmt.CRCLen)
 			}
 			data, crcs = obj[:blen:blen], obj[blen:]
 		} else {
@@ -337,7 +338,7 @@ func (l *Layer) fetchSegs(ctx context.Context, id uint64, index, blen, s0, s1 in
 				return err
 			})
 			g.Go(func() (err error) {
-				crcs, err = l.store.Get(fctx, key, int64(blen+s0*crcLen), int64((s1-s0)*crcLen))
+				crcs, err = l.store.Get(fctx, key, int64(blen+s0*blockfmt.CRCLen), int64((s1-s0)*blockfmt.CRCLen))
 				return err
 			})
 			if err := g.Wait(); err != nil {
@@ -345,16 +346,16 @@ func (l *Layer) fetchSegs(ctx context.Context, id uint64, index, blen, s0, s1 in
 			}
 			l.stats.bytesFetched.Add(int64(len(data) + len(crcs)))
 			if len(data) != dataEnd-dataOff {
-				return nil, corrupt(key, int64(dataOff), "read %d bytes, want %d", len(data), dataEnd-dataOff)
+				return nil, blockfmt.Corrupt(key, int64(dataOff), "read %d bytes, want %d", len(data), dataEnd-dataOff)
 			}
 		}
-		if err := verifySegs(key, s0, data, crcs); err != nil {
+		if err := blockfmt.VerifySegs(key, s0, data, crcs); err != nil {
 			return nil, err
 		}
 		segs := make([][]byte, s1-s0)
 		for i := range segs {
-			a := i * segSize
-			b := min(a+segSize, len(data))
+			a := i * blockfmt.SegSize
+			b := min(a+blockfmt.SegSize, len(data))
 			segs[i] = data[a:b:b]
 			l.cache.put(segKey{id: id, index: uint32(index), seg: uint32(s0 + i)}, segs[i])
 		}
@@ -402,8 +403,8 @@ func (l *Layer) prefetch(st *inode, from, to uint64) {
 				continue
 			}
 			seen[k] = true
-			if l.cache.get(segKey{id: r.id, index: uint32(r.index), seg: uint32(r.off / segSize)}) != nil &&
-				l.cache.get(segKey{id: r.id, index: uint32(r.index), seg: uint32((r.off + len(r.dst) - 1) / segSize)}) != nil {
+			if l.cache.get(segKey{id: r.id, index: uint32(r.index), seg: uint32(r.off / blockfmt.SegSize)}) != nil &&
+				l.cache.get(segKey{id: r.id, index: uint32(r.index), seg: uint32((r.off + len(r.dst) - 1) / blockfmt.SegSize)}) != nil {
 				continue
 			}
 			select {
@@ -413,7 +414,7 @@ func (l *Layer) prefetch(st *inode, from, to uint64) {
 			}
 			g.Go(func() error {
 				defer func() { <-l.fetchSem }()
-				_, err := l.fetchSegs(ctx, r.id, r.index, r.blen, 0, numSegs(r.blen))
+				_, err := l.fetchSegs(ctx, r.id, r.index, r.blen, 0, blockfmt.NumSegs(r.blen))
 				if err != nil && ctx.Err() == nil {
 					l.log.Debug("data: readahead", "err", err)
 				}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/kv"
 	kvmem "github.com/shoalfs/shoal/internal/kv/mem"
 	"github.com/shoalfs/shoal/internal/meta"
@@ -66,7 +67,7 @@ func crashedSession(t *testing.T, eng kv.Engine, st objstore.Store, r *rand.Rand
 
 func listKeys(t *testing.T, st objstore.Store) map[string]bool {
 	t.Helper()
-	infos, err := st.List(ctx, keyPrefix, "", 0)
+	infos, err := st.List(ctx, blockfmt.KeyPrefix, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

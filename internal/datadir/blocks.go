@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv/badger"
 	"github.com/shoalfs/shoal/internal/objstore"
@@ -23,12 +24,13 @@ func SmallBlocks(dir string, id uint32) string {
 	return filepath.Join(dir, "blocks", strconv.FormatUint(uint64(id), 10)+".kv")
 }
 
-// SmallBlockMax is the largest block kept in the small-object engine: a
+// SmallBlockMax is the largest block object kept in the small-object
+// engine: the format's small size class (blockfmt.SmallObjectMax), a
 // whole file of up to 256 KiB (its one block plus the CRC trailer). The
 // host filesystem creates a few thousand files a second at best; the
 // engine appends the same bytes to its value log (docs/benchmarks.md,
 // "Small objects in the engine").
-const SmallBlockMax = 256<<10 + 16
+const SmallBlockMax = blockfmt.SmallObjectMax
 
 // OpenBlocks opens filesystem id's block store: the files under
 // Blocks(dir, id) for large blocks and, in front of them, a Badger

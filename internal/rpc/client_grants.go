@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/blockserver"
-	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/objstore/remote"
 )
@@ -90,7 +90,7 @@ func (g *grantCache) add(md metadata.MD) {
 
 // Grant implements remote.Granter.
 func (g *grantCache) Grant(key string) string {
-	id, ok := data.SliceOfKey(key)
+	id, ok := blockfmt.SliceOfKey(key)
 	if !ok {
 		return ""
 	}
@@ -114,7 +114,7 @@ func (g *grantCache) Renew(ctx context.Context, keys []string, since time.Time) 
 	fresh := true
 	g.mu.Lock()
 	for _, k := range keys {
-		id, ok := data.SliceOfKey(k)
+		id, ok := blockfmt.SliceOfKey(k)
 		if !ok {
 			continue
 		}

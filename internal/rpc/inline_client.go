@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
-	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
 )
@@ -16,9 +15,9 @@ import (
 // The client side of the Inline service: metaClient (Conn.Meta) is a
 // data.InlineWriter. A server without the service (older) or without a
 // block store answers Unimplemented, which reaches the caller as
-// fserr.NotSupported; data.Layer then remembers and stops asking.
-
-var _ data.InlineWriter = (*metaClient)(nil)
+// fserr.NotSupported; data.Layer then remembers and stops asking. (The
+// compile-time check that metaClient is one is in inline_test.go: the
+// wire layer does not import the data layer.)
 
 func doInline[R any](ctx context.Context, c *Conn, op string, mutation bool, id *meta.Identity,
 	fn func(ctx context.Context, ic pb.InlineClient) (R, error)) (R, error) {

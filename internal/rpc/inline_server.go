@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
-	"github.com/shoalfs/shoal/internal/data"
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
@@ -22,7 +22,7 @@ import (
 // serves, so clients read the blocks back over HTTP as any other.
 // Authority is Meta.Write's: the inode open for writing in the caller's
 // session, and the request id deduplicates the commit. The blocks must
-// belong to the slices committed (data.CheckInline), so a caller cannot
+// belong to the slices committed (blockfmt.CheckObjects), so a caller cannot
 // overwrite blocks of other files' committed slices through it any more
 // than through the block server.
 
@@ -86,7 +86,11 @@ func (is *inlineServer) WriteBlocks(ctx context.Context, r *pb.WriteBlocksReques
 	for i, b := range r.Blocks {
 		keys[i], objs[i] = b.Key, b.Data
 	}
-	if err := data.CheckInline(keys, objs, ws); err != nil {
+	slices := make([]blockfmt.Slice, len(ws))
+	for i, w := range ws {
+		slices[i] = blockfmt.Slice{ID: w.Slice.ID, Size: w.Slice.Size}
+	}
+	if err := blockfmt.CheckObjects(keys, objs, slices); err != nil {
 		return nil, toStatus(err)
 	}
 	// A retried request stores the same bytes again (blocks are
@@ -100,8 +104,9 @@ func (is *inlineServer) WriteBlocks(ctx context.Context, r *pb.WriteBlocksReques
 	return attrReply(c.svc.Write(meta.WithWriter(ctx, c.id), ino, ws, time.Unix(0, r.Mtime)))
 }
 
-// maxInlineRead bounds OpenRequest.max_inline.
-const maxInlineRead = data.InlineMax
+// maxInlineRead bounds OpenRequest.max_inline: the format's small size
+// class, what an inline commit may carry too.
+const maxInlineRead = blockfmt.SmallMax
 
 func (is *inlineServer) OpenRead(ctx context.Context, r *pb.OpenReadRequest) (*pb.OpenReadResponse, error) {
 	const op = "rpc.OpenRead"
@@ -150,7 +155,7 @@ func (is *inlineServer) OpenRead(ctx context.Context, r *pb.OpenReadRequest) (*p
 	if err != nil {
 		return out, nil // no blocks here: the client fetches them
 	}
-	for _, k := range data.InlineReadKeys(ss, max) {
+	for _, k := range inlineReadKeys(ss, max) {
 		obj, err := store.Get(ctx, k, 0, -1)
 		if err != nil {
 			out.Blocks = nil // the client fetches them and reports what fails
@@ -159,6 +164,24 @@ func (is *inlineServer) OpenRead(ctx context.Context, r *pb.OpenReadRequest) (*p
 		out.Blocks = append(out.Blocks, &pb.InlineBlock{Key: k, Data: obj})
 	}
 	return out, nil
+}
+
+// inlineReadKeys returns the block keys of the slices recs (a chunk's
+// records), for OpenRead to send with them, when they hold at most max
+// data bytes in all; otherwise nil (the client fetches what it reads).
+func inlineReadKeys(recs []meta.Slice, max int) []string {
+	var keys []string
+	total := 0
+	for _, s := range recs {
+		if s.Len == 0 {
+			continue
+		}
+		if total += int(s.Size); total > max {
+			return nil
+		}
+		blockfmt.SliceKeys(s.ID, s.Size, func(k string) { keys = append(keys, k) })
+	}
+	return keys
 }
 
 // CreatePath is Meta.Resolve of the parent followed by Meta.Create, so a

@@ -32,6 +32,9 @@ type blockBackend struct {
 	store objstore.Store
 }
 
+// metaClient is the data layer's InlineWriter (see inline_client.go).
+var _ data.InlineWriter = (*metaClient)(nil)
+
 func (b blockBackend) BlockStore(context.Context, string) (objstore.Store, error) {
 	return b.store, nil
 }

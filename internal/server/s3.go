@@ -26,7 +26,7 @@ import (
 // cost no RPC). It runs with `shoal server` (both roles in one process)
 // when S3Config.Listen and S3Config.Handler are set. The gateway sits
 // above this package (it is a client of the filesystem), so the caller
-// supplies the constructor (internal/cli: shoal.NewFromService and
+// supplies the constructor (internal/cli: inproc.NewClient and
 // shoalfs.NewGateway); this package listens, serves, keeps the keys.
 //
 // Keys: the root key pair (acting as uid 0) comes from the config; when

@@ -19,6 +19,7 @@ import (
 
 	shoal "github.com/shoalfs/shoal"
 	"github.com/shoalfs/shoal/internal/data"
+	"github.com/shoalfs/shoal/internal/inproc"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/s3"
@@ -30,7 +31,7 @@ import (
 // a kernel-picked port.
 func s3On() server.S3Config {
 	return server.S3Config{Listen: "127.0.0.1:0", Handler: func(ctx context.Context, m meta.Service, store objstore.Store, ak, sk string) (http.Handler, io.Closer, error) {
-		c, err := shoal.NewFromService(m, store)
+		c, err := inproc.NewClient[*shoal.Client](m, store, inproc.Options{})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -49,7 +50,7 @@ type statsCloser struct {
 	c *shoal.Client
 }
 
-func (s statsCloser) DataStats() data.Stats { return shoal.DataStats(s.c) }
+func (s statsCloser) DataStats() data.Stats { return inproc.DataStats(s.c) }
 
 // TestS3 drives `shoal server`'s S3 port with aws-sdk-go-v2 and
 // minio-go, and crosses over to the filesystem through shoal.Dial.

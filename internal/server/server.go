@@ -56,8 +56,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/blockserver"
-	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv"
@@ -348,7 +348,7 @@ func New(cfg Config) (_ *Server, err error) {
 			Authorize: s.authorize,
 			Trusted:   s.trusted,
 			Grants:    grants,
-			SliceOf:   data.SliceOfKey,
+			SliceOf:   blockfmt.SliceOfKey,
 			Store:     s.reg.blockStore,
 			Logger:    cfg.Logger,
 		})

@@ -1,6 +1,8 @@
 """The agent protocol: framing, opcodes and argument encoding.
 
 Mirrors internal/agent/wire.go; docs/python.md has the specification.
+The opcodes are those of internal/agent/testdata/opcodes.txt, the one
+list (python/tests/test_wire.py checks them against it).
 """
 
 import struct

@@ -74,6 +74,7 @@ _BY_ERRNO = {
     _errno.ENOTDIR: ShoalNotADirectoryError,
     _errno.EISDIR: ShoalIsADirectoryError,
     _errno.ETIMEDOUT: ShoalTimeoutError,
+    _errno.EINTR: ShoalInterruptedError,
     _errno.ECONNRESET: ShoalConnectionError,
     _errno.ECONNREFUSED: ShoalConnectionError,
     _errno.ENOTCONN: ShoalConnectionError,
