@@ -16,7 +16,7 @@ function el(tag, attrs, ...children) {
     else if (k in e && typeof v !== "string") e[k] = v;
     else e.setAttribute(k, v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -56,7 +56,9 @@ async function api(method, path, params, body) {
   let data = null;
   try { data = await resp.json(); } catch (_) { /* not JSON */ }
   if (!resp.ok) {
-    if (resp.status === 401) { route("login"); }
+    // A session that expired shows the login page; a refused login
+    // stays on it, with its message.
+    if (resp.status === 401 && path !== "login" && me && me.loggedIn) { me = null; render(); }
     throw new APIError(resp.status, data);
   }
   return data;
@@ -194,7 +196,7 @@ async function overview(view) {
 async function filesystems(view) {
   const list = await api("GET", "filesystems");
   view.append(el("h1", {}, "Filesystems"),
-    table(["name", "id", { label: "used", num: true }, "", { label: "inodes", num: true }, { label: "sessions", num: true }, "created"],
+    table(["name", { label: "id", num: true }, { label: "used", num: true }, "", { label: "inodes", num: true }, { label: "sessions", num: true }, "created"],
       list.map(f => el("tr", {},
         el("td", {}, el("a", { class: "entry", href: "#/browse?" + new URLSearchParams({ fs: f.name }) }, f.name)),
         el("td", { class: "num" }, f.id), el("td", { class: "num" }, fmtBytes(f.usedBytes)),
@@ -300,7 +302,7 @@ async function kv(view, params, current) {
   if (!current()) return;
   const name = params.get("table") || (tables[0] && tables[0].name) || "";
   view.append(el("h1", {}, "KV tables"),
-    table(["name", "id", { label: "default TTL (s)", num: true }, "created"], tables.map(t => el("tr", {},
+    table(["name", { label: "id", num: true }, { label: "default TTL (s)", num: true }, "created"], tables.map(t => el("tr", {},
       el("td", {}, el("a", { class: "entry", href: "#/kv?" + new URLSearchParams({ table: t.name }) }, t.name)),
       el("td", { class: "num" }, t.id), el("td", { class: "num" }, t.defaultTTL || ""), el("td", {}, fmtTime(t.created)))), "no tables"));
   if (!name) return;
