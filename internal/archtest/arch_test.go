@@ -119,7 +119,7 @@ var layers = []struct {
 	{"internal/server", 50},
 	{"internal/agent", 50},
 	{"internal/s3", 50},
-	{"internal/console", 45}, // the web console: a client of the SDK, served by internal/server
+	{"internal/console", 45},
 	{".", 40}, // the public SDK
 	{"internal/rpc", 35},
 	{"internal/data", 32},
