@@ -82,8 +82,10 @@ func newWebRole(s *Server) (_ *webRole, err error) {
 		Handler:           r.console,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		TLSConfig:         s.tlsCfg,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// A copy: ServeTLS writes its HTTP/2 settings into the config, and
+		// the block server serves the same one.
+		TLSConfig: s.tlsCfg.Clone(),
+		ErrorLog:  slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return r, nil
 }
