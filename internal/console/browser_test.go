@@ -195,6 +195,19 @@ func TestBrowser(t *testing.T) {
 	if fi, err := root.Stat("alice/made-in-browser"); err != nil || !fi.IsDir() {
 		t.Fatalf("directory made in the browser: %v %v", fi, err)
 	}
+	run("delete",
+		// The page asks with confirm(); the test says yes.
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)(ctx, tg)
+			return err
+		}),
+		chromedp.Click(chromedp.CSS(`#page-browse tr[data-name="made-in-browser"] button.danger`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#page-browse tr[data-name="made-in-browser"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#page-browse tr[data-name="hello.txt"]`)),
+	)
+	if _, err := root.Stat("alice/made-in-browser"); err == nil {
+		t.Fatal("the directory deleted in the browser is still there")
+	}
 	run("stat",
 		chromedp.Click(chromedp.CSS(`#page-browse tr[data-name="hello.txt"] a.entry`)),
 		chromedp.WaitVisible(chromedp.CSS("#stat dl")),

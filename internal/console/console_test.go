@@ -328,3 +328,36 @@ func TestKVAndS3(t *testing.T) {
 		t.Fatalf("workers: %v", w)
 	}
 }
+
+// TestListPaging: a listing pages in name order through next.
+func TestListPaging(t *testing.T) {
+	srv := start(t, nil)
+	c := dial(t, srv, "")
+	for _, n := range []string{"e", "c", "a", "d", "b"} {
+		if err := c.WriteFile(n, []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBrowser(t, srv)
+	var names []string
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 3 {
+			t.Fatalf("too many pages: %v", names)
+		}
+		l := b.json("GET", "/api/fs/list"+q("limit", "2", "after", after), nil, http.StatusOK)
+		for _, e := range l["entries"].([]any) {
+			names = append(names, e.(map[string]any)["name"].(string))
+		}
+		if after = l["next"].(string); after == "" {
+			break
+		}
+	}
+	if strings.Join(names, "") != "abcde" {
+		t.Fatalf("pages: %v", names)
+	}
+	st := b.json("GET", "/api/fs/stat"+q("path", "c"), nil, http.StatusOK)
+	if st["size"].(float64) != 1 || st["type"] != "file" {
+		t.Fatalf("stat: %v", st)
+	}
+}
