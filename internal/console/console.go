@@ -396,7 +396,11 @@ func (s *session) client(ctx context.Context, fsName string) (*shoal.Client, err
 	if cl := s.mu.clients[fsName]; cl != nil {
 		return cl.WithContext(ctx), nil
 	}
-	opts := []shoal.Option{shoal.WithFS(fsName), shoal.WithToken(s.token), shoal.WithLogger(s.c.log)}
+	// Every login holds its own clients, so each gets a small memory
+	// budget: no block cache (a console streams files once) and a write
+	// buffer of 32 MiB, not the SDK's 256 MiB each.
+	opts := []shoal.Option{shoal.WithFS(fsName), shoal.WithToken(s.token), shoal.WithLogger(s.c.log),
+		shoal.WithBlockCache(-1), shoal.WithWriteBuffer(32 << 20)}
 	if s.c.opts.TLS != nil {
 		opts = append(opts, shoal.WithTLS(s.c.opts.TLS))
 	}
