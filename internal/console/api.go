@@ -735,8 +735,8 @@ func (c *Console) s3Keys(w http.ResponseWriter, r *http.Request, s *session) err
 	if bucket == "" || strings.Contains(bucket, "/") || bucket == s3Staging {
 		return fserr.E(op, bucket, fserr.Invalid)
 	}
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		return fserr.Errorf(op, fserr.Invalid, "console: prefix %q: a folder prefix ends with /", prefix)
+	if prefix != "" && (!strings.HasSuffix(prefix, "/") || !fs.ValidPath(strings.TrimSuffix(prefix, "/")) || prefix == "./") {
+		return fserr.Errorf(op, fserr.Invalid, "console: prefix %q: want a folder prefix, names ending in / (no . or .. or empty names)", prefix)
 	}
 	cl, err := fsClient(r, s, "")
 	if err != nil {

@@ -338,6 +338,10 @@ func TestKVAndS3(t *testing.T) {
 	if es := keys["entries"].([]any); len(es) != 1 || es[0].(map[string]any)["name"] != "key.txt" {
 		t.Fatalf("keys: %v", keys)
 	}
+	for _, bad := range []string{"../", "dir", "./", "dir//"} {
+		b.json("GET", "/api/s3/keys"+q("bucket", "bucket1", "prefix", bad), nil, http.StatusBadRequest)
+	}
+	b.json("GET", "/api/s3/keys"+q("bucket", ".shoal-s3"), nil, http.StatusBadRequest)
 	w := b.json("GET", "/api/workers", nil, http.StatusOK)
 	if ws := w["workers"].([]any); len(ws) != 1 || !strings.HasPrefix(ws[0].(map[string]any)["ready"].(string), "200") {
 		t.Fatalf("workers: %v", w)
