@@ -87,13 +87,11 @@ type Options struct {
 // Admin.Status reports.
 type Info struct {
 	Roles   string // "server", "meta"
-	Version string
 	DataDir string
 	Engine  string // the metadata engine, e.g. "badger at DIR/meta"
 	Store   string // the block store, e.g. "local files at DIR/blocks"
 	S3      string // the S3 gateway's address, "" when off
 	Metrics []string
-	Started time.Time
 }
 
 // Console is the console's http.Handler. Close it when done.

@@ -56,12 +56,10 @@ func newWebRole(s *Server) (_ *webRole, err error) {
 		Logger: s.log,
 		Info: console.Info{
 			Roles:   s.cfg.Roles.String(),
-			Version: s.cfg.Version,
 			DataDir: s.cfg.DataDir,
 			Engine:  "badger at " + filepath.Join(s.cfg.DataDir, "meta"),
 			Store:   "local files at " + filepath.Join(s.cfg.DataDir, "blocks"),
 			S3:      s.S3Addr(),
-			Started: s.started,
 		},
 	}
 	if s.cfg.Roles&RoleWorker == 0 {
