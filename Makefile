@@ -61,11 +61,14 @@ tools:
 	@command -v rclone >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone) >/dev/null 2>&1; } || \
 		echo "rclone not installed: its S3 test will be skipped"
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
+		echo "chromium not installed: the console's browser test will be skipped"
 
 pytest: build tools $(VENV)/.stamp $(AWSVENV)/.stamp
 	SHOAL_BIN=$(abspath $(BIN)) SHOAL_AWS_CLI=$(abspath $(AWSVENV))/bin/aws $(PY) -m pytest -q python/tests
 
-test: fmt-check vet build unit pytest
+test: fmt-check vet build tools unit pytest
 
 bench: build
 	$(BIN) bench --data $$(mktemp -d)

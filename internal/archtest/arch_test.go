@@ -123,6 +123,7 @@ var layers = []struct {
 	{"internal/server", 50},
 	{"internal/agent", 50},
 	{"internal/s3", 50},
+	{"internal/console", 45},
 	{".", 40}, // the public SDK
 	{"internal/inproc", 36},
 	{"internal/rpc", 35},

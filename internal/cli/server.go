@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalfs/shoal/internal/bench"
+	"github.com/shoalfs/shoal/internal/console"
 	"github.com/shoalfs/shoal/internal/server"
 )
 
@@ -83,6 +84,9 @@ func newServerCmd(role serveRole) *cobra.Command {
 	if role == roleServer {
 		s3Flags(cmd, &cfg.S3)
 	}
+	if role != roleWorker {
+		f.StringVar(&cfg.WebListen, "web-listen", webDefault(role), "web console address (HOST:PORT; \"\" disables it; docs/console.md)")
+	}
 	f.StringVar(&tokensFile, "tokens", "", "tokens file: "+server.TokenFileFormat)
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM) for both listeners")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
@@ -130,6 +134,9 @@ func newServerCmd(role serveRole) *cobra.Command {
 			}
 			cfg.Tokens = toks
 		}
+		// The console's default address being taken (another server on
+		// this machine) only disables it; an address asked for must work.
+		cfg.WebOptional = !cmd.Flags().Changed("web-listen")
 		s3FromEnv(cmd, &cfg.S3)
 		cfg.S3.Handler = s3Handler(&cfg.S3, cfg.Logger)
 		srv, err := server.New(cfg)
@@ -146,4 +153,13 @@ func newServerCmd(role serveRole) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// webDefault is --web-listen's default: the console comes with `shoal
+// server`; a meta role run alone serves it only when asked.
+func webDefault(role serveRole) string {
+	if role == roleServer {
+		return console.DefaultListen
+	}
+	return ""
 }

@@ -157,6 +157,12 @@ type Config struct {
 	// SlowRequest is the duration past which a request is logged at Warn
 	// (0: metrics.DefaultSlowRequest; negative: never).
 	SlowRequest time.Duration
+	// WebListen is the web console's address (web.go; "" : no console).
+	// It runs with the meta role; without tokens it must be loopback.
+	WebListen string
+	// WebOptional makes a WebListen address already in use disable the
+	// console with a warning instead of failing the server.
+	WebOptional bool
 }
 
 // EnsureDefaults fills unset fields.
@@ -221,6 +227,9 @@ func (c *Config) listens() []string {
 	if c.Roles&RoleWorker != 0 {
 		out = append(out, c.WorkerListen)
 	}
+	if c.Roles&RoleMeta != 0 && c.WebListen != "" {
+		out = append(out, c.WebListen)
+	}
 	return out
 }
 
@@ -258,6 +267,7 @@ type Server struct {
 	peer           *rpc.Conn // worker alone: the meta server, dialled on first use
 	s3             *s3Role   // nil unless S3 is on
 	obs            *observer // metrics, health (observe.go)
+	web            *webRole  // the console (web.go); nil when off
 
 	closeOnce sync.Once
 	closeErr  error
@@ -363,6 +373,9 @@ func New(cfg Config) (_ *Server, err error) {
 	if s.s3, err = newS3Role(s); err != nil {
 		return nil, err
 	}
+	if s.web, err = newWebRole(s); err != nil {
+		return nil, err
+	}
 	s.obs.addChecks()
 	return s, nil
 }
@@ -440,6 +453,7 @@ func (s *Server) Banner(w io.Writer) {
 		fmt.Fprintf(w, "  blocks:    %s (HTTP%s)\n", a, map[bool]string{true: ", TLS"}[s.tlsCfg != nil])
 	}
 	s.s3.banner(w)
+	s.web.banner(w)
 	s.obs.banner(w)
 	if s.cfg.Roles&RoleMeta != 0 {
 		fmt.Fprintf(w, "  workers:   %s\n", strings.Join(s.blockURLs, ", "))
@@ -475,7 +489,7 @@ func (s *Server) Banner(w io.Writer) {
 // stop.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 4)
-	serving := s.s3.serve(errc) + s.obs.serve(errc)
+	serving := s.s3.serve(errc) + s.obs.serve(errc) + s.web.serve(errc)
 	if s.grpc != nil {
 		serving++
 		go func() { errc <- s.grpc.Serve(s.grpcLn) }()
@@ -530,6 +544,12 @@ func (s *Server) shutdown() {
 	s.obs.drain()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	// The console first: its clients end their sessions over the gRPC
+	// API, which must still be up.
+	s.web.shutdown(ctx)
+	if err := s.web.close(); err != nil {
+		s.log.Warn("server: closing the console", "err", err)
+	}
 	var wg sync.WaitGroup
 	if s.grpc != nil {
 		wg.Go(func() {
@@ -563,6 +583,7 @@ func (s *Server) shutdown() {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		errs = append(errs, s.web.close())
 		if s.grpc != nil {
 			s.grpc.Stop()
 		} else if s.grpcLn != nil {
