@@ -123,7 +123,7 @@ func newS3Role(s *Server) (_ *s3Role, err error) {
 		Handler:           s.obs.s3Handler(gw),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		TLSConfig:         s.tlsCfg,
+		TLSConfig:         s.tlsCfg.Clone(), // ServeTLS writes its HTTP/2 settings into the config it is given
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return r, nil
