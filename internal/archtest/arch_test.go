@@ -129,6 +129,7 @@ var layers = []struct {
 	{"internal/objstore", 20},
 	{"internal/kv", 15},
 	{"internal/lockfile", 5},
+	{"internal/testserver", 5},
 	{"internal/fserr", 0},
 	{"internal/progress", 0},
 	{"api/", 0},

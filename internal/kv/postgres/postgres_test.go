@@ -1,0 +1,82 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/kv"
+	"github.com/shoalfs/shoal/internal/kv/kvtest"
+	"github.com/shoalfs/shoal/internal/kv/postgres"
+	"github.com/shoalfs/shoal/internal/testserver/pg"
+)
+
+func TestPostgres(t *testing.T) {
+	srv := pg.Start(t)
+	var n atomic.Int64
+	open := func(t *testing.T) kv.Engine {
+		// One server, a table per subtest: fresh and empty.
+		e, err := postgres.Open(context.Background(), srv.URL(""), postgres.Options{Table: fmt.Sprintf("kv_%d", n.Add(1))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	// Every increment is a few round trips to another process; 16
+	// contenders on one key mostly abort each other.
+	opts := []kvtest.Option{kvtest.Increments(16, 100)}
+	if raceEnabled {
+		opts = []kvtest.Option{kvtest.Increments(16, 30)}
+	}
+	t.Run("Conformance", func(t *testing.T) { kvtest.Run(t, open, opts...) })
+	t.Run("SharedTable", func(t *testing.T) {
+		// Two engines on one table see each other's commits: the
+		// deployment of several meta processes on one database.
+		a, b := open(t), (kv.Engine)(nil)
+		defer a.Close()
+		b, err := postgres.Open(context.Background(), srv.URL(""), postgres.Options{Table: fmt.Sprintf("kv_%d", n.Load())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		ctx := context.Background()
+		if err := a.Update(ctx, func(tx kv.Txn) error { return tx.Put([]byte("k"), []byte("v")) }); err != nil {
+			t.Fatal(err)
+		}
+		err = b.View(ctx, func(r kv.ReadTxn) error {
+			v, err := r.Get([]byte("k"))
+			if err == nil && string(v) != "v" {
+				t.Errorf("got %q", v)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("BadTable", func(t *testing.T) {
+		_, err := postgres.Open(context.Background(), srv.URL(""), postgres.Options{Table: "x; DROP TABLE y"})
+		if !fserr.Is(fserr.Invalid, err) {
+			t.Fatalf("bad table name = %v, want kind Invalid", err)
+		}
+	})
+	t.Run("LongKey", func(t *testing.T) {
+		e := open(t)
+		defer e.Close()
+		err := e.Update(context.Background(), func(tx kv.Txn) error {
+			return tx.Put([]byte(strings.Repeat("k", 1<<20)), []byte("v"))
+		})
+		if !fserr.Is(fserr.TooBig, err) {
+			t.Fatalf("1 MiB key = %v, want kind TooBig", err)
+		}
+	})
+	t.Run("Unreachable", func(t *testing.T) {
+		_, err := postgres.Open(context.Background(), "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2", postgres.Options{})
+		if !fserr.Is(fserr.IO, err) {
+			t.Fatalf("unreachable server = %v, want kind IO", err)
+		}
+	})
+}
