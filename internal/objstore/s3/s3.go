@@ -155,7 +155,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	return &Store{cli: cli, bucket: o.Bucket, prefix: strings.TrimPrefix(prefix, "/"), }, nil
+	return &Store{cli: cli, bucket: o.Bucket, prefix: strings.TrimPrefix(prefix, "/")}, nil
 }
 
 // Client returns the SDK client, for callers that need more of S3 than a
