@@ -122,6 +122,7 @@ var layers = []struct {
 	{".", 40}, // the public SDK
 	{"internal/rpc", 35},
 	{"internal/data", 32},
+	{"internal/storage", 31},
 	{"internal/meta", 30},
 	{"internal/blockserver", 30},
 	{"internal/kvtable", 30},
