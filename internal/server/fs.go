@@ -142,8 +142,8 @@ func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err 
 	}
 	if cfg.Roles&RoleMeta != 0 {
 		st.fs, err = meta.New(ctx, r.s.eng, meta.Config{
-			ID:         info.ID,
-			Logger:     cfg.Logger,
+			ID:     info.ID,
+			Logger: cfg.Logger,
 			// Exclusive only on an engine of its own: other meta
 			// processes on a shared one change what a cache would hold.
 			Exclusive:  !r.s.shared,

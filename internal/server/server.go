@@ -240,8 +240,8 @@ type Server struct {
 	storage *storage.Storage // the data directory's lock, the engine, the block stores
 	eng     kv.Engine        // storage's engine; nil for a worker alone
 	shared  bool             // eng has other users (etcd, PostgreSQL)
-	reg    *registry
-	tables *kvtable.Store // the KV tables in eng (meta role)
+	reg     *registry
+	tables  *kvtable.Store // the KV tables in eng (meta role)
 
 	grpcLn, httpLn net.Listener
 	grpc           *grpc.Server
