@@ -23,8 +23,10 @@ import (
 //	go test -run '^$' -bench Txn ./internal/storage
 func BenchmarkTxn(b *testing.B) {
 	urls := map[string]func(b *testing.B) string{
-		"badger":   func(b *testing.B) string { return "badger://" + b.TempDir() },
-		"etcd":     func(b *testing.B) string { return "etcd://" + strings.TrimPrefix(etcdserver.Start(b)[0], "http://") + "/bench" },
+		"badger": func(b *testing.B) string { return "badger://" + b.TempDir() },
+		"etcd": func(b *testing.B) string {
+			return "etcd://" + strings.TrimPrefix(etcdserver.Start(b)[0], "http://") + "/bench"
+		},
 		"postgres": func(b *testing.B) string { return pg.Start(b).URL("") + "&table=bench" },
 	}
 	for _, name := range []string{"badger", "etcd", "postgres"} {
