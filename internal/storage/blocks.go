@@ -72,7 +72,7 @@ func OpenBlocks(ctx context.Context, rawURL string, logger *slog.Logger) (*Block
 			remove: func(_ context.Context, id uint32) error { return datadir.RemoveBlocksAt(root, id) },
 		}, nil
 	case "s3":
-		return openS3(ctx, rawURL)
+		return bounded(ctx, redactS3(rawURL), func(ctx context.Context) (*Blocks, error) { return openS3(ctx, rawURL) })
 	}
 	return nil, fserr.Errorf(op, fserr.Invalid, "storage: store %q: unknown scheme %q (want file or s3)", rawURL, scheme)
 }

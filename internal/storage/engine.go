@@ -82,9 +82,9 @@ func OpenEngine(ctx context.Context, rawURL string, o EngineOptions) (*Engine, e
 	case "badger":
 		return openBadger(rawURL, rest, o)
 	case "etcd":
-		return openEtcd(ctx, rest)
+		return bounded(ctx, redactAny(rawURL), func(ctx context.Context) (*Engine, error) { return openEtcd(ctx, rest) })
 	case "postgres", "postgresql":
-		return openPostgres(ctx, rawURL)
+		return bounded(ctx, redactAny(rawURL), func(ctx context.Context) (*Engine, error) { return openPostgres(ctx, rawURL) })
 	}
 	return nil, fserr.Errorf(op, fserr.Invalid, "storage: engine %q: unknown scheme %q (want badger, etcd or postgres)", redactAny(rawURL), scheme)
 }
@@ -258,6 +258,26 @@ func openPostgres(ctx context.Context, rawURL string) (*Engine, error) {
 	}
 	shown.RawQuery = readableQuery(sq)
 	return &Engine{KV: eng, URL: shown.String(), Scheme: "postgres", Shared: true}, nil
+}
+
+// OpenTimeout bounds reaching a networked engine or store at open when
+// the caller's context has no deadline of its own: a server that does not
+// answer is an error at start, not a hang.
+const OpenTimeout = 15 * time.Second
+
+// bounded runs open under OpenTimeout unless ctx has a deadline, and says
+// which server did not answer when the bound is what ended it.
+func bounded[T any](ctx context.Context, what string, open func(context.Context) (T, error)) (T, error) {
+	if _, ok := ctx.Deadline(); ok {
+		return open(ctx)
+	}
+	tctx, cancel := context.WithTimeout(ctx, OpenTimeout)
+	defer cancel()
+	v, err := open(tctx)
+	if err != nil && tctx.Err() != nil && ctx.Err() == nil {
+		return v, fserr.Errorf("storage.Open", fserr.IO, "storage: %s did not answer within %s", what, OpenTimeout)
+	}
+	return v, err
 }
 
 // onlyParams rejects query parameters the scheme does not know: a typo

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -250,5 +251,43 @@ func TestS3URL(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
 	if _, err := storage.OpenBlocks(ctx, u, nil); !fserr.Is(fserr.Permission, err) {
 		t.Errorf("wrong secret: %v, want kind Permission", err)
+	}
+}
+
+// etcd over TLS with a client certificate: ca, cert and key in the URL
+// reach it; without the client certificate, or without TLS, it refuses.
+func TestEtcdTLSURL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	tc := etcdserver.NewTLS(t, true)
+	eps := etcdserver.StartTLS(t, tc)
+	host := strings.TrimPrefix(eps[0], "https://")
+	ctx := context.Background()
+	u := "etcd://" + host + "/tls?ca=" + tc.CA + "&cert=" + tc.ClientCert + "&key=" + tc.ClientKey + "&timeout=3s"
+	e, err := storage.OpenEngine(ctx, u, storage.EngineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "etcd://" + host + "/tls/?tls=true"; e.URL != want {
+		t.Errorf("URL %q, want %q", e.URL, want)
+	}
+	roundTrip(t, e.KV)
+	e.Close()
+	for _, bad := range []string{
+		"etcd://" + host + "/tls?ca=" + tc.CA + "&timeout=2s",                                             // no client certificate
+		"etcd://" + host + "/tls?timeout=2s",                                                              // no TLS
+		"etcd://" + host + "/tls?tls=true&cert=" + tc.ClientCert + "&key=" + tc.ClientKey + "&timeout=2s", // unknown CA
+	} {
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		e, err := storage.OpenEngine(tctx, bad, storage.EngineOptions{})
+		cancel()
+		if err == nil {
+			e.Close()
+			t.Errorf("%s: opened", bad)
+		}
+	}
+	if _, err := storage.OpenEngine(ctx, "etcd://"+host+"/tls?cert="+tc.ClientCert, storage.EngineOptions{}); !fserr.Is(fserr.Invalid, err) {
+		t.Errorf("cert without key: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
@@ -26,9 +27,17 @@ const MaxTxnOps = 10000
 // Start starts a server and returns its client endpoints.
 func Start(t testing.TB) []string {
 	t.Helper()
+	return StartTLS(t, nil)
+}
+
+// StartTLS starts a server whose client port speaks TLS with
+// certificates made for the test (tc nil: plain HTTP, as Start) and
+// returns its https:// endpoints.
+func StartTLS(t testing.TB, tc *TLS) []string {
+	t.Helper()
 	var lastErr error
 	for range 3 { // the free ports may be taken before etcd binds them
-		eps, err := start(t)
+		eps, err := start(t, tc)
 		if err == nil {
 			return eps
 		}
@@ -38,10 +47,13 @@ func Start(t testing.TB) []string {
 	return nil
 }
 
-func start(t testing.TB) ([]string, error) {
+func start(t testing.TB, tc *TLS) ([]string, error) {
 	clientURL, err := freeURL()
 	if err != nil {
 		return nil, err
+	}
+	if tc != nil {
+		clientURL.Scheme = "https"
 	}
 	peerURL, err := freeURL()
 	if err != nil {
@@ -59,6 +71,14 @@ func start(t testing.TB) ([]string, error) {
 	cfg.UnsafeNoFsync = true
 	cfg.LogLevel = "error"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	if tc != nil {
+		cfg.ClientTLSInfo = transport.TLSInfo{
+			CertFile:       tc.ServerCert,
+			KeyFile:        tc.ServerKey,
+			TrustedCAFile:  tc.CA,
+			ClientCertAuth: tc.RequireClientCert,
+		}
+	}
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
