@@ -252,6 +252,37 @@ func TestS3URL(t *testing.T) {
 	if _, err := storage.OpenBlocks(ctx, u, nil); !fserr.Is(fserr.Permission, err) {
 		t.Errorf("wrong secret: %v, want kind Permission", err)
 	}
+
+	// Credentials from a file named in the URL, none in the environment;
+	// and with neither, a clear error at open.
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	creds := filepath.Join(t.TempDir(), "credentials")
+	ini := "[shoal]\naws_access_key_id = " + versitygw.AccessKey + "\naws_secret_access_key = " + versitygw.SecretKey + "\n"
+	if err := os.WriteFile(creds, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fu := u + "&credentials_file=" + creds + "&profile=shoal"
+	fb, err := storage.OpenBlocks(ctx, fu, nil)
+	if err != nil {
+		t.Fatalf("credentials from a file: %v", err)
+	}
+	if strings.Contains(fb.URL, creds) {
+		t.Errorf("URL shows the credentials file: %s", fb.URL)
+	}
+	fs1, err := fb.Open(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fs1.Get(ctx, "chunks/0/0/1_0_10", 0, -1); err != nil || string(got) != "two" {
+		t.Errorf("read with file credentials: %q, %v", got, err)
+	}
+	if _, err := storage.OpenBlocks(ctx, u, nil); !fserr.Is(fserr.Permission, err) || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
+		t.Errorf("no credentials: %v", err)
+	}
 }
 
 // etcd over TLS with a client certificate: ca, cert and key in the URL

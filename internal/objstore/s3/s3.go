@@ -43,6 +43,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/objstore"
@@ -89,8 +90,11 @@ type Store struct {
 
 var _ objstore.Store = (*Store)(nil)
 
-// Open builds a store from o. It sends no request: a wrong bucket or
-// credential shows at the first operation (Check tests it at once).
+// Open builds a store from o and resolves its credentials (which, with
+// none in o, the environment or the file, asks the EC2 instance metadata
+// service, as the SDK does); none found is an error of kind Permission.
+// It sends no request to the store: a wrong bucket or a refused
+// credential shows at the first operation (Check tests both at once).
 func Open(ctx context.Context, o Options) (*Store, error) {
 	const op = "objstore/s3.Open"
 	if o.Bucket == "" {
@@ -116,6 +120,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	loads := []func(*config.LoadOptions) error{
 		config.WithRegion(o.Region),
 		config.WithHTTPClient(hc),
+		// The SDK's own warnings (the metadata-service fallback) would go
+		// to stderr; what matters reaches the caller as an error.
+		config.WithLogger(logging.Nop{}),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(so *retry.StandardOptions) {
 				so.MaxAttempts = o.MaxAttempts
@@ -135,6 +142,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	cfg, err := config.LoadDefaultConfig(ctx, loads...)
 	if err != nil {
 		return nil, fserr.E(op, o.Bucket, fserr.Invalid, err)
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fserr.Errorf(op, fserr.Permission, "objstore/s3: no credentials for bucket %q: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or name a shared credentials file (%v)", o.Bucket, err)
 	}
 	pathStyle := o.Endpoint != ""
 	if o.PathStyle != nil {
