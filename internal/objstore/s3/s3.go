@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -127,6 +128,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return retry.NewStandard(func(so *retry.StandardOptions) {
 				so.MaxAttempts = o.MaxAttempts
 				so.MaxBackoff = o.MaxBackoff
+				// The SDK's default retry quota stops retrying after a
+				// burst of failures until successes refill it; a block
+				// store would then fail writes in the very outage the
+				// retries are for. MaxAttempts bounds each request.
+				so.RateLimiter = ratelimit.None
 			})
 		}),
 	}

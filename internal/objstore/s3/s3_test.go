@@ -1,16 +1,22 @@
 package s3_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/objstore"
@@ -183,4 +189,62 @@ func (d *dialled) list() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.addrs)
+}
+
+// Throttling and server errors are retried with backoff: through a proxy
+// that answers every other request 503 SlowDown, every operation still
+// succeeds; with one attempt allowed, the first failure is the answer.
+func TestRetries(t *testing.T) {
+	srv := versitygw.Start(t, versitygw.Options{})
+	srv.Bucket(t, "retry")
+	target, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var n, failed atomic.Int64
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%2 == 1 {
+			failed.Add(1)
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer flaky.Close()
+	ctx := context.Background()
+	o := options(srv, "retry", "")
+	o.Endpoint = flaky.URL
+	o.MaxBackoff = 20 * time.Millisecond
+	s, err := s3.Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("r"), 100_000)
+	if err := s.Put(ctx, "k", data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "k", 10, 5); err != nil || string(got) != "rrrrr" {
+		t.Fatalf("Get = %q, %v", got, err)
+	}
+	if l, err := s.List(ctx, "", "", 0); err != nil || len(l) != 1 {
+		t.Fatalf("List = %v, %v", l, err)
+	}
+	if err := s.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if failed.Load() < 4 {
+		t.Fatalf("only %d requests failed: the proxy did not get in the way", failed.Load())
+	}
+	o.MaxAttempts = 1
+	s, err = s3.Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Store(0) // the next request fails
+	if err := s.Put(ctx, "k", data); !fserr.Is(fserr.IO, err) {
+		t.Fatalf("one attempt against a 503: %v, want kind IO", err)
+	}
 }
