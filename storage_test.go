@@ -26,13 +26,20 @@ func TestOpenLocalStorage(t *testing.T) {
 	s3URL := "s3://shoal/%s?endpoint=" + gw.Endpoint
 	etcdURL := "etcd://" + strings.TrimPrefix(etcd.Start(t)[0], "http://") + "/test"
 	srv := pg.Start(t)
-	for _, tc := range []struct{ name, meta, store string }{
-		{"badger+s3", "", fmt.Sprintf(s3URL, "badger")},
-		{"etcd+file", etcdURL, ""},
-		{"postgres+s3", srv.URL("") + "&table=openlocal", fmt.Sprintf(s3URL, "postgres")},
+	for _, tc := range []struct {
+		name, meta, store string
+		noDir             bool // nothing local: no directory, no lock
+	}{
+		{"badger+s3", "", fmt.Sprintf(s3URL, "badger"), false},
+		{"etcd+file", etcdURL, "", false},
+		{"postgres+s3", srv.URL("") + "&table=openlocal", fmt.Sprintf(s3URL, "postgres"), false},
+		{"etcd+s3 without a directory", etcdURL + "2", fmt.Sprintf(s3URL, "etcd"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := ""
+			if !tc.noDir {
+				dir = t.TempDir()
+			}
 			open := func(opts ...Option) *Client {
 				t.Helper()
 				c, err := OpenLocal(context.Background(), dir, append(opts, WithStorage(tc.meta, tc.store), WithGCInterval(0))...)
