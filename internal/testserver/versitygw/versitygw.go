@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,6 +91,9 @@ func Start(t testing.TB, o Options) *Server {
 		}
 		args = append(args, "posix", root)
 		cmd := exec.Command(bin, args...)
+		// A test binary killed before its cleanup takes the gateway
+		// with it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
