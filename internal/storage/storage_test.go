@@ -322,3 +322,27 @@ func TestEtcdTLSURL(t *testing.T) {
 		t.Errorf("cert without key: %v", err)
 	}
 }
+
+// An etcd URL naming every member of a 3-member cluster keeps working
+// with any one member down.
+func TestEtcdClusterURL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 3 etcd members")
+	}
+	c := etcdserver.StartCluster(t, 3)
+	var hosts []string
+	for _, ep := range c.Endpoints {
+		hosts = append(hosts, strings.TrimPrefix(ep, "http://"))
+	}
+	e, err := storage.OpenEngine(context.Background(), "etcd://"+strings.Join(hosts, ",")+"/cluster", storage.EngineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	roundTrip(t, e.KV)
+	for i := range c.Endpoints {
+		c.Stop(i)
+		roundTrip(t, e.KV)
+		c.Restart(t, i)
+	}
+}

@@ -1,5 +1,7 @@
-// Package etcd starts a real, single-member etcd server inside the test
-// process, for tests of anything that runs over etcd.
+// Package etcd starts real etcd servers inside the test process, for
+// tests of anything that runs over etcd: one member (Start, or StartTLS
+// with certificates made for the test) or a cluster of several whose
+// members a fault test stops and restarts (StartCluster).
 //
 // The server listens on 127.0.0.1 only, keeps its data in the test's
 // temporary directory, skips fsync (tests need no durability against power
