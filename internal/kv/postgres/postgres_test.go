@@ -74,6 +74,27 @@ func TestPostgres(t *testing.T) {
 			t.Fatalf("1 MiB key = %v, want kind TooBig", err)
 		}
 	})
+	t.Run("ServerRestart", func(t *testing.T) {
+		// A crashed server is an IO error, not a hang nor a silent
+		// retry; once it is back the same engine works again.
+		e := open(t)
+		defer e.Close()
+		ctx := context.Background()
+		put := func() error {
+			return e.Update(ctx, func(tx kv.Txn) error { return tx.Put([]byte("k"), []byte("v")) })
+		}
+		if err := put(); err != nil {
+			t.Fatal(err)
+		}
+		srv.Stop(t)
+		if err := put(); !fserr.Is(fserr.IO, err) {
+			t.Errorf("put with the server down: %v, want kind IO", err)
+		}
+		srv.Restart(t)
+		if err := put(); err != nil {
+			t.Fatalf("put after restart: %v", err)
+		}
+	})
 	t.Run("Unreachable", func(t *testing.T) {
 		_, err := postgres.Open(context.Background(), "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2", postgres.Options{})
 		if !fserr.Is(fserr.IO, err) {

@@ -9,9 +9,12 @@
 // run as root, so when the test runs as root the server runs as the
 // unprivileged user "nobody" in a directory owned by it.
 //
-// The server trusts every local connection (no password), keeps no
-// durability (fsync off), and listens on 127.0.0.1 and on a Unix socket
-// inside its directory only.
+// The server trusts every local connection (no password), and listens
+// on 127.0.0.1 and on a Unix socket inside its directory only. It runs
+// with fsync off: a commit survives the server's crash (Stop, kill -9),
+// which fault tests rely on, but not the machine's. synchronous_commit
+// stays on, since off would lose acknowledged commits in a crash of the
+// server alone.
 package pg
 
 import (
@@ -35,6 +38,10 @@ type Server struct {
 	Addr string
 	// Dir holds the cluster, the socket and the log.
 	Dir string
+
+	run     func(name string, args ...string) error
+	opts    string // the server's options for pg_ctl -o
+	stopped bool
 }
 
 // URL returns a connection URL for database db as the superuser
@@ -100,19 +107,21 @@ func Start(t testing.TB) *Server {
 			"-k " + dir,
 			"-c listen_addresses=127.0.0.1",
 			"-c fsync=off",
-			"-c synchronous_commit=off",
 			"-c full_page_writes=off",
 			"-c max_connections=300",
 			"-c shared_buffers=32MB",
 		}, " ")
-		lastErr = run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "60", "start")
-		if lastErr == nil {
+		srv := &Server{Addr: addr, Dir: dir, run: run, opts: opts}
+		if lastErr = srv.start(); lastErr == nil {
 			t.Cleanup(func() {
-				if err := run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"); err != nil {
+				if srv.stopped {
+					return
+				}
+				if err := srv.stop(); err != nil {
 					t.Logf("testserver/pg: stop: %v", err)
 				}
 			})
-			return &Server{Addr: addr, Dir: dir}
+			return srv
 		}
 		if log, err := os.ReadFile(filepath.Join(dir, "log")); err == nil {
 			lastErr = fmt.Errorf("%v\nserver log:\n%s", lastErr, log)
@@ -120,6 +129,34 @@ func Start(t testing.TB) *Server {
 	}
 	t.Fatalf("testserver/pg: start: %v", lastErr)
 	return nil
+}
+
+func (s *Server) start() error {
+	return s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-l", filepath.Join(s.Dir, "log"), "-o", s.opts, "-w", "-t", "60", "start")
+}
+
+// stop is an immediate shutdown: no checkpoint, what a crash leaves.
+func (s *Server) stop() error {
+	return s.run("pg_ctl", "-D", filepath.Join(s.Dir, "data"), "-m", "immediate", "-w", "stop")
+}
+
+// Stop stops the server at once, as a crash would (clients see their
+// connections cut); Restart starts it again on the same port and data.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if err := s.stop(); err != nil {
+		t.Fatalf("testserver/pg: stop: %v", err)
+	}
+	s.stopped = true
+}
+
+// Restart starts a stopped server again.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.start(); err != nil {
+		t.Fatalf("testserver/pg: restart: %v", err)
+	}
+	s.stopped = false
 }
 
 // binDir finds the directory of initdb and pg_ctl.
