@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,6 +52,13 @@ type Server struct {
 	Addr, Endpoint string
 	// Dir is the backend's top directory (one subdirectory per bucket).
 	Dir string
+
+	bin  string
+	args []string
+	mu   sync.Mutex
+	cmd  *exec.Cmd // nil while stopped
+	// exited receives cmd's exit.
+	exited chan error
 }
 
 // Bin returns the gateway binary, or why there is none.
@@ -90,30 +98,58 @@ func Start(t testing.TB, o Options) *Server {
 			args = append(args, "--virtual-domain", o.VirtualDomain)
 		}
 		args = append(args, "posix", root)
-		cmd := exec.Command(bin, args...)
-		// A test binary killed before its cleanup takes the gateway
-		// with it.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("testserver/versitygw: %v", err)
+		s := &Server{Addr: addr, Endpoint: "http://" + addr, Dir: root, bin: bin, args: args}
+		if lastErr = s.launch(); lastErr == nil {
+			t.Cleanup(s.Stop)
+			return s
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		if lastErr = waitReady(addr, exited); lastErr == nil {
-			t.Cleanup(func() {
-				cmd.Process.Kill()
-				<-exited
-			})
-			return &Server{Addr: addr, Endpoint: "http://" + addr, Dir: root}
-		}
-		cmd.Process.Kill()
-		<-exited
-		lastErr = fmt.Errorf("%v\n%s", lastErr, out.String())
 	}
 	t.Fatalf("testserver/versitygw: start: %v", lastErr)
 	return nil
+}
+
+// launch starts the gateway process and waits until it serves.
+func (s *Server) launch() error {
+	cmd := exec.Command(s.bin, s.args...)
+	// A test binary killed before its cleanup takes the gateway with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if err := waitReady(s.Addr, exited); err != nil {
+		cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("%v\n%s", err, out.String())
+	}
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+	return nil
+}
+
+// Stop kills the gateway (SIGKILL; a no-op if it is stopped). Its
+// objects stay for Restart.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// Restart starts a stopped gateway again on the same address and data.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.launch(); err != nil {
+		t.Fatalf("testserver/versitygw: restart: %v", err)
+	}
 }
 
 // waitReady waits until the gateway answers HTTP at addr.
