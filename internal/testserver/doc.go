@@ -6,7 +6,8 @@
 //
 // Every server listens on a free loopback port, keeps its data in a
 // temporary directory, trades durability for speed (no fsync), and is
-// stopped when the test that started it ends. A server whose program is
+// stopped when the test that started it ends; fault tests stop and
+// restart them on the same address and data. A server whose program is
 // missing makes the test skip with the reason printed, never pass
 // silently. None of them is a mock: they are the servers Shoal is
 // deployed on.
