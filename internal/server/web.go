@@ -11,12 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"time"
 
-	"github.com/shoalfs/shoal/internal/console"
 	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/rpc"
 )
 
 // The web console (internal/console, docs/console.md) on
@@ -24,17 +23,44 @@ import (
 // own gRPC API, dialled with each logged-in user's token, so it sees and
 // may do exactly what that user's SDK client may.
 
+// Console is the web console as the server runs it. The server cannot
+// build it itself: internal/console is a client of the public SDK, and the
+// SDK's own tests start this server, so importing it here would be a cycle.
+// The CLI sets Config.Console to internal/console's constructor.
+type Console interface {
+	http.Handler
+	Close() error
+}
+
+// ConsoleConfig is what the server tells the console about itself.
+type ConsoleConfig struct {
+	Addr    string      // this process's gRPC API, as the console dials it
+	TLS     *tls.Config // pinned to this server's certificate; nil without TLS
+	Tokens  map[string]rpc.Token
+	Logger  *slog.Logger
+	Roles   string
+	DataDir string
+	Engine  string // the metadata engine's URL, without secrets
+	Store   string // the block store's URL, without secrets, or "on the workers"
+	S3      string // the S3 gateway's address, "" when off
+	Metrics []string
+}
+
 // webRole is the running console; nil when off (its methods accept nil).
 type webRole struct {
 	ln      net.Listener
 	http    *http.Server
-	console *console.Console
+	console Console
 	tls     bool
 }
 
 func newWebRole(s *Server) (_ *webRole, err error) {
 	const op = "server.Web"
 	if s.cfg.WebListen == "" || s.grpcLn == nil {
+		return nil, nil
+	}
+	if s.cfg.Console == nil {
+		s.log.Warn("server: web console disabled: this program was built without one", "addr", s.cfg.WebListen)
 		return nil, nil
 	}
 	r := &webRole{tls: s.tlsCfg != nil}
@@ -50,30 +76,31 @@ func newWebRole(s *Server) (_ *webRole, err error) {
 		}
 		return nil, fserr.E(op, s.cfg.WebListen, fserr.IO, err)
 	}
-	opts := console.Options{
-		Addr:   selfAddr(s.grpcLn.Addr()),
-		Tokens: s.cfg.Tokens,
-		Logger: s.log,
-		Info: console.Info{
-			Roles:   s.cfg.Roles.String(),
-			DataDir: s.cfg.DataDir,
-			Engine:  "badger at " + filepath.Join(s.cfg.DataDir, "meta"),
-			Store:   "local files at " + filepath.Join(s.cfg.DataDir, "blocks"),
-			S3:      s.S3Addr(),
-		},
+	opts := ConsoleConfig{
+		Addr:    selfAddr(s.grpcLn.Addr()),
+		Tokens:  s.cfg.Tokens,
+		Logger:  s.log,
+		Roles:   s.cfg.Roles.String(),
+		DataDir: s.cfg.DataDir,
+		S3:      s.S3Addr(),
 	}
-	if s.cfg.Roles&RoleWorker == 0 {
-		opts.Info.Store = "on the workers"
+	if e := s.storage.Engine; e != nil {
+		opts.Engine = e.URL
+	}
+	if b := s.storage.Blocks; b != nil && s.cfg.Roles&RoleWorker != 0 {
+		opts.Store = b.URL
+	} else {
+		opts.Store = "on the workers"
 	}
 	for _, a := range []string{s.WorkerAddr(), s.MetricsAddr()} {
 		if a != "" {
-			opts.Info.Metrics = append(opts.Info.Metrics, a+"/metrics")
+			opts.Metrics = append(opts.Metrics, a+"/metrics")
 		}
 	}
 	if s.tlsCfg != nil {
 		opts.TLS = pinnedTLS(s.tlsCfg)
 	}
-	if r.console, err = console.New(opts); err != nil {
+	if r.console, err = s.cfg.Console(opts); err != nil {
 		return nil, err
 	}
 	r.http = &http.Server{
