@@ -28,6 +28,7 @@ func (id Identity) Anonymous() bool { return id.AccessKey == "" }
 type BucketInfo struct {
 	Name    string
 	Created time.Time
+	Owner   uint32 // uid of the bucket's owner
 }
 
 // Tag is one object or bucket tag.
@@ -58,6 +59,9 @@ type ObjectInfo struct {
 	// PartSizes are the sizes of the parts of a multipart object in order,
 	// empty for a single-part object (partNumber GETs and x-amz-mp-parts-count).
 	PartSizes []int64
+	// UploadID is the multipart upload that made the object, if any: a
+	// repeated CompleteMultipartUpload of it answers as the first did.
+	UploadID string
 }
 
 // Object is an open object. Body reads the object as it was when opened;
@@ -95,6 +99,34 @@ type PutInput struct {
 type WriteCond struct {
 	IfNoneMatchStar bool   // fail with ErrPreconditionFailed if the key exists
 	IfMatch         string // fail unless the key exists with this ETag (ErrNoSuchKey if absent)
+	// IfNoneMatch lists ETags (unquoted): fail with ErrPreconditionFailed
+	// if the key exists with one of them.
+	IfNoneMatch []string
+}
+
+// Conditional reports whether c checks anything.
+func (c WriteCond) Conditional() bool {
+	return c.IfNoneMatchStar || c.IfMatch != "" || len(c.IfNoneMatch) > 0
+}
+
+// Check applies c to the current object (nil when the key is absent):
+// ErrPreconditionFailed, or ErrNoSuchKey for If-Match on a missing key.
+func (c WriteCond) Check(cur *ObjectInfo) error {
+	if cur == nil {
+		if c.IfMatch != "" {
+			return ErrNoSuchKey
+		}
+		return nil
+	}
+	if c.IfNoneMatchStar || c.IfMatch != "" && c.IfMatch != cur.ETag {
+		return ErrPreconditionFailed
+	}
+	for _, e := range c.IfNoneMatch {
+		if e == cur.ETag {
+			return ErrPreconditionFailed
+		}
+	}
+	return nil
 }
 
 // CopyInput describes a CopyObject.

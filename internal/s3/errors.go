@@ -26,6 +26,7 @@ func apiErr(code string, status int, msg string) *apiError {
 var (
 	errAccessDenied          = apiErr("AccessDenied", 403, "Access Denied")
 	errBadDigest             = apiErr("BadDigest", 400, "The Content-MD5 or checksum you specified did not match what was received.")
+	errBucketAlreadyExists   = apiErr("BucketAlreadyExists", 409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")
 	errBucketAlreadyOwned    = apiErr("BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket succeeded and you already own it.")
 	errBucketNotEmpty        = apiErr("BucketNotEmpty", 409, "The bucket you tried to delete is not empty")
 	errEntityTooLarge        = apiErr("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size.")

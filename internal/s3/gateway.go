@@ -64,6 +64,7 @@ type Gateway struct {
 	cfg      Config
 	be       Backend
 	keys     map[string]Credential
+	names    map[uint32]string // uid -> the first access key acting as it (owner display names)
 	verifier *sigv4.Verifier
 	log      *slog.Logger
 	idPrefix string
@@ -81,7 +82,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, be: cfg.Backend, keys: map[string]Credential{}, log: cfg.Logger}
+	g := &Gateway{cfg: cfg, be: cfg.Backend, keys: map[string]Credential{}, names: map[uint32]string{}, log: cfg.Logger}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -91,6 +92,9 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		c.Identity.AccessKey = c.AccessKey
 		g.keys[c.AccessKey] = c
+		if _, ok := g.names[c.Identity.Uid]; !ok {
+			g.names[c.Identity.Uid] = c.AccessKey
+		}
 	}
 	g.verifier = &sigv4.Verifier{
 		Secret: func(ak string) (string, bool) {
@@ -225,6 +229,11 @@ func (req *request) dispatch(ctx context.Context) error {
 		return req.completeMultipart(ctx)
 	case "AbortMultipartUpload":
 		return req.abortMultipart(ctx)
+	case "ListObjectVersions":
+		return req.listObjectVersions(ctx)
+	}
+	if ok, err := req.serveUnconfigured(ctx); ok {
+		return err
 	}
 	return errNotImplemented
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"strings"
 )
@@ -167,6 +168,13 @@ func (req *request) completeMultipart(ctx context.Context) error {
 	stored := map[int]PartInfo{}
 	for marker := 0; ; {
 		ps, more, err := req.g.be.ListParts(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, marker, 1000)
+		if errors.Is(err, ErrNoSuchUpload) && marker == 0 {
+			// A retried Complete of an upload that completed: S3
+			// answers it as the first, while the object is its result.
+			if info, herr := req.g.be.HeadObject(ctx, req.id, req.rt.Bucket, req.rt.Key); herr == nil && uploadID != "" && info.UploadID == uploadID {
+				return req.completed(info)
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -206,6 +214,10 @@ func (req *request) completeMultipart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return req.completed(info)
+}
+
+func (req *request) completed(info ObjectInfo) error {
 	scheme := "http"
 	if req.r.TLS != nil {
 		scheme = "https"

@@ -38,14 +38,7 @@ func metaFromHeaders(h http.Header) (ObjectMeta, error) {
 		CacheControl:       h.Get("Cache-Control"),
 		Expires:            h.Get("Expires"),
 	}
-	// aws-chunked is transfer framing, not the object's encoding.
-	var encs []string
-	for _, e := range strings.Split(h.Get("Content-Encoding"), ",") {
-		if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
-			encs = append(encs, e)
-		}
-	}
-	m.ContentEncoding = strings.Join(encs, ",")
+	m.ContentEncoding = contentEncoding(h.Get("Content-Encoding"))
 	size := 0
 	for k, vs := range h {
 		lk := strings.ToLower(k)
@@ -68,13 +61,35 @@ func metaFromHeaders(h http.Header) (ObjectMeta, error) {
 	return m, nil
 }
 
+// contentEncoding is the Content-Encoding to store: the header as sent,
+// byte for byte, but for aws-chunked, which is transfer framing (SigV4
+// streaming), not the object's encoding.
+func contentEncoding(v string) string {
+	parts := strings.Split(v, ",")
+	kept := parts[:0]
+	for _, e := range parts {
+		if !strings.EqualFold(strings.TrimSpace(e), "aws-chunked") {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(parts) {
+		return v
+	}
+	return strings.TrimSpace(strings.Join(kept, ","))
+}
+
 func writeCond(h http.Header) (WriteCond, error) {
 	var c WriteCond
 	if inm := h.Get("If-None-Match"); inm != "" {
-		if strings.TrimSpace(inm) != "*" {
-			return c, withMsg(errNotImplemented, "If-None-Match on writes supports only '*'")
+		for _, e := range strings.Split(inm, ",") {
+			switch e = strings.TrimSpace(e); e {
+			case "":
+			case "*":
+				c.IfNoneMatchStar = true
+			default:
+				c.IfNoneMatch = append(c.IfNoneMatch, unquoteETag(e))
+			}
 		}
-		c.IfNoneMatchStar = true
 	}
 	if im := h.Get("If-Match"); im != "" {
 		c.IfMatch = unquoteETag(im)
@@ -500,6 +515,34 @@ func (req *request) deleteObjectTagging(ctx context.Context) error {
 	return req.noContent()
 }
 
+// objectParts is GetObjectAttributes' page of parts, selected by
+// x-amz-max-parts and x-amz-part-number-marker.
+func objectParts(h http.Header, sizes []int64) (*objectPartsXML, error) {
+	max, marker := 1000, 0
+	var err error
+	if s := h.Get("X-Amz-Max-Parts"); s != "" {
+		if max, err = strconv.Atoi(s); err != nil || max < 0 {
+			return nil, withMsg(errInvalidArgument, "Invalid x-amz-max-parts")
+		}
+		max = min(max, 1000)
+	}
+	if s := h.Get("X-Amz-Part-Number-Marker"); s != "" {
+		if marker, err = strconv.Atoi(s); err != nil || marker < 0 {
+			return nil, withMsg(errInvalidArgument, "Invalid x-amz-part-number-marker")
+		}
+	}
+	op := &objectPartsXML{PartsCount: len(sizes), PartNumberMarker: marker, MaxParts: max}
+	for n := marker + 1; n <= len(sizes); n++ {
+		if len(op.Parts) == max {
+			op.IsTruncated = true
+			break
+		}
+		op.Parts = append(op.Parts, objectPartXML{PartNumber: n, Size: sizes[n-1]})
+		op.NextPartNumberMarker = n
+	}
+	return op, nil
+}
+
 func (req *request) getObjectAttributes(ctx context.Context) error {
 	var want []string
 	for _, v := range req.r.Header.Values("X-Amz-Object-Attributes") {
@@ -528,7 +571,11 @@ func (req *request) getObjectAttributes(ctx context.Context) error {
 			res.ObjectSize = &s
 		case "ObjectParts":
 			if len(info.PartSizes) > 0 {
-				res.ObjectParts = &objectPartsXML{TotalPartsCount: len(info.PartSizes)}
+				op, err := objectParts(req.r.Header, info.PartSizes)
+				if err != nil {
+					return err
+				}
+				res.ObjectParts = op
 			}
 		case "Checksum":
 			if info.Checksum != "" {

@@ -21,15 +21,10 @@ type route struct {
 	Action string // the S3 action name, e.g. "PutObject"
 }
 
-// unsupported are S3 subresources the gateway does not implement: a
-// request naming one is answered NotImplemented, never served as the
-// plain action it would otherwise look like.
-var unsupported = []string{
-	"accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering", "inventory",
-	"legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
-	"policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore", "retention",
-	"select", "torrent", "versioning", "versions", "website", "versionId",
-}
+// unsupported are query parameters naming what the gateway does not
+// serve yet: a request naming one is answered NotImplemented, never
+// served as the plain action it would otherwise look like.
+var unsupported = []string{"versionId"}
 
 // parseRoute maps a request to (bucket, key, action). baseDomain enables
 // virtual-hosted-style addressing for hosts "<bucket>.<baseDomain>".
@@ -67,6 +62,13 @@ func parseRoute(method, host, path string, q url.Values, hdr http.Header, baseDo
 			return rt, errNotImplemented
 		}
 	}
+	if act, ok, e := subresource(method, rt, q); ok {
+		if e != nil {
+			return rt, e
+		}
+		rt.Action = act
+		return rt, nil
+	}
 	rt.Action = action(method, rt, q, hdr)
 	if rt.Action == "" {
 		return rt, errMethodNotAllowed
@@ -90,6 +92,8 @@ func action(method string, rt route, q url.Values, hdr http.Header) string {
 				return "GetBucketLocation"
 			case q.Has("uploads"):
 				return "ListMultipartUploads"
+			case q.Has("versions"):
+				return "ListObjectVersions"
 			case q.Get("list-type") == "2":
 				return "ListObjectsV2"
 			}

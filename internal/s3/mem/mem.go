@@ -35,6 +35,7 @@ type Backend struct {
 }
 
 type bucket struct {
+	owner   uint32
 	created time.Time
 	public  bool
 	tags    []s3.Tag
@@ -99,7 +100,7 @@ func (b *Backend) ListBuckets(ctx context.Context, id s3.Identity) ([]s3.BucketI
 	defer b.mu.Unlock()
 	var out []s3.BucketInfo
 	for n, bk := range b.mu.buckets {
-		out = append(out, s3.BucketInfo{Name: n, Created: bk.created})
+		out = append(out, s3.BucketInfo{Name: n, Created: bk.created, Owner: bk.owner})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -112,6 +113,7 @@ func (b *Backend) CreateBucket(ctx context.Context, id s3.Identity, name string)
 		return fserr.E("mem.CreateBucket", name, fserr.Exist, s3.ErrBucketExists)
 	}
 	b.mu.buckets[name] = &bucket{
+		owner:   id.Uid,
 		created: b.now(),
 		objects: btree.NewG(16, func(x, y *object) bool { return x.key < y.key }),
 		uploads: map[string]*upload{},
@@ -126,7 +128,7 @@ func (b *Backend) HeadBucket(ctx context.Context, id s3.Identity, name string) (
 	if err != nil {
 		return s3.BucketInfo{}, err
 	}
-	return s3.BucketInfo{Name: name, Created: bk.created}, nil
+	return s3.BucketInfo{Name: name, Created: bk.created, Owner: bk.owner}, nil
 }
 
 func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, name string) error {
@@ -136,7 +138,8 @@ func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, name string)
 	if err != nil {
 		return err
 	}
-	if bk.objects.Len() > 0 || len(bk.uploads) > 0 {
+	// Uploads in progress go with the bucket, as in S3.
+	if bk.objects.Len() > 0 {
 		return fserr.E("mem.DeleteBucket", name, fserr.NotEmpty, s3.ErrBucketNotEmpty)
 	}
 	delete(b.mu.buckets, name)
@@ -217,18 +220,18 @@ func (bk *bucket) conflictLocked(op, key string) error {
 }
 
 func checkCond(op string, cur *object, key string, c s3.WriteCond) error {
-	if c.IfNoneMatchStar && cur != nil {
-		return fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
+	var ci *s3.ObjectInfo
+	if cur != nil {
+		ci = &cur.info
 	}
-	if c.IfMatch != "" {
-		if cur == nil {
-			return noKey(op, key)
-		}
-		if cur.info.ETag != c.IfMatch {
-			return fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
-		}
+	switch err := c.Check(ci); err {
+	case nil:
+		return nil
+	case s3.ErrNoSuchKey:
+		return noKey(op, key)
+	default:
+		return fserr.E(op, key, fserr.Exist, err)
 	}
-	return nil
 }
 
 func (b *Backend) PutObject(ctx context.Context, id s3.Identity, name, key string, in s3.PutInput, cond s3.WriteCond) (s3.ObjectInfo, error) {
@@ -331,6 +334,7 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, name, key stri
 	}
 	info := src.info
 	info.Key = key
+	info.UploadID = ""
 	info.LastModified = b.now()
 	tags := info.Meta.Tags
 	if in.Meta != nil {
@@ -530,7 +534,7 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, name, k
 		data = append(data, u.parts[cp.Number].data...)
 	}
 	o := &object{key: key, data: data, info: s3.ObjectInfo{
-		Key: key, Size: size, ETag: etag, LastModified: b.now(), Meta: u.meta, PartSizes: sizes,
+		Key: key, Size: size, ETag: etag, LastModified: b.now(), Meta: u.meta, PartSizes: sizes, UploadID: uploadID,
 	}}
 	bk.objects.ReplaceOrInsert(o)
 	delete(bk.uploads, uploadID)

@@ -243,7 +243,7 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
 	m := um.Meta
-	m.ETag, m.PartSizes, m.ChecksumAlg, m.Checksum = etag, sizes, "", ""
+	m.ETag, m.PartSizes, m.ChecksumAlg, m.Checksum, m.UploadID = etag, sizes, "", "", uploadID
 	ta, err := stat(c, tmp)
 	if err != nil {
 		c.Remove(tmp)

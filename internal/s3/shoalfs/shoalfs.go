@@ -232,6 +232,7 @@ type objectMeta struct {
 	ChecksumAlg string            `json:"ckalg,omitempty"`
 	Checksum    string            `json:"ck,omitempty"`
 	PartSizes   []int64           `json:"parts,omitempty"`
+	UploadID    string            `json:"upload,omitempty"` // the multipart upload that made the object
 }
 
 func metaFrom(m s3.ObjectMeta) objectMeta {
@@ -262,6 +263,7 @@ func info(key string, a *shoal.Attr, raw []byte) s3.ObjectInfo {
 			oi.ChecksumAlgorithm = checksum.Algorithm(m.ChecksumAlg)
 			oi.Checksum = m.Checksum
 			oi.PartSizes = m.PartSizes
+			oi.UploadID = m.UploadID
 			return oi
 		}
 	}
@@ -376,7 +378,7 @@ func (b *Backend) ListBuckets(ctx context.Context, id s3.Identity) ([]s3.BucketI
 			if e.Xattr != nil && json.Unmarshal(e.Xattr, &m) == nil && m.Created != 0 {
 				created = time.Unix(0, m.Created)
 			}
-			out = append(out, s3.BucketInfo{Name: e.Name, Created: created})
+			out = append(out, s3.BucketInfo{Name: e.Name, Created: created, Owner: e.Attr.Uid})
 		}
 		if len(ents) < 1000 {
 			return out, nil
@@ -401,11 +403,11 @@ func (b *Backend) CreateBucket(ctx context.Context, id s3.Identity, bucket strin
 }
 
 func (b *Backend) HeadBucket(ctx context.Context, id s3.Identity, bucket string) (s3.BucketInfo, error) {
-	_, m, err := b.bucketMeta("shoalfs.HeadBucket", b.as(ctx, id), bucket)
+	a, m, err := b.bucketMeta("shoalfs.HeadBucket", b.as(ctx, id), bucket)
 	if err != nil {
 		return s3.BucketInfo{}, err
 	}
-	return s3.BucketInfo{Name: bucket, Created: time.Unix(0, m.Created)}, nil
+	return s3.BucketInfo{Name: bucket, Created: time.Unix(0, m.Created), Owner: a.Uid}, nil
 }
 
 func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, bucket string) error {
@@ -414,10 +416,10 @@ func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, bucket strin
 	if _, _, err := b.bucketMeta(op, c, bucket); err != nil {
 		return err
 	}
+	// Uploads in progress do not keep a bucket (S3 drops them with it):
+	// the directory goes first, failing while objects remain, then the
+	// bucket's staging, so a failed delete loses no upload.
 	up := path.Join(uploadsDir, bucket)
-	if ents, err := b.c.WithContext(ctx).ListNames(up, "", 1, ""); err == nil && len(ents) > 0 {
-		return fserr.E(op, bucket, fserr.NotEmpty, s3.ErrBucketNotEmpty)
-	}
 	if err := c.Remove(bucketPath(bucket)); err != nil {
 		if fserr.Is(fserr.NotEmpty, err) || fserr.Is(fserr.Exist, err) {
 			return fserr.E(op, bucket, fserr.NotEmpty, s3.ErrBucketNotEmpty)
@@ -427,7 +429,9 @@ func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, bucket strin
 		}
 		return fserr.E(op, bucket, err)
 	}
-	b.c.WithContext(ctx).Remove(up)
+	if err := b.c.WithContext(ctx).RemoveAll(up); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		b.opts.Logger.Warn("shoalfs: removing the uploads of a deleted bucket", "bucket", bucket, "err", err)
+	}
 	return nil
 }
 
@@ -509,18 +513,14 @@ func seal(op string, c *shoal.Client, tmp, key string, m objectMeta) (shoal.Attr
 }
 
 func checkCond(op string, cur *s3.ObjectInfo, key string, cond s3.WriteCond) error {
-	if cond.IfNoneMatchStar && cur != nil {
-		return fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
+	switch err := cond.Check(cur); err {
+	case nil:
+		return nil
+	case s3.ErrNoSuchKey:
+		return noKey(op, key)
+	default:
+		return fserr.E(op, key, fserr.Exist, err)
 	}
-	if cond.IfMatch != "" {
-		if cur == nil {
-			return noKey(op, key)
-		}
-		if cur.ETag != cond.IfMatch {
-			return fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
-		}
-	}
-	return nil
 }
 
 // publish moves the staged file tmp to key with m (stamped by the caller
@@ -543,7 +543,7 @@ func (b *Backend) publish(op string, c *shoal.Client, bucket, key, tmp string, c
 		return a, nil, err
 	}
 	po := shoal.PublishOptions{Mtime: time.Unix(0, m.Mtime), Xattr: XattrObject, Value: raw}
-	if cond.IfNoneMatchStar || cond.IfMatch != "" {
+	if cond.Conditional() {
 		po.Check, po.Expect = true, cur
 	}
 	dst := objPath(bucket, key)
@@ -617,7 +617,7 @@ func (b *Backend) renameInto(op string, c *shoal.Client, bucket, key, tmp string
 // condHolds checks cond against the object at key and returns the
 // attributes of that object (nil if there is none).
 func (b *Backend) condHolds(op string, c *shoal.Client, bucket, key string, cond s3.WriteCond) (*shoal.Attr, error) {
-	if !cond.IfNoneMatchStar && cond.IfMatch == "" {
+	if !cond.Conditional() {
 		return nil, nil
 	}
 	var cur *s3.ObjectInfo
@@ -894,6 +894,7 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key st
 		m.Tags = in.Tags
 	}
 	m.ETag, m.ChecksumAlg, m.Checksum, m.PartSizes = src.ETag, string(src.ChecksumAlgorithm), src.Checksum, src.PartSizes
+	m.UploadID = ""
 	if sa.Mode.IsDir() || strings.HasSuffix(key, "/") {
 		if !sa.Mode.IsDir() || !strings.HasSuffix(key, "/") || sa.Size != 0 {
 			return s3.ObjectInfo{}, fserr.Errorf(op, fserr.Invalid, "shoalfs: copy between a directory marker and an object")

@@ -463,10 +463,13 @@ func canonicalHeaderValues(r *http.Request, signed []string) []string {
 		default:
 			vals = r.Header.Values(name)
 		}
+		// Values returns the header's own slice: canonical forms go to a
+		// copy, so the request keeps its headers byte for byte.
+		canon := make([]string, len(vals))
 		for j, v := range vals {
-			vals[j] = collapseSpaces(v)
+			canon[j] = collapseSpaces(v)
 		}
-		out[i] = strings.Join(vals, ",")
+		out[i] = strings.Join(canon, ",")
 	}
 	return out
 }
