@@ -84,7 +84,8 @@ type Digest struct {
 
 // PutInput is an object (or part) body with its attributes.
 type PutInput struct {
-	// Body yields exactly Size bytes. A Read error other than io.EOF
+	// Body yields exactly Size bytes (any number up to 5 GiB when Size is
+	// -1: a chunked Transfer-Encoding without Content-Length). A Read error other than io.EOF
 	// (including a failed signature or checksum at the end) means the
 	// write must leave nothing behind.
 	Body io.Reader

@@ -116,7 +116,13 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, sigv4.ErrMissingDecodedLength):
 		return errMissingContentLength
 	case errors.Is(err, sigv4.ErrInvalidChecksum):
-		return apiErr("InvalidRequest", 400, "Value for x-amz-checksum header is invalid.")
+		return apiErr("BadDigest", 400, "The x-amz-checksum header value is not a valid checksum of its algorithm.")
+	case errors.Is(err, sigv4.ErrMultipleChecksums):
+		return apiErr("InvalidRequest", 400, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+	case errors.Is(err, sigv4.ErrMissingDate):
+		return apiErr("AccessDenied", 403, "AWS authentication requires a valid Date or x-amz-date header")
+	case errors.Is(err, sigv4.ErrExpiresRange):
+		return apiErr("AccessDenied", 403, "X-Amz-Expires must be less than a week (in seconds) that is 604800, and at least 1")
 	case errors.Is(err, sigv4.ErrBadChecksum):
 		return apiErr("BadDigest", 400, "The checksum you specified did not match the calculated checksum.")
 

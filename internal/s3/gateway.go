@@ -148,6 +148,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.Action == "CompleteMultipartUpload" {
 		opts = append(opts, sigv4.IgnoreChecksumHeaders())
 	}
+	if rt.Virtual {
+		opts = append(opts, sigv4.V2Bucket(rt.Bucket))
+	}
 	auth, err := g.verifier.Verify(r, opts...)
 	if err != nil {
 		req.fail(err)

@@ -103,15 +103,19 @@ type digestReader struct {
 	r       io.Reader
 	md5     hash.Hash
 	wantMD5 []byte
-	n, size int64
+	n, size int64 // size -1: unknown, at most max
+	max     int64
 }
 
 func (d *digestReader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	d.md5.Write(p[:n])
 	d.n += int64(n)
+	if d.size < 0 && d.n > d.max {
+		return n, errEntityTooLarge
+	}
 	if err == io.EOF {
-		if d.n != d.size {
+		if d.size >= 0 && d.n != d.size {
 			return n, errIncompleteBody
 		}
 		if d.wantMD5 != nil && !bytes.Equal(d.md5.Sum(nil), d.wantMD5) {
@@ -121,16 +125,27 @@ func (d *digestReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+func chunkedTransfer(r *http.Request) bool {
+	for _, te := range r.TransferEncoding {
+		if strings.EqualFold(te, "chunked") {
+			return true
+		}
+	}
+	return false
+}
+
 // putInput builds the streaming input of a PutObject or UploadPart.
 func (req *request) putInput(maxSize int64) (PutInput, error) {
 	size := req.auth.Length
-	if size < 0 {
+	// A chunked Transfer-Encoding carries no length: the body is read to
+	// its end, and cut off past maxSize.
+	if size < 0 && !chunkedTransfer(req.r) {
 		return PutInput{}, errMissingContentLength
 	}
 	if size > maxSize {
 		return PutInput{}, errEntityTooLarge
 	}
-	d := &digestReader{r: req.auth.Body, md5: md5.New(), size: size}
+	d := &digestReader{r: req.auth.Body, md5: md5.New(), size: size, max: maxSize}
 	if cm := req.r.Header.Get("Content-Md5"); cm != "" {
 		b, err := base64.StdEncoding.DecodeString(cm)
 		if err != nil || len(b) != md5.Size {

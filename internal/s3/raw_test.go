@@ -94,6 +94,17 @@ func TestNegativeAuth(t *testing.T) {
 		{"sigv2", func() *http.Request {
 			r, _ := http.NewRequest("GET", e.srv.URL+"/neg", nil)
 			r.Header.Set("Authorization", "AWS "+testAK+":c2lnbmF0dXJl")
+			r.Header.Set("Date", now.UTC().Format(http.TimeFormat))
+			return r
+		}(), "SignatureDoesNotMatch"},
+		{"sigv2 without a date", func() *http.Request {
+			r, _ := http.NewRequest("GET", e.srv.URL+"/neg", nil)
+			r.Header.Set("Authorization", "AWS "+testAK+":c2lnbmF0dXJl")
+			return r
+		}(), "AccessDenied"},
+		{"unknown scheme", func() *http.Request {
+			r, _ := http.NewRequest("GET", e.srv.URL+"/neg", nil)
+			r.Header.Set("Authorization", "Bearer abc")
 			return r
 		}(), "InvalidRequest"},
 	} {

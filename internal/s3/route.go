@@ -19,6 +19,8 @@ type route struct {
 	Bucket string
 	Key    string
 	Action string // the S3 action name, e.g. "PutObject"
+	// Virtual says the bucket came from the Host (virtual-hosted style).
+	Virtual bool
 }
 
 // unsupported are query parameters naming what the gateway does not
@@ -42,6 +44,7 @@ func parseRoute(method, host, path string, q url.Values, hdr http.Header, baseDo
 	if bd := strings.ToLower(baseDomain); bd != "" && strings.HasSuffix(host, "."+bd) {
 		rt.Bucket = strings.TrimSuffix(host, "."+bd)
 		rt.Key = p
+		rt.Virtual = true
 	} else {
 		rt.Bucket, rt.Key, _ = strings.Cut(p, "/")
 	}

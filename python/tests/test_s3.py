@@ -502,3 +502,123 @@ def test_list_object_versions_unversioned(s3, bucket):
             assert v["VersionId"] == "null" and v["IsLatest"]
             seen.append(v["Key"])
     assert seen == ["v1", "v2", "w/x"]
+
+
+# ---- issue 15: SigV2, presigned URLs, request checks (item 4) ----
+
+def _s3v2(srv, secret=SK):
+    return boto3.client("s3", endpoint_url=srv["endpoint"], aws_access_key_id=AK, aws_secret_access_key=secret,
+                        region_name="us-east-1",
+                        config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+
+
+def test_sigv2_boto3(s3srv, s3, bucket, tmp_path):
+    v2 = _s3v2(s3srv)
+    v2.put_object(Bucket=bucket, Key="dir/a b+c.txt", Body=b"v2 body", ContentType="text/x",
+                  Metadata={"color": "blue"})
+    got = v2.get_object(Bucket=bucket, Key="dir/a b+c.txt")
+    assert got["Body"].read() == b"v2 body" and got["Metadata"] == {"color": "blue"}
+    assert [o["Key"] for o in v2.list_objects_v2(Bucket=bucket)["Contents"]] == ["dir/a b+c.txt"]
+    v2.put_object_tagging(Bucket=bucket, Key="dir/a b+c.txt", Tagging={"TagSet": [{"Key": "t", "Value": "1"}]})
+    assert v2.get_object_tagging(Bucket=bucket, Key="dir/a b+c.txt")["TagSet"] == [{"Key": "t", "Value": "1"}]
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(11 << 20))
+    v2.upload_file(str(big), bucket, "big", Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+    assert v2.head_object(Bucket=bucket, Key="big")["ETag"].endswith('-3"')
+    v2.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "dir/a b+c.txt"})
+    v2.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "copy"}, {"Key": "big"}]})
+    # fail closed: a wrong secret stores nothing
+    with pytest.raises(ClientError) as ei:
+        _s3v2(s3srv, "wrong").put_object(Bucket=bucket, Key="evil", Body=b"x")
+    assert _code(ei) == "SignatureDoesNotMatch"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="evil")
+
+
+def test_sigv2_presigned(s3srv, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="p q.txt", Body=b"presigned v2")
+    # the default presign of botocore's "s3" signer, and of a client without any signature setting
+    default = boto3.client("s3", endpoint_url=s3srv["endpoint"], aws_access_key_id=AK, aws_secret_access_key=SK,
+                           region_name="us-east-1")
+    for c in (_s3v2(s3srv), default):
+        url = c.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p q.txt",
+                                                             "ResponseContentType": "text/plain"}, ExpiresIn=60)
+        with urllib.request.urlopen(url) as r:
+            assert r.read() == b"presigned v2" and r.headers["Content-Type"] == "text/plain"
+    v2 = _s3v2(s3srv)
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p q.txt"}, ExpiresIn=60)
+    assert "AWSAccessKeyId=" in url
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen(url.replace("p%20q", "p%20r"))
+    assert ei.value.code == 403
+    url = v2.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "up.txt"}, ExpiresIn=60)
+    # SigV2 signs Content-Type: urllib's default form type would not match the presign
+    req = urllib.request.Request(url, data=b"uploaded v2", method="PUT", headers={"Content-Type": ""})
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 200
+    assert s3.get_object(Bucket=bucket, Key="up.txt")["Body"].read() == b"uploaded v2"
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p q.txt"}, ExpiresIn=1)
+    time.sleep(2.1)
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen(url)
+    assert ei.value.code == 403
+
+
+def test_presign_expires_out_of_range(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"1")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=7 * 24 * 3600 + 1)
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen(url)
+    assert ei.value.code == 403
+
+
+def test_malformed_checksum_is_bad_digest(s3, bucket):
+    with pytest.raises(ClientError) as ei:
+        s3.put_object(Bucket=bucket, Key="ck", Body=b"data", ChecksumSHA256="bm90IGEgc2hhMjU2")
+    assert _code(ei) == "BadDigest"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="ck")
+
+
+def _s3cmd(srv, tmp_path, *args):
+    s3cmd = shutil.which("s3cmd")
+    if not s3cmd:
+        pytest.skip("s3cmd is not installed (apt-get install s3cmd)")
+    host = srv["endpoint"].split("//", 1)[1]
+    cfg = tmp_path / "s3cfg"
+    cfg.write_text("[default]\naccess_key = %s\nsecret_key = %s\nhost_base = %s\nhost_bucket = %s\n"
+                   "use_https = False\nsignature_v2 = True\nbucket_location = us-east-1\n" % (AK, SK, host, host))
+    p = subprocess.run([s3cmd, "-c", str(cfg), *args], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, "s3cmd %s: %s%s" % (" ".join(args), p.stdout, p.stderr)
+    return p
+
+
+def test_s3cmd_sigv2(s3srv, s3, tmp_path):
+    b = "s3cmd-v2"
+    _s3cmd(s3srv, tmp_path, "mb", "s3://" + b)
+    try:
+        small, big = tmp_path / "small.txt", tmp_path / "big.bin"
+        small.write_text("s3cmd small")
+        big.write_bytes(os.urandom(11 << 20))
+        _s3cmd(s3srv, tmp_path, "put", str(small), "s3://%s/d/small.txt" % b)
+        _s3cmd(s3srv, tmp_path, "put", "--multipart-chunk-size-mb=5", str(big), "s3://%s/big.bin" % b)
+        out = _s3cmd(s3srv, tmp_path, "ls", "-r", "s3://%s/" % b).stdout
+        assert "d/small.txt" in out and "big.bin" in out
+        _s3cmd(s3srv, tmp_path, "info", "s3://" + b)  # reads the bucket's location, ACL, policy, CORS...
+        back = tmp_path / "back.bin"
+        _s3cmd(s3srv, tmp_path, "get", "s3://%s/big.bin" % b, str(back))
+        assert filecmp.cmp(big, back, shallow=False)
+        url = _s3cmd(s3srv, tmp_path, "signurl", "s3://%s/d/small.txt" % b, "+60").stdout.strip()
+        with urllib.request.urlopen(url) as r:
+            assert r.read() == b"s3cmd small"
+        _s3cmd(s3srv, tmp_path, "del", "-r", "--force", "s3://%s/" % b)
+    finally:
+        _empty(s3, b)
+        s3.delete_bucket(Bucket=b)
+
+
+def test_aws_cli_presign(s3srv, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="cli p.txt", Body=b"cli presigned")
+    url = _aws(s3srv, "s3", "presign", "s3://%s/cli p.txt" % bucket, "--expires-in", "60").stdout.strip()
+    with urllib.request.urlopen(url) as r:
+        assert r.read() == b"cli presigned"

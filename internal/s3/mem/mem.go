@@ -184,7 +184,7 @@ func readBody(op string, in s3.PutInput) ([]byte, error) {
 	if err != nil {
 		return nil, fserr.E(op, fserr.Invalid, err)
 	}
-	if int64(len(data)) != in.Size {
+	if in.Size >= 0 && int64(len(data)) != in.Size {
 		return nil, fserr.Errorf(op, fserr.Invalid, "mem: body is %d bytes, want %d", len(data), in.Size)
 	}
 	return data, nil

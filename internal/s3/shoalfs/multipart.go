@@ -107,7 +107,7 @@ func (b *Backend) PutPart(ctx context.Context, id s3.Identity, bucket, key, uplo
 		return s3.PartInfo{}, err
 	}
 	dir := uploadPath(bucket, uploadID)
-	tmp, err := b.stage(op, c, dir, key, in)
+	tmp, _, err := b.stage(op, c, dir, key, in)
 	if err != nil {
 		return s3.PartInfo{}, err
 	}

@@ -473,18 +473,18 @@ func (b *Backend) PutBucketTags(ctx context.Context, id s3.Identity, bucket stri
 
 // ---- objects
 
-// stage writes body into a new hidden file and returns its path.
-func (b *Backend) stage(op string, c *shoal.Client, dir, key string, in s3.PutInput) (string, error) {
+// stage writes body into a new hidden file and returns its path and size.
+func (b *Backend) stage(op string, c *shoal.Client, dir, key string, in s3.PutInput) (string, int64, error) {
 	tmp := path.Join(dir, "tmp-"+randomID())
 	f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return "", fserr.E(op, key, err)
+		return "", 0, fserr.E(op, key, err)
 	}
 	n, err := io.Copy(f, in.Body)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fserr.E(op, key, cerr)
 	}
-	if err == nil && n != in.Size {
+	if err == nil && in.Size >= 0 && n != in.Size {
 		err = fserr.Errorf(op, fserr.Invalid, "shoalfs: body is %d bytes, want %d", n, in.Size)
 	}
 	if err != nil {
@@ -493,9 +493,9 @@ func (b *Backend) stage(op string, c *shoal.Client, dir, key string, in s3.PutIn
 		if !errors.As(err, &fe) {
 			err = fserr.E(op, key, fserr.Invalid, err) // a body that failed its checks
 		}
-		return "", err
+		return "", 0, err
 	}
-	return tmp, nil
+	return tmp, n, nil
 }
 
 // seal stores m on the staged file, stamped with its size and mtime.
@@ -711,7 +711,7 @@ func (b *Backend) PutObject(ctx context.Context, id s3.Identity, bucket, key str
 	if err := b.staging(ctx); err != nil {
 		return s3.ObjectInfo{}, err
 	}
-	tmp, err := b.stage(op, c, tmpDir, key, in)
+	tmp, size, err := b.stage(op, c, tmpDir, key, in)
 	if err != nil {
 		return s3.ObjectInfo{}, err
 	}
@@ -720,7 +720,7 @@ func (b *Backend) PutObject(ctx context.Context, id s3.Identity, bucket, key str
 	m.ETag, m.ChecksumAlg, m.Checksum = d.MD5, string(d.ChecksumAlgorithm), d.Checksum
 	// The file's size is the body's (stage checked it) and its mtime is
 	// set here, so the metadata is stamped without reading the file back.
-	m.Size, m.Mtime = in.Size, b.opts.Now().UnixNano()
+	m.Size, m.Mtime = size, b.opts.Now().UnixNano()
 	a, raw, err := b.publish(op, c, bucket, key, tmp, cond, m)
 	if err != nil {
 		return s3.ObjectInfo{}, err
