@@ -229,6 +229,14 @@ type Backend interface {
 	// replaces them (nil deletes).
 	BucketTags(ctx context.Context, id Identity, bucket string) ([]Tag, error)
 	PutBucketTags(ctx context.Context, id Identity, bucket string, tags []Tag) error
+	// BucketConfig returns a bucket's stored sub-resource configuration
+	// by name ("cors", ...), nil when none is set. It reads as the
+	// service, not as a requester: the gateway needs it before it knows
+	// one (a CORS preflight is anonymous) and checks access itself.
+	BucketConfig(ctx context.Context, bucket, name string) ([]byte, error)
+	// PutBucketConfig stores a configuration (nil deletes it) acting as
+	// id, whose permissions decide (the bucket's owner may).
+	PutBucketConfig(ctx context.Context, id Identity, bucket, name string, value []byte) error
 
 	PutObject(ctx context.Context, id Identity, bucket, key string, in PutInput, cond WriteCond) (ObjectInfo, error)
 	HeadObject(ctx context.Context, id Identity, bucket, key string) (ObjectInfo, error)

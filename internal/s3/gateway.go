@@ -144,6 +144,23 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.fail(aerr)
 		return
 	}
+	req.corsHeaders(r.Context())
+	switch rt.Action {
+	case "PreflightCORS":
+		// Browsers send preflights without credentials.
+		req.id = AnonymousIdentity
+		if err := req.preflight(r.Context()); err != nil {
+			req.fail(err)
+		}
+		return
+	case "PostObject":
+		// The form carries its own signature (a signed policy).
+		req.id = AnonymousIdentity
+		if err := req.postObject(r.Context()); err != nil {
+			req.fail(err)
+		}
+		return
+	}
 	var opts []sigv4.Option
 	if rt.Action == "CompleteMultipartUpload" {
 		opts = append(opts, sigv4.IgnoreChecksumHeaders())
@@ -234,6 +251,12 @@ func (req *request) dispatch(ctx context.Context) error {
 		return req.abortMultipart(ctx)
 	case "ListObjectVersions":
 		return req.listObjectVersions(ctx)
+	case "PutBucketCors":
+		return req.putBucketCors(ctx)
+	case "GetBucketCors":
+		return req.getBucketCors(ctx)
+	case "DeleteBucketCors":
+		return req.deleteBucketCors(ctx)
 	}
 	if ok, err := req.serveUnconfigured(ctx); ok {
 		return err

@@ -65,7 +65,7 @@ func parseRoute(method, host, path string, q url.Values, hdr http.Header, baseDo
 			return rt, errNotImplemented
 		}
 	}
-	if act, ok, e := subresource(method, rt, q); ok {
+	if act, ok, e := subresource(method, rt, q); ok && method != http.MethodOptions {
 		if e != nil {
 			return rt, e
 		}
@@ -80,6 +80,9 @@ func parseRoute(method, host, path string, q url.Values, hdr http.Header, baseDo
 }
 
 func action(method string, rt route, q url.Values, hdr http.Header) string {
+	if method == http.MethodOptions && rt.Bucket != "" {
+		return "PreflightCORS"
+	}
 	switch {
 	case rt.Bucket == "":
 		if method == http.MethodGet {
@@ -116,6 +119,9 @@ func action(method string, rt route, q url.Values, hdr http.Header) string {
 		case http.MethodPost:
 			if q.Has("delete") {
 				return "DeleteObjects"
+			}
+			if ct := strings.ToLower(hdr.Get("Content-Type")); strings.HasPrefix(ct, "multipart/form-data") {
+				return "PostObject"
 			}
 		}
 	default:

@@ -622,3 +622,84 @@ def test_aws_cli_presign(s3srv, s3, bucket):
     url = _aws(s3srv, "s3", "presign", "s3://%s/cli p.txt" % bucket, "--expires-in", "60").stdout.strip()
     with urllib.request.urlopen(url) as r:
         assert r.read() == b"cli presigned"
+
+
+# ---- issue 15: browsers, CORS and POST forms (item 3) ----
+
+def _preflight(srv, bucket, origin, method, headers=None):
+    req = urllib.request.Request("%s/%s/obj" % (srv["endpoint"], bucket), method="OPTIONS")
+    req.add_header("Origin", origin)
+    req.add_header("Access-Control-Request-Method", method)
+    if headers:
+        req.add_header("Access-Control-Request-Headers", headers)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers
+
+
+def test_cors(s3srv, s3, bucket):
+    with pytest.raises(ClientError) as ei:
+        s3.get_bucket_cors(Bucket=bucket)
+    assert _code(ei) == "NoSuchCORSConfiguration"
+    assert _preflight(s3srv, bucket, "https://a.example", "PUT")[0] == 403
+    rules = [{"AllowedMethods": ["PUT", "POST"], "AllowedOrigins": ["https://*.example"],
+              "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 60}]
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+    got = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    assert got[0]["AllowedOrigins"] == ["https://*.example"] and got[0]["MaxAgeSeconds"] == 60
+    status, h = _preflight(s3srv, bucket, "https://a.example", "PUT", "content-type,x-amz-meta-x")
+    assert status == 200 and h["Access-Control-Allow-Origin"] == "https://a.example"
+    assert h["Access-Control-Allow-Methods"] == "PUT, POST" and h["Access-Control-Max-Age"] == "60"
+    assert _preflight(s3srv, bucket, "https://a.example", "DELETE")[0] == 403
+    assert _preflight(s3srv, bucket, "https://evil.org", "PUT")[0] == 403
+    s3.delete_bucket_cors(Bucket=bucket)
+    assert _preflight(s3srv, bucket, "https://a.example", "PUT")[0] == 403
+
+
+def _post_form(url, fields, filename, data):
+    boundary = "----shoaltest%d" % os.getpid()
+    parts = []
+    for k, v in fields.items():
+        parts.append('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (boundary, k, v))
+    head = "".join(parts).encode()
+    head += ('--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+             'Content-Type: application/octet-stream\r\n\r\n' % (boundary, filename)).encode()
+    body = head + data + ("\r\n--%s--\r\n" % boundary).encode()
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def test_post_object(s3srv, s3, bucket):
+    for client in (s3, _s3v2(s3srv)):  # SigV4 and SigV2 policy signatures
+        post = client.generate_presigned_post(
+            bucket, "forms/${filename}", Fields={"success_action_status": "201", "Content-Type": "text/plain"},
+            Conditions=[{"success_action_status": "201"}, ["starts-with", "$Content-Type", "text/"],
+                        ["content-length-range", 1, 1000]], ExpiresIn=60)
+        status, _, body = _post_form(post["url"], post["fields"], "a.txt", b"form body")
+        assert status == 201 and b"<Key>forms/a.txt</Key>" in body, body
+        got = s3.get_object(Bucket=bucket, Key="forms/a.txt")
+        assert got["Body"].read() == b"form body" and got["ContentType"] == "text/plain"
+        status, _, body = _post_form(post["url"], post["fields"], "big.txt", b"x" * 1001)
+        assert status == 403 and b"AccessDenied" in body
+        fields = dict(post["fields"], **{"x-amz-meta-extra": "1"})
+        status, _, body = _post_form(post["url"], fields, "c.txt", b"x")
+        assert status == 403 and b"Extra input fields" in body
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="forms/big.txt")
+    # a redirect after success
+    post = s3.generate_presigned_post(bucket, "r.txt", Fields={"success_action_redirect": "https://app.example/done"},
+                                      Conditions=[{"success_action_redirect": "https://app.example/done"}])
+    status, h, _ = _post_form(post["url"], post["fields"], "r.txt", b"r")
+    assert status == 303 and h["Location"].startswith("https://app.example/done?")
+    assert "key=r.txt" in h["Location"]

@@ -39,6 +39,7 @@ type bucket struct {
 	created time.Time
 	public  bool
 	tags    []s3.Tag
+	config  map[string][]byte
 	objects *btree.BTreeG[*object]
 	uploads map[string]*upload
 }
@@ -174,6 +175,34 @@ func (b *Backend) PutBucketTags(ctx context.Context, id s3.Identity, name string
 		return err
 	}
 	bk.tags = append([]s3.Tag(nil), tags...)
+	return nil
+}
+
+func (b *Backend) BucketConfig(ctx context.Context, name, conf string) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked("mem.BucketConfig", name)
+	if err != nil {
+		return nil, err
+	}
+	return bk.config[conf], nil
+}
+
+func (b *Backend) PutBucketConfig(ctx context.Context, id s3.Identity, name, conf string, value []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked("mem.PutBucketConfig", name)
+	if err != nil {
+		return err
+	}
+	if bk.config == nil {
+		bk.config = map[string][]byte{}
+	}
+	if value == nil {
+		delete(bk.config, conf)
+	} else {
+		bk.config[conf] = append([]byte(nil), value...)
+	}
 	return nil
 }
 

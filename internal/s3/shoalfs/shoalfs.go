@@ -471,6 +471,48 @@ func (b *Backend) PutBucketTags(ctx context.Context, id s3.Identity, bucket stri
 	return b.putBucketMeta(op, c, bucket, m)
 }
 
+// XattrConfigPrefix names a bucket's sub-resource configurations
+// (user.s3.conf.cors, ...), one xattr each on the bucket's directory.
+const XattrConfigPrefix = "user.s3.conf."
+
+func (b *Backend) BucketConfig(ctx context.Context, bucket, name string) ([]byte, error) {
+	const op = "shoalfs.BucketConfig"
+	c := b.c.WithContext(ctx)
+	if err := b.bucketExists(op, c, bucket); err != nil {
+		return nil, err
+	}
+	raw, err := c.GetXattr(bucketPath(bucket), XattrConfigPrefix+name)
+	switch {
+	case err == nil:
+		return raw, nil
+	case fserr.Is(fserr.NoData, err):
+		return nil, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, noBucket(op, bucket)
+	}
+	return nil, fserr.E(op, bucket, err)
+}
+
+func (b *Backend) PutBucketConfig(ctx context.Context, id s3.Identity, bucket, name string, value []byte) error {
+	const op = "shoalfs.PutBucketConfig"
+	c := b.as(ctx, id)
+	if err := b.bucketExists(op, c, bucket); err != nil {
+		return err
+	}
+	var err error
+	if value == nil {
+		if err = c.RemoveXattr(bucketPath(bucket), XattrConfigPrefix+name); fserr.Is(fserr.NoData, err) {
+			err = nil
+		}
+	} else {
+		err = c.SetXattr(bucketPath(bucket), XattrConfigPrefix+name, value, 0)
+	}
+	if err != nil {
+		return fserr.E(op, bucket, err)
+	}
+	return nil
+}
+
 // ---- objects
 
 // stage writes body into a new hidden file and returns its path and size.

@@ -250,3 +250,49 @@ func (v *Verifier) v2Auth(r *http.Request, ak string, presigned bool, o options)
 	a.Body = body
 	return a, nil
 }
+
+// VerifyPostPolicy checks the signature of a browser POST form over its
+// base64 policy document. fields are the form's fields by lower-case
+// name. SigV4 (x-amz-algorithm, x-amz-credential, x-amz-date,
+// x-amz-signature: hex HMAC-SHA256 with the scope's signing key) and
+// SigV2 (awsaccesskeyid, signature: base64 HMAC-SHA1) are accepted. A
+// form with neither is anonymous (accessKey ""); one with a part of
+// either is verified or rejected.
+func (v *Verifier) VerifyPostPolicy(fields map[string]string) (accessKey string, err error) {
+	policy := fields["policy"]
+	switch {
+	case fields["x-amz-signature"] != "" || fields["x-amz-credential"] != "" || fields["x-amz-algorithm"] != "":
+		if fields["x-amz-algorithm"] != algorithm || policy == "" || fields["x-amz-signature"] == "" {
+			return "", inputErr(ErrMalformedPresign)
+		}
+		cred, ok := parseCredential(fields["x-amz-credential"], v.service())
+		if !ok {
+			return "", inputErr(ErrMalformedPresign)
+		}
+		if t, err := time.Parse(timeFormat, fields["x-amz-date"]); err != nil || t.Format(dateFormat) != cred.date {
+			return "", inputErr(ErrMalformedPresign)
+		}
+		secret, ok := v.lookup(cred.accessKey)
+		if !ok {
+			return "", authErr(ErrInvalidAccessKeyID)
+		}
+		key := SigningKey(secret, cred.date, cred.region, cred.service)
+		if !sigEqual(Signature(key, policy), strings.ToLower(fields["x-amz-signature"])) {
+			return "", authErr(ErrSignatureDoesNotMatch)
+		}
+		return cred.accessKey, nil
+	case fields["awsaccesskeyid"] != "" || fields["signature"] != "":
+		if policy == "" || fields["signature"] == "" {
+			return "", inputErr(ErrMalformedPresign)
+		}
+		secret, ok := v.lookup(fields["awsaccesskeyid"])
+		if !ok {
+			return "", authErr(ErrInvalidAccessKeyID)
+		}
+		if !sigEqual(V2Signature(secret, policy), fields["signature"]) {
+			return "", authErr(ErrSignatureDoesNotMatch)
+		}
+		return fields["awsaccesskeyid"], nil
+	}
+	return "", nil
+}
