@@ -62,6 +62,12 @@ type ObjectInfo struct {
 	// UploadID is the multipart upload that made the object, if any: a
 	// repeated CompleteMultipartUpload of it answers as the first did.
 	UploadID string
+	// VersionID is the object's version ("" is the null version);
+	// DeleteMarker says the version is a delete marker; IsLatest is set
+	// in version listings.
+	VersionID    string
+	DeleteMarker bool
+	IsLatest     bool
 }
 
 // Object is an open object. Body reads the object as it was when opened;
@@ -142,7 +148,10 @@ type CopyInput struct {
 	Tags []Tag
 	// ReplaceTags says Tags applies even when empty.
 	ReplaceTags bool
-	Cond        WriteCond
+	// SrcVersionID copies that version of the source ("" the latest,
+	// NullVersion the null one); only a Versioner accepts one.
+	SrcVersionID string
+	Cond         WriteCond
 }
 
 // ListInput selects one page of a listing.
@@ -274,6 +283,47 @@ type Backend interface {
 	ListUploads(ctx context.Context, id Identity, bucket string, in ListUploadsInput) (uploads []UploadInfo, truncated bool, err error)
 }
 
+// ListVersionsInput selects one page of ListObjectVersions.
+type ListVersionsInput struct {
+	Prefix, Delimiter string
+	// KeyMarker and VersionIDMarker: the page starts after that version
+	// of that key; with no VersionIDMarker, after every version of it.
+	KeyMarker, VersionIDMarker string
+	Max                        int // 1..1000
+}
+
+// VersionsPage is one page of ListObjectVersions: versions and delete
+// markers by key, newest first within a key, and the common prefixes.
+type VersionsPage struct {
+	Versions       []ObjectInfo
+	CommonPrefixes []string
+	Truncated      bool
+	// NextKeyMarker and NextVersionIDMarker continue a truncated page.
+	NextKeyMarker, NextVersionIDMarker string
+}
+
+// Versioner is the optional capability of a Backend that keeps object
+// versions (found by type assertion). Without it, buckets cannot be
+// versioned and every object is the null version. With it, the backend
+// reads a bucket's versioning state ("Enabled", "Suspended", or none)
+// from its "versioning" BucketConfig on every write, and PutObject,
+// CopyObject and CompleteMultipart keep the replaced version and return
+// the new one's VersionID.
+type Versioner interface {
+	// HeadVersion describes version vid of key (NullVersion for the null
+	// one, "" for the latest, which may be a delete marker).
+	HeadVersion(ctx context.Context, id Identity, bucket, key, vid string) (ObjectInfo, error)
+	// GetVersion opens version vid ("" the latest object) of key; a
+	// delete marker has an empty Body.
+	GetVersion(ctx context.Context, id Identity, bucket, key, vid string) (*Object, error)
+	// DeleteVersion removes version vid of key; vid "" is S3's delete
+	// without a version id (a delete marker on a versioned bucket, a
+	// plain delete otherwise). It returns the version removed or the
+	// marker made (zero when nothing was there).
+	DeleteVersion(ctx context.Context, id Identity, bucket, key, vid string) (ObjectInfo, error)
+	ListVersions(ctx context.Context, id Identity, bucket string, in ListVersionsInput) (VersionsPage, error)
+}
+
 // Sentinel causes a backend wraps (fserr.E(op, path, kind, ErrX)) so the
 // gateway answers with the precise S3 error.
 var (
@@ -285,4 +335,5 @@ var (
 	ErrInvalidPart        = errors.New("s3: invalid part")
 	ErrPreconditionFailed = errors.New("s3: precondition failed")
 	ErrKeyConflict        = errors.New("s3: key conflicts with a directory or a file on its path")
+	ErrNoSuchVersion      = errors.New("s3: no such version")
 )

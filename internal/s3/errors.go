@@ -48,6 +48,7 @@ var (
 	errMethodNotAllowed      = apiErr("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")
 	errMissingContentLength  = apiErr("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
 	errNoSuchBucket          = apiErr("NoSuchBucket", 404, "The specified bucket does not exist")
+	errNoSuchVersion         = apiErr("NoSuchVersion", 404, "The specified version does not exist.")
 	errNoSuchKey             = apiErr("NoSuchKey", 404, "The specified key does not exist.")
 	errNoSuchTagSet          = apiErr("NoSuchTagSet", 404, "The TagSet does not exist")
 	errNoSuchUpload          = apiErr("NoSuchUpload", 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
@@ -86,6 +87,8 @@ func toAPIError(err error) *apiError {
 		return errPreconditionFailed
 	case errors.Is(err, ErrKeyConflict):
 		return errKeyConflict
+	case errors.Is(err, ErrNoSuchVersion):
+		return errNoSuchVersion
 
 	case errors.Is(err, sigv4.ErrSignatureDoesNotMatch), errors.Is(err, sigv4.ErrChunkSignature):
 		return errSignatureDoesNotMatch

@@ -251,6 +251,10 @@ func (req *request) dispatch(ctx context.Context) error {
 		return req.abortMultipart(ctx)
 	case "ListObjectVersions":
 		return req.listObjectVersions(ctx)
+	case "PutBucketVersioning":
+		return req.putBucketVersioning(ctx)
+	case "GetBucketVersioning":
+		return req.getBucketVersioning(ctx)
 	case "PutBucketCors":
 		return req.putBucketCors(ctx)
 	case "GetBucketCors":

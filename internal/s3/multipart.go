@@ -55,9 +55,12 @@ func (req *request) uploadPart(ctx context.Context, copy bool) error {
 		}
 		return req.ok()
 	}
-	sb, sk, err := copySource(req.r.Header)
+	sb, sk, svid, err := copySource(req.r.Header)
 	if err != nil {
 		return err
+	}
+	if svid != "" && svid != NullVersion {
+		return withMsg(errNotImplemented, "UploadPartCopy from an older version is not supported.")
 	}
 	src, err := req.g.be.HeadObject(ctx, req.id, sb, sk)
 	if err != nil {
@@ -218,6 +221,7 @@ func (req *request) completeMultipart(ctx context.Context) error {
 }
 
 func (req *request) completed(info ObjectInfo) error {
+	req.setVersionHeaders(info, false)
 	scheme := "http"
 	if req.r.TLS != nil {
 		scheme = "https"

@@ -180,6 +180,7 @@ func (req *request) putObject(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	req.setVersionHeaders(info, false)
 	h := req.w.Header()
 	h.Set("ETag", quoteETag(info.ETag))
 	if info.Checksum != "" {
@@ -311,10 +312,28 @@ func (req *request) getObject(ctx context.Context, head bool) error {
 	q := req.r.URL.Query()
 	var info ObjectInfo
 	var obj *Object
-	var err error
-	if head {
+	vid, err := req.versionID()
+	if err != nil {
+		return err
+	}
+	v, versioned := req.versioner()
+	switch {
+	case vid != "" && versioned:
+		if head {
+			info, err = v.HeadVersion(ctx, req.id, req.rt.Bucket, req.rt.Key, vid)
+		} else if obj, err = v.GetVersion(ctx, req.id, req.rt.Bucket, req.rt.Key, vid); obj != nil {
+			defer obj.Body.Close()
+			info = obj.Info
+		}
+		if err == nil && info.DeleteMarker {
+			// S3: a delete marker named by id is no object to read.
+			req.setVersionHeaders(info, true)
+			req.w.Header().Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
+			return errMethodNotAllowed
+		}
+	case head:
 		info, err = req.g.be.HeadObject(ctx, req.id, req.rt.Bucket, req.rt.Key)
-	} else {
+	default:
 		obj, err = req.g.be.GetObject(ctx, req.id, req.rt.Bucket, req.rt.Key)
 		if obj != nil {
 			defer obj.Body.Close()
@@ -322,8 +341,15 @@ func (req *request) getObject(ctx context.Context, head bool) error {
 		}
 	}
 	if err != nil {
+		if versioned && vid == "" && errors.Is(err, ErrNoSuchKey) {
+			// The latest version may be a delete marker: say so.
+			if dm, herr := v.HeadVersion(ctx, req.id, req.rt.Bucket, req.rt.Key, ""); herr == nil && dm.DeleteMarker {
+				req.setVersionHeaders(dm, true)
+			}
+		}
 		return err
 	}
+	req.setVersionHeaders(info, false)
 	if status, ok := checkConditions(req.r.Header, info.ETag, info.LastModified, ""); !ok {
 		if status == http.StatusPreconditionFailed {
 			return errPreconditionFailed
@@ -403,10 +429,44 @@ func (req *request) getObject(ctx context.Context, head bool) error {
 }
 
 func (req *request) deleteObject(ctx context.Context) error {
-	if err := req.g.be.DeleteObject(ctx, req.id, req.rt.Bucket, req.rt.Key); err != nil && !errors.Is(err, ErrNoSuchKey) {
+	vid, err := req.versionID()
+	if err != nil {
 		return err
 	}
+	info, err := req.deleteOne(ctx, req.rt.Key, vid)
+	if err != nil {
+		return err
+	}
+	if info.DeleteMarker || vid != "" {
+		req.setVersionHeaders(info, true)
+	}
 	return req.noContent()
+}
+
+// deleteOne deletes key (version vid, "" for S3's plain delete): through
+// the Versioner when the backend keeps versions.
+func (req *request) deleteOne(ctx context.Context, key, vid string) (ObjectInfo, error) {
+	if v, ok := req.versioner(); ok {
+		info, err := v.DeleteVersion(ctx, req.id, req.rt.Bucket, key, vid)
+		if errors.Is(err, ErrNoSuchKey) {
+			err = nil
+		}
+		if vid != "" {
+			info.VersionID = vid
+			if vid == NullVersion {
+				info.VersionID = ""
+			}
+		}
+		return info, err
+	}
+	if vid != "" && vid != NullVersion {
+		return ObjectInfo{}, withMsg(errInvalidArgument, "Invalid version id specified")
+	}
+	err := req.g.be.DeleteObject(ctx, req.id, req.rt.Bucket, key)
+	if errors.Is(err, ErrNoSuchKey) {
+		err = nil
+	}
+	return ObjectInfo{}, err
 }
 
 func (req *request) deleteObjects(ctx context.Context) error {
@@ -420,60 +480,85 @@ func (req *request) deleteObjects(ctx context.Context) error {
 	res := deleteResult{Xmlns: s3NS}
 	for _, o := range d.Objects {
 		var err error
+		var info ObjectInfo
 		if e := validateKey(o.Key); e != nil {
 			err = e
-		} else if err = req.g.be.DeleteObject(ctx, req.id, req.rt.Bucket, o.Key); errors.Is(err, ErrNoSuchKey) {
-			err = nil
+		} else {
+			info, err = req.deleteOne(ctx, o.Key, o.VersionId)
 		}
 		if err != nil {
 			ae := toAPIError(err)
-			res.Error = append(res.Error, deleteErrorXML{Key: o.Key, Code: ae.Code, Message: ae.Message})
+			res.Error = append(res.Error, deleteErrorXML{Key: o.Key, VersionId: o.VersionId, Code: ae.Code, Message: ae.Message})
 			continue
 		}
 		if !d.Quiet {
-			res.Deleted = append(res.Deleted, deletedXML{Key: o.Key})
+			dx := deletedXML{Key: o.Key, VersionId: o.VersionId}
+			if info.DeleteMarker {
+				dx.DeleteMarker = true
+				if o.VersionId == "" {
+					dx.DeleteMarkerVersionId = renderVersion(info.VersionID)
+				}
+			}
+			res.Deleted = append(res.Deleted, dx)
 		}
 	}
 	return req.writeXML(200, res)
 }
 
-// copySource parses x-amz-copy-source ("[/]bucket/key[?versionId=null]").
-func copySource(h http.Header) (bucket, key string, err error) {
+// copySource parses x-amz-copy-source ("[/]bucket/key[?versionId=v]").
+func copySource(h http.Header) (bucket, key, vid string, err error) {
 	src := h.Get("X-Amz-Copy-Source")
 	if i := strings.Index(src, "?"); i >= 0 {
 		q, _ := url.ParseQuery(src[i+1:])
 		src = src[:i]
-		if v := q.Get("versionId"); v != "" && v != "null" {
-			return "", "", withMsg(errNotImplemented, "Object versions are not supported")
-		}
+		vid = q.Get("versionId")
 	}
 	src, uerr := url.PathUnescape(src)
 	if uerr != nil {
-		return "", "", withMsg(errInvalidArgument, "Invalid copy source encoding")
+		return "", "", "", withMsg(errInvalidArgument, "Invalid copy source encoding")
 	}
 	bucket, key, _ = strings.Cut(strings.TrimPrefix(src, "/"), "/")
 	if !ValidBucket(bucket) || key == "" {
-		return "", "", withMsg(errInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+		return "", "", "", withMsg(errInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
 	}
 	if e := validateKey(key); e != nil {
-		return "", "", e
+		return "", "", "", e
 	}
-	return bucket, key, nil
+	return bucket, key, vid, nil
+}
+
+// headSource describes a copy source, by version when one is named.
+func (req *request) headSource(ctx context.Context, bucket, key, vid string) (ObjectInfo, error) {
+	if vid == "" {
+		return req.g.be.HeadObject(ctx, req.id, bucket, key)
+	}
+	v, ok := req.versioner()
+	if !ok {
+		if vid == NullVersion {
+			return req.g.be.HeadObject(ctx, req.id, bucket, key)
+		}
+		return ObjectInfo{}, withMsg(errInvalidArgument, "Invalid version id specified")
+	}
+	info, err := v.HeadVersion(ctx, req.id, bucket, key, vid)
+	if err == nil && info.DeleteMarker {
+		return info, withMsg(errInvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+	}
+	return info, err
 }
 
 func (req *request) copyObject(ctx context.Context) error {
-	sb, sk, err := copySource(req.r.Header)
+	sb, sk, svid, err := copySource(req.r.Header)
 	if err != nil {
 		return err
 	}
-	src, err := req.g.be.HeadObject(ctx, req.id, sb, sk)
+	src, err := req.headSource(ctx, sb, sk, svid)
 	if err != nil {
 		return err
 	}
 	if _, ok := checkConditions(req.r.Header, src.ETag, src.LastModified, "X-Amz-Copy-Source-"); !ok {
 		return errPreconditionFailed
 	}
-	in := CopyInput{SrcBucket: sb, SrcKey: sk, SrcETag: src.ETag}
+	in := CopyInput{SrcBucket: sb, SrcKey: sk, SrcETag: src.ETag, SrcVersionID: svid}
 	if in.Cond, err = writeCond(req.r.Header); err != nil {
 		return err
 	}
@@ -494,25 +579,55 @@ func (req *request) copyObject(ctx context.Context) error {
 	if td == "REPLACE" {
 		in.Tags, in.ReplaceTags = reqMeta.Tags, true
 	}
-	if sb == req.rt.Bucket && sk == req.rt.Key && md != "REPLACE" && td != "REPLACE" {
+	if sb == req.rt.Bucket && sk == req.rt.Key && md != "REPLACE" && td != "REPLACE" && svid == "" {
 		return withMsg(errInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	info, err := req.g.be.CopyObject(ctx, req.id, req.rt.Bucket, req.rt.Key, in)
 	if err != nil {
 		return err
 	}
+	req.setVersionHeaders(info, false)
+	if src.VersionID != "" {
+		req.w.Header().Set("x-amz-copy-source-version-id", src.VersionID)
+	}
 	return req.writeXML(200, copyObjectResult{Xmlns: s3NS, LastModified: isoTime(info.LastModified), ETag: quoteETag(info.ETag)})
 }
 
 func (req *request) getObjectTagging(ctx context.Context) error {
-	info, err := req.g.be.HeadObject(ctx, req.id, req.rt.Bucket, req.rt.Key)
+	vid, err := req.versionID()
 	if err != nil {
 		return err
 	}
+	info, err := req.headSource(ctx, req.rt.Bucket, req.rt.Key, vid)
+	if err != nil {
+		return err
+	}
+	req.setVersionHeaders(info, vid != "")
 	return req.writeXML(200, tagsXML(info.Meta.Tags))
 }
 
+// latestVersion checks that versionId, if any, names the latest
+// version: tags of older versions cannot be changed here.
+func (req *request) latestVersion(ctx context.Context) error {
+	vid, err := req.versionID()
+	if err != nil || vid == "" {
+		return err
+	}
+	info, err := req.headSource(ctx, req.rt.Bucket, req.rt.Key, vid)
+	if err != nil {
+		return err
+	}
+	if !info.IsLatest && vid != NullVersion {
+		return withMsg(errNotImplemented, "Tags of a version other than the latest cannot be changed.")
+	}
+	req.setVersionHeaders(info, true)
+	return nil
+}
+
 func (req *request) putObjectTagging(ctx context.Context) error {
+	if err := req.latestVersion(ctx); err != nil {
+		return err
+	}
 	tags, err := req.readTagging(maxObjectTags)
 	if err != nil {
 		return err
@@ -524,6 +639,9 @@ func (req *request) putObjectTagging(ctx context.Context) error {
 }
 
 func (req *request) deleteObjectTagging(ctx context.Context) error {
+	if err := req.latestVersion(ctx); err != nil {
+		return err
+	}
 	if err := req.g.be.PutObjectTags(ctx, req.id, req.rt.Bucket, req.rt.Key, nil); err != nil {
 		return err
 	}

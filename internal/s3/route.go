@@ -26,7 +26,7 @@ type route struct {
 // unsupported are query parameters naming what the gateway does not
 // serve yet: a request naming one is answered NotImplemented, never
 // served as the plain action it would otherwise look like.
-var unsupported = []string{"versionId"}
+var unsupported = []string{}
 
 // parseRoute maps a request to (bucket, key, action). baseDomain enables
 // virtual-hosted-style addressing for hosts "<bucket>.<baseDomain>".

@@ -51,7 +51,7 @@ var bucketSubresources = map[string]unconfigured{
 	"requestPayment": {name: "BucketRequestPayment", empty: func(*request) any {
 		return requestPaymentConfiguration{Xmlns: s3NS, Payer: "BucketOwner"}
 	}},
-	"versioning": {name: "BucketVersioning", empty: emptyXML("VersioningConfiguration")},
+	"versioning": {name: "BucketVersioning"},
 	"acl":        {name: "BucketAcl", empty: func(req *request) any { return req.defaultACL() }},
 	// Listed (no id) these answer an empty list; one by id is NoSuchConfiguration.
 	"analytics":           {name: "BucketAnalyticsConfiguration", delete: true},

@@ -9,6 +9,10 @@ import (
 // versioning was never enabled (or suspended).
 const NullVersion = "null"
 
+// ConfVersioning is the BucketConfig holding a bucket's versioning state:
+// "Enabled" or "Suspended" (none when never enabled).
+const ConfVersioning = "versioning"
+
 type versionXML struct {
 	XMLName      xml.Name `xml:"Version"`
 	Key          string
@@ -72,6 +76,36 @@ func (req *request) listObjectVersions(ctx context.Context) error {
 	in := ListInput{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), Max: maxKeys, StartAfter: keyMarker}
 	res := listVersionsResult{Xmlns: s3NS, Name: req.rt.Bucket, Prefix: e(in.Prefix), KeyMarker: e(keyMarker),
 		VersionIdMarker: vidMarker, MaxKeys: maxKeys, Delimiter: e(in.Delimiter), EncodingType: enc}
+	o := req.owner()
+	if v, ok := req.versioner(); ok {
+		var vp VersionsPage
+		if maxKeys > 0 {
+			vp, err = v.ListVersions(ctx, req.id, req.rt.Bucket, ListVersionsInput{Prefix: in.Prefix, Delimiter: in.Delimiter,
+				KeyMarker: keyMarker, VersionIDMarker: vidMarker, Max: maxKeys})
+		} else {
+			_, err = req.g.be.HeadBucket(ctx, req.id, req.rt.Bucket)
+		}
+		if err != nil {
+			return err
+		}
+		for _, x := range vp.Versions {
+			if x.DeleteMarker {
+				res.Entries = append(res.Entries, deleteMarkerXML{Key: e(x.Key), VersionId: renderVersion(x.VersionID), IsLatest: x.IsLatest,
+					LastModified: isoTime(x.LastModified), Owner: o})
+				continue
+			}
+			res.Entries = append(res.Entries, versionXML{Key: e(x.Key), VersionId: renderVersion(x.VersionID), IsLatest: x.IsLatest,
+				LastModified: isoTime(x.LastModified), ETag: quoteETag(x.ETag), Size: x.Size, Owner: o, StorageClass: "STANDARD"})
+		}
+		for _, p := range vp.CommonPrefixes {
+			res.CommonPrefixes = append(res.CommonPrefixes, commonPrefixXML{Prefix: e(p)})
+		}
+		res.IsTruncated = vp.Truncated
+		if vp.Truncated {
+			res.NextKeyMarker, res.NextVersionIdMarker = e(vp.NextKeyMarker), vp.NextVersionIDMarker
+		}
+		return req.writeXML(200, res)
+	}
 	var page ListPage
 	if maxKeys > 0 {
 		page, err = req.g.be.List(ctx, req.id, req.rt.Bucket, in)
@@ -81,7 +115,6 @@ func (req *request) listObjectVersions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o := req.owner()
 	for _, obj := range page.Objects {
 		res.Entries = append(res.Entries, versionXML{Key: e(obj.Key), VersionId: NullVersion, IsLatest: true,
 			LastModified: isoTime(obj.LastModified), ETag: quoteETag(obj.ETag), Size: obj.Size, Owner: o, StorageClass: "STANDARD"})
@@ -97,4 +130,95 @@ func (req *request) listObjectVersions(ctx context.Context) error {
 		}
 	}
 	return req.writeXML(200, res)
+}
+
+type versioningConfiguration struct {
+	XMLName   xml.Name `xml:"VersioningConfiguration"`
+	Xmlns     string   `xml:"xmlns,attr,omitempty"`
+	Status    string   `xml:",omitempty"`
+	MfaDelete string   `xml:",omitempty"`
+}
+
+func (req *request) versioner() (Versioner, bool) {
+	v, ok := req.g.be.(Versioner)
+	return v, ok
+}
+
+func (req *request) putBucketVersioning(ctx context.Context) error {
+	if err := req.requireOwner(ctx); err != nil {
+		return err
+	}
+	var c versioningConfiguration
+	if err := decodeXML(req.auth.Body, &c); err != nil {
+		return err
+	}
+	switch c.Status {
+	case "Enabled", "Suspended":
+	default:
+		return withMsg(errMalformedXML, "The versioning Status must be Enabled or Suspended.")
+	}
+	if c.MfaDelete == "Enabled" {
+		return withMsg(errNotImplemented, "MFA Delete is not supported.")
+	}
+	if _, ok := req.versioner(); !ok {
+		return withMsg(errNotImplemented, "This storage does not keep object versions.")
+	}
+	if c.Status == "Suspended" {
+		// Suspending a bucket never enabled leaves it unversioned, as S3.
+		if cur, err := req.g.be.BucketConfig(ctx, req.rt.Bucket, ConfVersioning); err != nil {
+			return err
+		} else if cur == nil {
+			return req.ok()
+		}
+	}
+	if err := req.g.be.PutBucketConfig(ctx, req.id, req.rt.Bucket, ConfVersioning, []byte(c.Status)); err != nil {
+		return err
+	}
+	return req.ok()
+}
+
+func (req *request) getBucketVersioning(ctx context.Context) error {
+	if _, err := req.g.be.HeadBucket(ctx, req.id, req.rt.Bucket); err != nil {
+		return err
+	}
+	st, err := req.g.be.BucketConfig(ctx, req.rt.Bucket, ConfVersioning)
+	if err != nil {
+		return err
+	}
+	return req.writeXML(200, versioningConfiguration{Xmlns: s3NS, Status: string(st)})
+}
+
+// versionID is the request's versionId ("" when absent), checked.
+func (req *request) versionID() (string, error) {
+	q := req.r.URL.Query()
+	if !q.Has("versionId") {
+		return "", nil
+	}
+	v := q.Get("versionId")
+	if v == "" {
+		return "", withMsg(errInvalidArgument, "Version id cannot be the empty string")
+	}
+	if _, ok := req.versioner(); !ok && v != NullVersion {
+		return "", withMsg(errInvalidArgument, "Invalid version id specified")
+	}
+	return v, nil
+}
+
+func renderVersion(v string) string {
+	if v == "" {
+		return NullVersion
+	}
+	return v
+}
+
+// setVersionHeaders adds x-amz-version-id (objects written with
+// versioning on) and x-amz-delete-marker.
+func (req *request) setVersionHeaders(info ObjectInfo, always bool) {
+	h := req.w.Header()
+	if info.VersionID != "" || always {
+		h.Set("x-amz-version-id", renderVersion(info.VersionID))
+	}
+	if info.DeleteMarker {
+		h.Set("x-amz-delete-marker", "true")
+	}
 }

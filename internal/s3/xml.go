@@ -93,13 +93,17 @@ type deleteRequest struct {
 }
 
 type deletedXML struct {
-	Key string
+	Key                   string
+	VersionId             string `xml:",omitempty"`
+	DeleteMarker          bool   `xml:",omitempty"`
+	DeleteMarkerVersionId string `xml:",omitempty"`
 }
 
 type deleteErrorXML struct {
-	Key     string
-	Code    string
-	Message string
+	Key       string
+	VersionId string `xml:",omitempty"`
+	Code      string
+	Message   string
 }
 
 type deleteResult struct {

@@ -703,3 +703,43 @@ def test_post_object(s3srv, s3, bucket):
     status, h, _ = _post_form(post["url"], post["fields"], "r.txt", b"r")
     assert status == 303 and h["Location"].startswith("https://app.example/done?")
     assert "key=r.txt" in h["Location"]
+
+
+# ---- issue 15: versioning (item 1) ----
+
+def test_versioning(s3, sdk):
+    b = "versioned-bkt"
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="k", Body=b"before")
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_versioning(Bucket=b)["Status"] == "Enabled"
+    ids = [s3.put_object(Bucket=b, Key="k", Body=body)["VersionId"] for body in (b"one", b"two")]
+    assert len(set(ids)) == 2 and "null" not in ids
+    assert s3.get_object(Bucket=b, Key="k")["Body"].read() == b"two"
+    assert s3.get_object(Bucket=b, Key="k", VersionId=ids[0])["Body"].read() == b"one"
+    assert s3.get_object(Bucket=b, Key="k", VersionId="null")["Body"].read() == b"before"
+    vs = s3.list_object_versions(Bucket=b)["Versions"]
+    assert [(v["VersionId"], v["IsLatest"]) for v in vs] == [(ids[1], True), (ids[0], False), ("null", False)]
+    # the SDK sees the latest version only
+    assert [e.name for e in sdk.listdir("/" + b)] == ["k"]
+    with sdk.open("/%s/k" % b, "rb") as f:
+        assert f.read() == b"two"
+    d = s3.delete_object(Bucket=b, Key="k")
+    assert d["DeleteMarker"] and d["VersionId"]
+    with pytest.raises(ClientError) as ei:
+        s3.head_object(Bucket=b, Key="k")
+    assert ei.value.response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker") == "true"
+    assert list(sdk.listdir("/" + b)) == []
+    r = s3.list_object_versions(Bucket=b)
+    assert r["DeleteMarkers"][0]["IsLatest"] and r["DeleteMarkers"][0]["VersionId"] == d["VersionId"]
+    s3.delete_object(Bucket=b, Key="k", VersionId=d["VersionId"])  # undelete
+    assert s3.get_object(Bucket=b, Key="k")["Body"].read() == b"two"
+    s3.copy_object(Bucket=b, Key="old", CopySource={"Bucket": b, "Key": "k", "VersionId": ids[0]})
+    assert s3.get_object(Bucket=b, Key="old")["Body"].read() == b"one"
+    # the clean-up conformance suites do: delete every version, then the bucket
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=b, PaginationConfig={"PageSize": 2}):
+        objs = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if objs:
+            s3.delete_objects(Bucket=b, Delete={"Objects": objs})
+    assert "Versions" not in s3.list_object_versions(Bucket=b)
+    s3.delete_bucket(Bucket=b)

@@ -250,7 +250,7 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
 	m.Size, m.Mtime = ta.Size, ta.Mtime.UnixNano()
-	a, raw, err := b.publish(op, c, bucket, key, tmp, cond, m)
+	a, raw, err := b.publish(ctx, op, c, bucket, key, tmp, cond, m)
 	if err != nil {
 		return s3.ObjectInfo{}, err
 	}

@@ -218,21 +218,23 @@ func objPath(bucket, key string) string { return "/" + bucket + "/" + strings.Tr
 
 // objectMeta is the user.s3.object xattr.
 type objectMeta struct {
-	ETag        string            `json:"etag"`
-	Size        int64             `json:"size"`
-	Mtime       int64             `json:"mtime"` // ns; with Size, tells whether the file changed since
-	Type        string            `json:"type,omitempty"`
-	Encoding    string            `json:"encoding,omitempty"`
-	Disposition string            `json:"disposition,omitempty"`
-	Language    string            `json:"language,omitempty"`
-	Cache       string            `json:"cache,omitempty"`
-	Expires     string            `json:"expires,omitempty"`
-	User        map[string]string `json:"user,omitempty"`
-	Tags        []s3.Tag          `json:"tags,omitempty"`
-	ChecksumAlg string            `json:"ckalg,omitempty"`
-	Checksum    string            `json:"ck,omitempty"`
-	PartSizes   []int64           `json:"parts,omitempty"`
-	UploadID    string            `json:"upload,omitempty"` // the multipart upload that made the object
+	ETag         string            `json:"etag"`
+	Size         int64             `json:"size"`
+	Mtime        int64             `json:"mtime"` // ns; with Size, tells whether the file changed since
+	Type         string            `json:"type,omitempty"`
+	Encoding     string            `json:"encoding,omitempty"`
+	Disposition  string            `json:"disposition,omitempty"`
+	Language     string            `json:"language,omitempty"`
+	Cache        string            `json:"cache,omitempty"`
+	Expires      string            `json:"expires,omitempty"`
+	User         map[string]string `json:"user,omitempty"`
+	Tags         []s3.Tag          `json:"tags,omitempty"`
+	ChecksumAlg  string            `json:"ckalg,omitempty"`
+	Checksum     string            `json:"ck,omitempty"`
+	PartSizes    []int64           `json:"parts,omitempty"`
+	UploadID     string            `json:"upload,omitempty"` // the multipart upload that made the object
+	VersionID    string            `json:"vid,omitempty"`    // "" is the null version
+	DeleteMarker bool              `json:"dm,omitempty"`     // a stored delete marker
 }
 
 func metaFrom(m s3.ObjectMeta) objectMeta {
@@ -258,6 +260,7 @@ func info(key string, a *shoal.Attr, raw []byte) s3.ObjectInfo {
 	var m objectMeta
 	if len(raw) > 0 && json.Unmarshal(raw, &m) == nil {
 		oi.Meta = m.s3Meta()
+		oi.VersionID = m.VersionID
 		if a.Mode.IsDir() || m.Size == a.Size && m.Mtime == a.Mtime.UnixNano() {
 			oi.ETag = m.ETag
 			oi.ChecksumAlgorithm = checksum.Algorithm(m.ChecksumAlg)
@@ -571,19 +574,30 @@ func checkCond(op string, cur *s3.ObjectInfo, key string, cond s3.WriteCond) err
 // (shoal.Client.Publish) when the service offers it, so a reader never
 // sees the object without its metadata and the condition holds at the
 // rename. On failure it removes tmp and the directories it created.
-func (b *Backend) publish(op string, c *shoal.Client, bucket, key, tmp string, cond s3.WriteCond, m objectMeta) (a shoal.Attr, raw []byte, err error) {
+func (b *Backend) publish(ctx context.Context, op string, c *shoal.Client, bucket, key, tmp string, cond s3.WriteCond, m objectMeta) (a shoal.Attr, raw []byte, err error) {
 	defer func() {
 		if err != nil {
 			c.Remove(tmp)
 		}
 	}()
-	raw, _ = json.Marshal(m)
 	unlock := b.lockKey(bucket, key)
 	defer unlock()
 	cur, err := b.condHolds(op, c, bucket, key, cond)
 	if err != nil {
 		return a, nil, err
 	}
+	// On a versioned bucket the version replaced is kept first.
+	vid, undo, err := b.keepLatest(ctx, op, c, bucket, key)
+	if err != nil {
+		return a, nil, err
+	}
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
+	m.VersionID = vid
+	raw, _ = json.Marshal(m)
 	po := shoal.PublishOptions{Mtime: time.Unix(0, m.Mtime), Xattr: XattrObject, Value: raw}
 	if cond.Conditional() {
 		po.Check, po.Expect = true, cur
@@ -763,7 +777,7 @@ func (b *Backend) PutObject(ctx context.Context, id s3.Identity, bucket, key str
 	// The file's size is the body's (stage checked it) and its mtime is
 	// set here, so the metadata is stamped without reading the file back.
 	m.Size, m.Mtime = size, b.opts.Now().UnixNano()
-	a, raw, err := b.publish(op, c, bucket, key, tmp, cond, m)
+	a, raw, err := b.publish(ctx, op, c, bucket, key, tmp, cond, m)
 	if err != nil {
 		return s3.ObjectInfo{}, err
 	}
@@ -917,7 +931,25 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key st
 		return s3.ObjectInfo{}, err
 	}
 	c := b.as(ctx, id)
+	srcPath, cloner := objPath(in.SrcBucket, in.SrcKey), c
 	sa, src, err := b.lookup(op, c, in.SrcBucket, in.SrcKey)
+	if in.SrcVersionID != "" && (err != nil || vidName(src.VersionID) != in.SrcVersionID) {
+		// An older version: its stored file is the source.
+		if err := b.canRead(op, c, in.SrcBucket); err != nil {
+			return s3.ObjectInfo{}, err
+		}
+		s, serr := b.findStored(b.c.WithContext(ctx), in.SrcBucket, in.SrcKey, in.SrcVersionID)
+		if serr != nil {
+			return s3.ObjectInfo{}, fserr.E(op, in.SrcKey, serr)
+		}
+		if s == nil || s.meta.DeleteMarker {
+			return s3.ObjectInfo{}, noVersion(op, in.SrcVersionID)
+		}
+		sa, src, srcPath, err = s.attr, s.info(in.SrcKey), s.path, nil
+		// The stored file is the backend's: it clones it, then hands the
+		// copy to the requester.
+		cloner = b.c.WithContext(ctx)
+	}
 	if err != nil {
 		return s3.ObjectInfo{}, err
 	}
@@ -948,8 +980,12 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key st
 		return s3.ObjectInfo{}, err
 	}
 	tmp := path.Join(tmpDir, "tmp-"+randomID())
-	if err := c.CloneFile(objPath(in.SrcBucket, in.SrcKey), tmp); err != nil {
-		c.Remove(tmp)
+	err = cloner.CloneFile(srcPath, tmp)
+	if err == nil && cloner != c {
+		err = cloner.Lchown(tmp, int(id.Uid), int(id.Gid))
+	}
+	if err != nil {
+		cloner.Remove(tmp)
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
 	ta, err := stat(c, tmp)
@@ -963,7 +999,7 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key st
 		return s3.ObjectInfo{}, fserr.E(op, in.SrcKey, fserr.Exist, s3.ErrPreconditionFailed)
 	}
 	m.Size, m.Mtime = ta.Size, ta.Mtime.UnixNano()
-	a, raw, err := b.publish(op, c, bucket, key, tmp, in.Cond, m)
+	a, raw, err := b.publish(ctx, op, c, bucket, key, tmp, in.Cond, m)
 	if err != nil {
 		return s3.ObjectInfo{}, err
 	}
