@@ -197,6 +197,17 @@ func TestVersioning(t *testing.T) {
 		t.Fatalf("%d null versions of k", nulls)
 	}
 
+	// With only older versions left, the bucket is not empty.
+	for _, k := range []string{"k", "copy", "d/a"} {
+		if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: bkt, Key: aws.String(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ents, err := fs.ReadDir(fsc, "ver"); err != nil || len(ents) != 0 {
+		t.Fatalf("bucket directory after deleting the latest versions: %v %v", ents, err)
+	}
+	_, err = c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: bkt})
+	wantCode(t, err, "BucketNotEmpty")
 	// Delete every version: the bucket is empty and can go.
 	all, err := c.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: bkt})
 	if err != nil {

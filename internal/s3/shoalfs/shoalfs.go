@@ -423,6 +423,11 @@ func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, bucket strin
 	// the directory goes first, failing while objects remain, then the
 	// bucket's staging, so a failed delete loses no upload.
 	up := path.Join(uploadsDir, bucket)
+	// Older versions keep a bucket, as in S3 (they are objects too).
+	vdir := path.Join(versionsDir, bucket)
+	if ents, err := b.c.WithContext(ctx).ListNames(vdir, "", 1, ""); err == nil && len(ents) > 0 {
+		return fserr.E(op, bucket, fserr.NotEmpty, s3.ErrBucketNotEmpty)
+	}
 	if err := c.Remove(bucketPath(bucket)); err != nil {
 		if fserr.Is(fserr.NotEmpty, err) || fserr.Is(fserr.Exist, err) {
 			return fserr.E(op, bucket, fserr.NotEmpty, s3.ErrBucketNotEmpty)
@@ -432,6 +437,7 @@ func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, bucket strin
 		}
 		return fserr.E(op, bucket, err)
 	}
+	b.c.WithContext(ctx).Remove(vdir)
 	if err := b.c.WithContext(ctx).RemoveAll(up); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		b.opts.Logger.Warn("shoalfs: removing the uploads of a deleted bucket", "bucket", bucket, "err", err)
 	}

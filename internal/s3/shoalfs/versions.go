@@ -145,8 +145,9 @@ func versionName(vid string, lm time.Time) string {
 }
 
 // versioning is the bucket's versioning state ("" when never enabled).
+// It costs one xattr read: every write to a bucket pays it.
 func (b *Backend) versioning(ctx context.Context, bucket string) string {
-	raw, err := b.BucketConfig(ctx, bucket, s3.ConfVersioning)
+	raw, err := b.c.WithContext(ctx).GetXattr(bucketPath(bucket), XattrConfigPrefix+s3.ConfVersioning)
 	if err != nil {
 		return ""
 	}
