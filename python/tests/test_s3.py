@@ -291,8 +291,10 @@ def test_sdk_visibility(s3, bucket, sdk):
     sdk.write_file("/%s/from/sdk/f.bin" % bucket, b"written by the SDK")
     g = s3.get_object(Bucket=bucket, Key="from/sdk/f.bin")
     assert g["Body"].read() == b"written by the SDK"
-    # an SDK-written file has no stored MD5: its ETag is opaque but stable
-    assert g["ETag"] and s3.head_object(Bucket=bucket, Key="from/sdk/f.bin")["ETag"] == g["ETag"]
+    # an SDK-written file has no stored MD5: its ETag is no MD5 ("-1") until a
+    # full GET computed the MD5, which it keeps
+    assert g["ETag"].endswith('-1"')
+    assert s3.head_object(Bucket=bucket, Key="from/sdk/f.bin")["ETag"] == '"%s"' % hashlib.md5(b"written by the SDK").hexdigest()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="from/")["Contents"]]
     assert keys == ["from/s3.txt", "from/sdk/f.bin"]
     sdk.mkdir("/sdk-made-bucket")
@@ -743,3 +745,46 @@ def test_versioning(s3, sdk):
             s3.delete_objects(Bucket=b, Delete={"Objects": objs})
     assert "Versions" not in s3.list_object_versions(Bucket=b)
     s3.delete_bucket(Bucket=b)
+
+
+# ---- issue 15: ETags of files written outside S3 (item 5) ----
+
+def test_sdk_written_etags_with_rclone_and_s3cmd(s3srv, s3, sdk, env, tmp_path):
+    rclone = shutil.which("rclone")
+    if not rclone:
+        pytest.skip("rclone is not installed (apt-get install rclone)")
+    b = "etags-outside"
+    s3.create_bucket(Bucket=b)
+    try:
+        files = {"py.bin": os.urandom(300_000), "cli.bin": os.urandom(2 << 20), "s3cmd.bin": os.urandom(100_000)}
+        sdk.write_file("/%s/py.bin" % b, files["py.bin"])       # the Python SDK
+        sdk.write_file("/%s/s3cmd.bin" % b, files["s3cmd.bin"])
+        local = tmp_path / "cli.bin"
+        local.write_bytes(files["cli.bin"])
+        subprocess.run([env["bin"], "fs", "put", "--addr", s3srv["mds"], str(local), "/%s/cli.bin" % b],  # the CLI (Go SDK)
+                       check=True, capture_output=True, timeout=60)
+        for k in files:
+            etag = s3.head_object(Bucket=b, Key=k)["ETag"].strip('"')
+            assert etag.endswith("-1"), (k, etag)  # not taken for an MD5
+        e = dict(os.environ, RCLONE_CONFIG=os.devnull, RCLONE_CONFIG_SH_TYPE="s3", RCLONE_CONFIG_SH_PROVIDER="Other",
+                 RCLONE_CONFIG_SH_ACCESS_KEY_ID=AK, RCLONE_CONFIG_SH_SECRET_ACCESS_KEY=SK,
+                 RCLONE_CONFIG_SH_ENDPOINT=s3srv["endpoint"], RCLONE_CONFIG_SH_REGION="us-east-1",
+                 RCLONE_CONFIG_SH_FORCE_PATH_STYLE="true")
+        e.pop("AWS_CA_BUNDLE", None)
+        back = tmp_path / "back"
+        subprocess.run([rclone, "copy", "--include", "{py,cli}.bin", "sh:%s" % b, str(back)], env=e, check=True,
+                       capture_output=True, text=True, timeout=120)
+        for k in ("py.bin", "cli.bin"):
+            assert (back / k).read_bytes() == files[k]
+        out = _s3cmd(s3srv, tmp_path, "get", "s3://%s/s3cmd.bin" % b, str(tmp_path / "s3cmd.bin"))
+        assert "MD5" not in out.stderr + out.stdout, out.stderr
+        assert (tmp_path / "s3cmd.bin").read_bytes() == files["s3cmd.bin"]
+        # each full download computed and kept the MD5
+        for k, data in files.items():
+            assert s3.head_object(Bucket=b, Key=k)["ETag"].strip('"') == hashlib.md5(data).hexdigest()
+        # now rclone checks the bytes against the MD5, and agrees
+        subprocess.run([rclone, "check", str(back), "sh:%s" % b, "--include", "{py,cli}.bin"], env=e, check=True,
+                       capture_output=True, text=True, timeout=120)
+    finally:
+        _empty(s3, b)
+        s3.delete_bucket(Bucket=b)

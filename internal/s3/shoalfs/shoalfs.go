@@ -58,6 +58,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/maphash"
 	"io"
 	"io/fs"
@@ -271,10 +272,73 @@ func info(key string, a *shoal.Attr, raw []byte) s3.ObjectInfo {
 		}
 	}
 	// Written or changed through the filesystem: an ETag that changes
-	// whenever the file does, without reading it.
+	// whenever the file does, without reading it. The "-1" tells clients
+	// it is no MD5 of the content (as a multipart ETag is not), so they
+	// do not check the bytes against it; the first full GET computes the
+	// MD5 and keeps it (md5Body).
 	sum := md5.Sum(fmt.Appendf(nil, "%d/%d/%d", a.Ino, a.Size, a.Mtime.UnixNano()))
-	oi.ETag = hex.EncodeToString(sum[:])
+	oi.ETag = hex.EncodeToString(sum[:]) + derivedSuffix
 	return oi
+}
+
+const derivedSuffix = "-1"
+
+// derived reports whether oi's ETag is made from the file's attributes,
+// not its content.
+func derived(oi s3.ObjectInfo) bool {
+	return len(oi.PartSizes) == 0 && strings.HasSuffix(oi.ETag, derivedSuffix)
+}
+
+// md5Body hashes an object as the gateway reads it, and when every byte
+// has passed in order, stores the MD5 as the object's ETag: S3 access
+// pays for the MD5 of a file written through the filesystem once, and
+// only by reading it anyway.
+type md5Body struct {
+	*shoal.File
+	h          hash.Hash
+	next, size int64
+	off        bool // bytes skipped: no MD5 this time
+	finish     func(sum string)
+}
+
+func (m *md5Body) ReadAt(p []byte, off int64) (int, error) {
+	n, err := m.File.ReadAt(p, off)
+	switch {
+	case m.off || off < m.next:
+	case off > m.next:
+		m.off = true
+	default:
+		m.h.Write(p[:n])
+		m.next += int64(n)
+		if m.next == m.size {
+			m.off = true
+			m.finish(hex.EncodeToString(m.h.Sum(nil)))
+		}
+	}
+	return n, err
+}
+
+// keepMD5 records sum as the ETag of the file at key if it is still the
+// one a describes; under the key's lock, so no S3 write is clobbered.
+func (b *Backend) keepMD5(ctx context.Context, bucket, key string, a shoal.Attr, sum string) {
+	unlock := b.lockKey(bucket, key)
+	defer unlock()
+	root := b.c.WithContext(ctx)
+	p := objPath(bucket, key)
+	na, err := stat(root, p)
+	if err != nil || na.Ino != a.Ino || na.Size != a.Size || !na.Mtime.Equal(a.Mtime) {
+		return
+	}
+	var m objectMeta
+	if raw, err := root.GetXattr(p, XattrObject); err == nil {
+		json.Unmarshal(raw, &m)
+	}
+	m.ETag, m.ChecksumAlg, m.Checksum, m.PartSizes = sum, "", "", nil
+	m.Size, m.Mtime = a.Size, a.Mtime.UnixNano()
+	raw, _ := json.Marshal(m)
+	if err := root.SetXattr(p, XattrObject, raw, 0); err != nil {
+		b.opts.Logger.Debug("shoalfs: keeping a computed MD5", "bucket", bucket, "key", key, "err", err)
+	}
 }
 
 // stat returns a path's attributes (Stat takes io/fs names: no leading '/').
@@ -881,6 +945,15 @@ func (b *Backend) GetObject(ctx context.Context, id s3.Identity, bucket, key str
 			if na.Ino == a.Ino && na.Size == a.Size && na.Mtime.Equal(a.Mtime) || try >= 3 {
 				// The handle reads the object its attributes describe,
 				// even if it is replaced meanwhile.
+				if derived(oi) && na.Ino == a.Ino {
+					at := *na
+					if at.Size == 0 {
+						b.keepMD5(ctx, bucket, key, at, hex.EncodeToString(md5.New().Sum(nil)))
+						return &s3.Object{Info: oi, Body: f}, nil
+					}
+					return &s3.Object{Info: oi, Body: &md5Body{File: f, h: md5.New(), size: at.Size,
+						finish: func(sum string) { b.keepMD5(context.WithoutCancel(ctx), bucket, key, at, sum) }}}, nil
+				}
 				return &s3.Object{Info: oi, Body: f}, nil
 			}
 		}
