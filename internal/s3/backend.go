@@ -238,6 +238,11 @@ type Backend interface {
 	// replaces them (nil deletes).
 	BucketTags(ctx context.Context, id Identity, bucket string) ([]Tag, error)
 	PutBucketTags(ctx context.Context, id Identity, bucket string, tags []Tag) error
+	// BucketACL returns the bucket's access as one of S3's canned ACLs
+	// (CannedACLs); PutBucketACL sets it, acting as id (the owner may).
+	// Objects follow their bucket's ACL.
+	BucketACL(ctx context.Context, id Identity, bucket string) (string, error)
+	PutBucketACL(ctx context.Context, id Identity, bucket, canned string) error
 	// BucketConfig returns a bucket's stored sub-resource configuration
 	// by name ("cors", ...), nil when none is set. It reads as the
 	// service, not as a requester: the gateway needs it before it knows
@@ -323,6 +328,17 @@ type Versioner interface {
 	DeleteVersion(ctx context.Context, id Identity, bucket, key, vid string) (ObjectInfo, error)
 	ListVersions(ctx context.Context, id Identity, bucket string, in ListVersionsInput) (VersionsPage, error)
 }
+
+// The canned ACLs a bucket can have: private to its owner (the
+// default), readable by every key (authenticated-read), also by
+// anonymous requests (public-read), and writable by every key too
+// (public-read-write; anonymous requests still only read).
+const (
+	ACLPrivate           = "private"
+	ACLPublicRead        = "public-read"
+	ACLPublicReadWrite   = "public-read-write"
+	ACLAuthenticatedRead = "authenticated-read"
+)
 
 // Sentinel causes a backend wraps (fserr.E(op, path, kind, ErrX)) so the
 // gateway answers with the precise S3 error.

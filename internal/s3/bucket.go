@@ -80,6 +80,16 @@ func (req *request) createBucket(ctx context.Context) error {
 	if _, err := drain(req.auth.Body); err != nil {
 		return err
 	}
+	if err := noGrantHeaders(req.r.Header); err != nil {
+		return err
+	}
+	canned := ACLPrivate
+	if c := req.r.Header.Get("X-Amz-Acl"); c != "" {
+		var err error
+		if canned, err = cannedBucket(c); err != nil {
+			return err
+		}
+	}
 	if err := req.g.be.CreateBucket(ctx, req.id, req.rt.Bucket); err != nil {
 		if !errors.Is(err, ErrBucketExists) {
 			return err
@@ -92,6 +102,10 @@ func (req *request) createBucket(ctx context.Context) error {
 		}
 		if req.g.cfg.Region != "us-east-1" {
 			return errBucketAlreadyOwned
+		}
+	} else if canned != ACLPrivate {
+		if err := req.g.be.PutBucketACL(ctx, req.id, req.rt.Bucket, canned); err != nil {
+			return err
 		}
 	}
 	req.w.Header().Set("Location", "/"+req.rt.Bucket)

@@ -251,6 +251,12 @@ func (req *request) dispatch(ctx context.Context) error {
 		return req.abortMultipart(ctx)
 	case "ListObjectVersions":
 		return req.listObjectVersions(ctx)
+	case "GetBucketAcl", "GetObjectAcl":
+		return req.getACL(ctx)
+	case "PutBucketAcl":
+		return req.putBucketACL(ctx)
+	case "PutObjectAcl":
+		return req.putObjectACL(ctx)
 	case "PutBucketVersioning":
 		return req.putBucketVersioning(ctx)
 	case "GetBucketVersioning":

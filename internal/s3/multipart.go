@@ -14,6 +14,9 @@ func (req *request) createMultipart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
+		return err
+	}
 	id, err := req.g.be.CreateMultipart(ctx, req.id, req.rt.Bucket, req.rt.Key, meta)
 	if err != nil {
 		return err

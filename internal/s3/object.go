@@ -169,6 +169,9 @@ func (req *request) putObject(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
+		return err
+	}
 	if in.Meta, err = metaFromHeaders(req.r.Header); err != nil {
 		return err
 	}
@@ -549,6 +552,9 @@ func (req *request) headSource(ctx context.Context, bucket, key, vid string) (Ob
 func (req *request) copyObject(ctx context.Context) error {
 	sb, sk, svid, err := copySource(req.r.Header)
 	if err != nil {
+		return err
+	}
+	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
 		return err
 	}
 	src, err := req.headSource(ctx, sb, sk, svid)

@@ -52,7 +52,7 @@ var bucketSubresources = map[string]unconfigured{
 		return requestPaymentConfiguration{Xmlns: s3NS, Payer: "BucketOwner"}
 	}},
 	"versioning": {name: "BucketVersioning"},
-	"acl":        {name: "BucketAcl", empty: func(req *request) any { return req.defaultACL() }},
+	"acl":        {name: "BucketAcl"},
 	// Listed (no id) these answer an empty list; one by id is NoSuchConfiguration.
 	"analytics":           {name: "BucketAnalyticsConfiguration", delete: true},
 	"inventory":           {name: "BucketInventoryConfiguration", delete: true},
@@ -71,7 +71,7 @@ var listResults = map[string]string{
 var errNoLockConfig = apiErr("InvalidRequest", 400, "Bucket is missing Object Lock Configuration")
 
 var objectSubresources = map[string]unconfigured{
-	"acl":        {name: "ObjectAcl", empty: func(req *request) any { return req.defaultACL() }},
+	"acl":        {name: "ObjectAcl"},
 	"retention":  {name: "ObjectRetention", err: errNoLockConfig},
 	"legal-hold": {name: "ObjectLegalHold", err: errNoLockConfig},
 }
@@ -202,15 +202,4 @@ type granteeXML struct {
 	ID          string `xml:",omitempty"`
 	DisplayName string `xml:",omitempty"`
 	URI         string `xml:",omitempty"`
-}
-
-// defaultACL is the ACL of a bucket or object nobody changed: its owner
-// has full control (the gateway reports the requester as owner, as in
-// listings).
-func (req *request) defaultACL() accessControlPolicy {
-	o := req.owner()
-	return accessControlPolicy{Xmlns: s3NS, Owner: o, Grants: []grantXML{{
-		Grantee:    granteeXML{XMLNS: "http://www.w3.org/2001/XMLSchema-instance", Type: "CanonicalUser", ID: o.ID, DisplayName: o.DisplayName},
-		Permission: "FULL_CONTROL",
-	}}}
 }

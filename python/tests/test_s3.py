@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
 AK, SK = "shoaltestaccess", "shoaltestsecret0123456789"
+OTHER_AK, OTHER_SK = "shoalotheraccess", "shoalothersecret0123456789"  # uid 1001, from --s3-keys
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +36,12 @@ def s3srv(env):
     port, wport, s3port = _free_port(), _free_port(), _free_port()
     e = dict(os.environ, SHOAL_S3_ACCESS_KEY=AK, SHOAL_S3_SECRET_KEY=SK)
     log = open(os.path.join(tmp, "server.log"), "wb")
+    keys = os.path.join(tmp, "keys")
+    with open(keys, "w") as f:
+        f.write("%s %s 1001 1001\n" % (OTHER_AK, OTHER_SK))
     proc = subprocess.Popen(
         [env["bin"], "server", "--data", os.path.join(tmp, "data"), "--listen", "127.0.0.1:%d" % port,
-         "--worker-listen", "127.0.0.1:%d" % wport, "--s3-listen", "127.0.0.1:%d" % s3port],
+         "--worker-listen", "127.0.0.1:%d" % wport, "--s3-listen", "127.0.0.1:%d" % s3port, "--s3-keys", keys],
         stdout=log, stderr=log, env=e, start_new_session=True)
     _wait_port(port, proc)
     _wait_port(s3port, proc)
@@ -788,3 +792,40 @@ def test_sdk_written_etags_with_rclone_and_s3cmd(s3srv, s3, sdk, env, tmp_path):
     finally:
         _empty(s3, b)
         s3.delete_bucket(Bucket=b)
+
+
+# ---- issue 15: access control (item 2, canned ACLs) ----
+
+def test_private_by_default_and_canned_acls(s3srv, s3, bucket):
+    other = boto3.client(
+        "s3", endpoint_url=s3srv["endpoint"], aws_access_key_id=OTHER_AK, aws_secret_access_key=OTHER_SK,
+        region_name="us-east-1", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    s3.put_object(Bucket=bucket, Key="secret", Body=b"s")
+    for call in (lambda: other.list_objects_v2(Bucket=bucket),
+                 lambda: other.get_object(Bucket=bucket, Key="secret"),
+                 lambda: other.create_multipart_upload(Bucket=bucket, Key="intruder"),
+                 lambda: other.put_object(Bucket=bucket, Key="intruder", Body=b"x")):
+        with pytest.raises(ClientError) as ei:
+            call()
+        assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as ei:
+        other.get_object(Bucket="no-such-bucket-here", Key="k")
+    assert _code(ei) == "NoSuchBucket"  # 404 before 403
+    s3.put_bucket_acl(Bucket=bucket, ACL="authenticated-read")
+    grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    assert {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"} in [g["Grantee"] for g in grants]
+    assert other.get_object(Bucket=bucket, Key="secret")["Body"].read() == b"s"
+    with pytest.raises(ClientError) as ei:
+        other.put_object(Bucket=bucket, Key="intruder", Body=b"x")
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen("%s/%s/secret" % (s3srv["endpoint"], bucket))
+    assert ei.value.code == 403
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    with urllib.request.urlopen("%s/%s/secret" % (s3srv["endpoint"], bucket)) as r:
+        assert r.read() == b"s"
+    s3.put_object(Bucket=bucket, Key="pub", Body=b"p", ACL="public-read")
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    with pytest.raises(ClientError) as ei:
+        s3.put_object(Bucket=bucket, Key="pub2", Body=b"p", ACL="public-read")
+    assert _code(ei) == "NotImplemented"  # objects follow their bucket

@@ -40,6 +40,7 @@ type bucket struct {
 	public  bool
 	tags    []s3.Tag
 	config  map[string][]byte
+	acl     string
 	objects *btree.BTreeG[*object]
 	uploads map[string]*upload
 }
@@ -175,6 +176,31 @@ func (b *Backend) PutBucketTags(ctx context.Context, id s3.Identity, name string
 		return err
 	}
 	bk.tags = append([]s3.Tag(nil), tags...)
+	return nil
+}
+
+func (b *Backend) BucketACL(ctx context.Context, id s3.Identity, name string) (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked("mem.BucketACL", name)
+	if err != nil {
+		return "", err
+	}
+	if bk.acl == "" {
+		return s3.ACLPrivate, nil
+	}
+	return bk.acl, nil
+}
+
+func (b *Backend) PutBucketACL(ctx context.Context, id s3.Identity, name, canned string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked("mem.PutBucketACL", name)
+	if err != nil {
+		return err
+	}
+	bk.acl = canned
+	bk.public = canned == s3.ACLPublicRead || canned == s3.ACLPublicReadWrite
 	return nil
 }
 

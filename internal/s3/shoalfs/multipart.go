@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +76,11 @@ func (b *Backend) CreateMultipart(ctx context.Context, id s3.Identity, bucket, k
 	if _, _, err := b.bucketMeta(op, c, bucket); err != nil {
 		return "", err
 	}
+	// Staging is writable by everyone: check here what completing will
+	// need, so no key starts uploads into a bucket it cannot write.
+	if err := b.mayCreate(op, c, id, bucket, key); err != nil {
+		return "", err
+	}
 	// The bucket's upload directory is shared by every identity, sticky
 	// like /tmp; the upload's own directory belongs to its initiator.
 	if err := b.staging(ctx); err != nil {
@@ -98,6 +104,42 @@ func (b *Backend) CreateMultipart(ctx context.Context, id s3.Identity, bucket, k
 		return "", fserr.E(op, key, err)
 	}
 	return uid, nil
+}
+
+// mayCreate checks that id may create key: write and search permission
+// on the deepest directory of key's path that exists (the bucket at
+// least), by its mode bits, as the metadata service would.
+func (b *Backend) mayCreate(op string, c *shoal.Client, id s3.Identity, bucket, key string) error {
+	p := bucketPath(bucket)
+	a, err := stat(c, p)
+	if err != nil {
+		return fserr.E(op, bucket, err)
+	}
+	segs := strings.Split(strings.TrimSuffix(key, "/"), "/")
+	for _, s := range segs[:len(segs)-1] {
+		na, err := stat(c, p+"/"+s)
+		if err != nil || !na.Mode.IsDir() {
+			break
+		}
+		p, a = p+"/"+s, na
+	}
+	if id.Uid == 0 {
+		return nil
+	}
+	perm := a.Mode.Perm()
+	var bits fs.FileMode
+	switch {
+	case a.Uid == id.Uid:
+		bits = perm >> 6
+	case a.Gid == id.Gid || slices.Contains(id.Gids, a.Gid):
+		bits = perm >> 3
+	default:
+		bits = perm
+	}
+	if bits&0o3 != 0o3 {
+		return fserr.E(op, key, fserr.Permission)
+	}
+	return nil
 }
 
 func (b *Backend) PutPart(ctx context.Context, id s3.Identity, bucket, key, uploadID string, n int, in s3.PutInput) (s3.PartInfo, error) {

@@ -460,7 +460,9 @@ func (b *Backend) CreateBucket(ctx context.Context, id s3.Identity, bucket strin
 		return fserr.E(op, bucket, fserr.Invalid)
 	}
 	c := b.as(ctx, id)
-	if err := c.Mkdir(bucketPath(bucket), 0o755); err != nil {
+	// Private to its owner, as an S3 bucket is by default (PutBucketACL
+	// opens it).
+	if err := c.Mkdir(bucketPath(bucket), 0o700); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fserr.E(op, bucket, fserr.Exist, s3.ErrBucketExists)
 		}
@@ -470,8 +472,13 @@ func (b *Backend) CreateBucket(ctx context.Context, id s3.Identity, bucket strin
 }
 
 func (b *Backend) HeadBucket(ctx context.Context, id s3.Identity, bucket string) (s3.BucketInfo, error) {
-	a, m, err := b.bucketMeta("shoalfs.HeadBucket", b.as(ctx, id), bucket)
+	c := b.as(ctx, id)
+	a, m, err := b.bucketMeta("shoalfs.HeadBucket", c, bucket)
 	if err != nil {
+		return s3.BucketInfo{}, err
+	}
+	// S3 answers HEAD of a bucket one may not list with 403.
+	if err := b.canRead("shoalfs.HeadBucket", c, bucket); err != nil {
 		return s3.BucketInfo{}, err
 	}
 	return s3.BucketInfo{Name: bucket, Created: time.Unix(0, m.Created), Owner: a.Uid}, nil
@@ -518,7 +525,67 @@ func (b *Backend) SetPublic(ctx context.Context, bucket string, public bool) err
 		return err
 	}
 	m.Public = public
-	return b.putBucketMeta(op, c, bucket, m)
+	if err := b.putBucketMeta(op, c, bucket, m); err != nil {
+		return err
+	}
+	// Anonymous requests act as nobody: a public bucket's directory must
+	// let them in. Making it private again leaves the mode as it is.
+	if public {
+		a, err := stat(c, bucketPath(bucket))
+		if err == nil {
+			err = c.Chmod(bucketPath(bucket), a.Mode.Perm()|0o055)
+		}
+		if err != nil {
+			return fserr.E(op, bucket, err)
+		}
+	}
+	return nil
+}
+
+// bucketModes maps the canned ACLs onto the bucket directory's mode.
+var bucketModes = map[string]fs.FileMode{
+	s3.ACLPrivate: 0o700, s3.ACLAuthenticatedRead: 0o755, s3.ACLPublicRead: 0o755, s3.ACLPublicReadWrite: 0o777,
+}
+
+func (b *Backend) BucketACL(ctx context.Context, id s3.Identity, bucket string) (string, error) {
+	a, m, err := b.bucketMeta("shoalfs.BucketACL", b.as(ctx, id), bucket)
+	if err != nil {
+		return "", err
+	}
+	switch perm := a.Mode.Perm(); {
+	case perm&0o002 != 0:
+		return s3.ACLPublicReadWrite, nil
+	case perm&0o004 != 0 && m.Public:
+		return s3.ACLPublicRead, nil
+	case perm&0o004 != 0:
+		return s3.ACLAuthenticatedRead, nil
+	}
+	return s3.ACLPrivate, nil
+}
+
+func (b *Backend) PutBucketACL(ctx context.Context, id s3.Identity, bucket, canned string) error {
+	const op = "shoalfs.PutBucketACL"
+	mode, ok := bucketModes[canned]
+	if !ok {
+		return fserr.E(op, canned, fserr.Invalid)
+	}
+	c := b.as(ctx, id)
+	unlock := b.lockKey(bucket, "")
+	defer unlock()
+	_, m, err := b.bucketMeta(op, c, bucket)
+	if err != nil {
+		return err
+	}
+	if pub := canned == s3.ACLPublicRead || canned == s3.ACLPublicReadWrite; pub != m.Public {
+		m.Public = pub
+		if err := b.putBucketMeta(op, c, bucket, m); err != nil {
+			return err
+		}
+	}
+	if err := c.Chmod(bucketPath(bucket), mode); err != nil {
+		return fserr.E(op, bucket, err)
+	}
+	return nil
 }
 
 func (b *Backend) BucketPublic(ctx context.Context, bucket string) (bool, error) {
