@@ -238,6 +238,9 @@ type Backend interface {
 	// replaces them (nil deletes).
 	BucketTags(ctx context.Context, id Identity, bucket string) ([]Tag, error)
 	PutBucketTags(ctx context.Context, id Identity, bucket string, tags []Tag) error
+	// BucketOwner returns the uid owning the bucket, read as the service
+	// (a policy check needs it before any identity is settled).
+	BucketOwner(ctx context.Context, bucket string) (uint32, error)
 	// BucketACL returns the bucket's access as one of S3's canned ACLs
 	// (CannedACLs); PutBucketACL sets it, acting as id (the owner may).
 	// Objects follow their bucket's ACL.

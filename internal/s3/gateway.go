@@ -119,11 +119,17 @@ type request struct {
 	id    Identity
 	auth  *sigv4.Auth
 	reqID string
+	// viaPolicy: a bucket policy's Allow made the request act as the
+	// bucket's owner.
+	viaPolicy bool
 }
 
 func (g *Gateway) requestID() string {
 	return fmt.Sprintf("%s%08X", g.idPrefix, g.seq.Add(1))
 }
+
+// policyActions manage a bucket's policy: its Deny does not apply.
+var policyActions = map[string]bool{"PutBucketPolicy": true, "GetBucketPolicy": true, "DeleteBucketPolicy": true, "GetBucketPolicyStatus": true}
 
 // readActions may be served anonymously on a public bucket.
 var readActions = map[string]bool{
@@ -174,8 +180,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.auth = auth
-	if auth.Anonymous() {
-		req.id = AnonymousIdentity
+	req.id = AnonymousIdentity
+	if !auth.Anonymous() {
+		req.id = g.keys[auth.AccessKey].Identity
+	}
+	allowed := false
+	if !policyActions[rt.Action] {
+		// The bucket's owner may always manage its policy (as S3's
+		// account root may), so a Deny cannot lock them out.
+		if allowed, err = req.applyPolicy(r.Context()); err != nil {
+			req.fail(err)
+			return
+		}
+	}
+	if auth.Anonymous() && !allowed {
 		if !readActions[rt.Action] || rt.Bucket == "" {
 			req.fail(errAccessDenied)
 			return
@@ -185,8 +203,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			req.fail(errAccessDenied)
 			return
 		}
-	} else {
-		req.id = g.keys[auth.AccessKey].Identity
 	}
 	if err := req.dispatch(r.Context()); err != nil {
 		req.fail(err)
@@ -251,6 +267,14 @@ func (req *request) dispatch(ctx context.Context) error {
 		return req.abortMultipart(ctx)
 	case "ListObjectVersions":
 		return req.listObjectVersions(ctx)
+	case "PutBucketPolicy":
+		return req.putBucketPolicy(ctx)
+	case "GetBucketPolicy":
+		return req.getBucketPolicy(ctx)
+	case "DeleteBucketPolicy":
+		return req.deleteBucketPolicy(ctx)
+	case "GetBucketPolicyStatus":
+		return req.getBucketPolicyStatus(ctx)
 	case "GetBucketAcl", "GetObjectAcl":
 		return req.getACL(ctx)
 	case "PutBucketAcl":

@@ -62,6 +62,9 @@ func (req *request) uploadPart(ctx context.Context, copy bool) error {
 	if err != nil {
 		return err
 	}
+	if err := req.sameBucketSource(sb); err != nil {
+		return err
+	}
 	if svid != "" && svid != NullVersion {
 		return withMsg(errNotImplemented, "UploadPartCopy from an older version is not supported.")
 	}

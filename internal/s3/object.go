@@ -486,6 +486,8 @@ func (req *request) deleteObjects(ctx context.Context) error {
 		var info ObjectInfo
 		if e := validateKey(o.Key); e != nil {
 			err = e
+		} else if req.policyDeniesKey(ctx, o.Key) {
+			err = errAccessDenied
 		} else {
 			info, err = req.deleteOne(ctx, o.Key, o.VersionId)
 		}
@@ -552,6 +554,9 @@ func (req *request) headSource(ctx context.Context, bucket, key, vid string) (Ob
 func (req *request) copyObject(ctx context.Context) error {
 	sb, sk, svid, err := copySource(req.r.Header)
 	if err != nil {
+		return err
+	}
+	if err := req.sameBucketSource(sb); err != nil {
 		return err
 	}
 	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {

@@ -242,6 +242,9 @@ func (req *request) postObject(ctx context.Context) error {
 		return e
 	}
 	req.rt.Key = key
+	if _, err := req.applyPolicy(ctx); err != nil {
+		return err
+	}
 	h := http.Header{}
 	for ln, v := range form.fields {
 		h.Set(form.names[ln], v)

@@ -829,3 +829,30 @@ def test_private_by_default_and_canned_acls(s3srv, s3, bucket):
     with pytest.raises(ClientError) as ei:
         s3.put_object(Bucket=bucket, Key="pub2", Body=b"p", ACL="public-read")
     assert _code(ei) == "NotImplemented"  # objects follow their bucket
+
+
+def test_bucket_policy(s3srv, s3, bucket):
+    import json
+    s3.put_object(Bucket=bucket, Key="pub/a", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="priv/b", Body=b"b")
+    with pytest.raises(ClientError) as ei:
+        s3.put_bucket_policy(Bucket=bucket, Policy="{not json")
+    assert _code(ei) == "MalformedPolicy"
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::%s/pub/*" % bucket},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::%s/priv/*" % bucket}]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == policy
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"]
+    with urllib.request.urlopen("%s/%s/pub/a" % (s3srv["endpoint"], bucket)) as r:
+        assert r.read() == b"a"
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen("%s/%s/priv/b" % (s3srv["endpoint"], bucket))
+    assert ei.value.code == 403
+    with pytest.raises(ClientError) as ei:
+        s3.delete_object(Bucket=bucket, Key="priv/b")
+    assert _code(ei) == "AccessDenied"
+    s3.delete_bucket_policy(Bucket=bucket)
+    with pytest.raises(ClientError) as ei:
+        s3.get_bucket_policy(Bucket=bucket)
+    assert _code(ei) == "NoSuchBucketPolicy"

@@ -179,6 +179,16 @@ func (b *Backend) PutBucketTags(ctx context.Context, id s3.Identity, name string
 	return nil
 }
 
+func (b *Backend) BucketOwner(ctx context.Context, name string) (uint32, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked("mem.BucketOwner", name)
+	if err != nil {
+		return 0, err
+	}
+	return bk.owner, nil
+}
+
 func (b *Backend) BucketACL(ctx context.Context, id s3.Identity, name string) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -547,6 +547,11 @@ var bucketModes = map[string]fs.FileMode{
 	s3.ACLPrivate: 0o700, s3.ACLAuthenticatedRead: 0o755, s3.ACLPublicRead: 0o755, s3.ACLPublicReadWrite: 0o777,
 }
 
+func (b *Backend) BucketOwner(ctx context.Context, bucket string) (uint32, error) {
+	a, _, err := b.bucketMeta("shoalfs.BucketOwner", b.c.WithContext(ctx), bucket)
+	return a.Uid, err
+}
+
 func (b *Backend) BucketACL(ctx context.Context, id s3.Identity, bucket string) (string, error) {
 	a, m, err := b.bucketMeta("shoalfs.BucketACL", b.as(ctx, id), bucket)
 	if err != nil {
