@@ -54,6 +54,9 @@ func (req *request) checkObjectACL(ctx context.Context, canned string) error {
 	if canned == "" {
 		return nil
 	}
+	if err := req.checkCannedAllowed(ctx, canned); err != nil {
+		return err
+	}
 	c, err := cannedBucket(canned)
 	if err != nil {
 		return err
@@ -158,6 +161,9 @@ func (req *request) putBucketACL(ctx context.Context) error {
 	}
 	canned, err := req.cannedFromRequest(req.ownerOf(bi.Owner).ID)
 	if err != nil {
+		return err
+	}
+	if err := req.checkCannedAllowed(ctx, canned); err != nil {
 		return err
 	}
 	if err := req.g.be.PutBucketACL(ctx, req.id, req.rt.Bucket, canned); err != nil {

@@ -199,7 +199,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		pub, err := g.be.BucketPublic(r.Context(), rt.Bucket)
-		if err != nil || !pub {
+		if err != nil || !pub || req.publicAccessBlock(r.Context()).IgnorePublicAcls {
 			req.fail(errAccessDenied)
 			return
 		}
@@ -267,6 +267,18 @@ func (req *request) dispatch(ctx context.Context) error {
 		return req.abortMultipart(ctx)
 	case "ListObjectVersions":
 		return req.listObjectVersions(ctx)
+	case "PutPublicAccessBlock":
+		return req.putPublicAccessBlock(ctx)
+	case "GetPublicAccessBlock":
+		return req.getPublicAccessBlock(ctx)
+	case "DeletePublicAccessBlock":
+		return req.deleteBucketConfig(ctx, confPublicAccessBlock)
+	case "PutBucketOwnershipControls":
+		return req.putOwnershipControls(ctx)
+	case "GetBucketOwnershipControls":
+		return req.getOwnershipControls(ctx)
+	case "DeleteBucketOwnershipControls":
+		return req.deleteBucketConfig(ctx, confOwnership)
 	case "PutBucketPolicy":
 		return req.putBucketPolicy(ctx)
 	case "GetBucketPolicy":

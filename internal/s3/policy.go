@@ -391,12 +391,23 @@ func (req *request) policyDecision(ctx context.Context) (string, error) {
 		return "", nil // stored by an older version: ignored rather than locking out
 	}
 	action, resource := req.iamAction(), req.iamResource()
-	decision := ""
+	decision, restrict := "", -1
 	for i := range p.Statement {
 		st := &p.Statement[i]
 		if req.statementMatches(st, action, resource) {
 			if st.Effect == "Deny" {
 				return "Deny", nil
+			}
+			if st.public() {
+				if restrict < 0 {
+					restrict = 0
+					if req.publicAccessBlock(ctx).RestrictPublicBuckets {
+						restrict = 1
+					}
+				}
+				if restrict == 1 {
+					continue // RestrictPublicBuckets: no one gains from it
+				}
 			}
 			decision = "Allow"
 		}
@@ -467,8 +478,12 @@ func (req *request) putBucketPolicy(ctx context.Context) error {
 	if len(raw) > maxPolicy {
 		return withMsg(errMalformedPolicy, "Policies must be no more than 20 KB")
 	}
-	if _, err := parsePolicy(raw, req.rt.Bucket); err != nil {
+	p, err := parsePolicy(raw, req.rt.Bucket)
+	if err != nil {
 		return err
+	}
+	if p.public() && req.publicAccessBlock(ctx).BlockPublicPolicy {
+		return withMsg(errAccessDenied, "Access Denied: the bucket's public access block forbids public policies")
 	}
 	if err := req.g.be.PutBucketConfig(ctx, req.id, req.rt.Bucket, confPolicy, raw); err != nil {
 		return err
@@ -525,15 +540,21 @@ func (req *request) getBucketPolicyStatus(ctx context.Context) error {
 		return bucketSubresources["policyStatus"].err
 	}
 	p, err := parsePolicy(raw, req.rt.Bucket)
-	public := false
-	if err == nil {
-		for _, st := range p.Statement {
-			if st.Effect == "Allow" && len(st.Condition) == 0 && principalIsEveryone(st.Principal) {
-				public = true
-			}
+	return req.writeXML(200, policyStatus{Xmlns: s3NS, IsPublic: err == nil && p.public()})
+}
+
+// public reports whether a statement allows everyone unconditionally.
+func (st *policyStatement) public() bool {
+	return st.Effect == "Allow" && len(st.Condition) == 0 && principalIsEveryone(st.Principal)
+}
+
+func (p *policyDoc) public() bool {
+	for i := range p.Statement {
+		if p.Statement[i].public() {
+			return true
 		}
 	}
-	return req.writeXML(200, policyStatus{Xmlns: s3NS, IsPublic: public})
+	return false
 }
 
 func principalIsEveryone(raw json.RawMessage) bool {

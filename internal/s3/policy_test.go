@@ -115,3 +115,65 @@ func TestBucketPolicies(t *testing.T) {
 	}
 	other.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("pol-other"), Key: aws.String("x")})
 }
+
+func TestPublicAccessBlockAndOwnership(t *testing.T) {
+	e, _ := newShoalEnv(t, false)
+	ctx := context.Background()
+	own := e.aws(t, testSK)
+	b := aws.String("pab")
+	if _, err := own.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: b, ACL: types.BucketCannedACLPublicRead}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := own.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: strings.NewReader("k")}); err != nil {
+		t.Fatal(err)
+	}
+	anon := func() int {
+		resp, err := http.Get(e.srv.URL + "/pab/k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if anon() != 200 {
+		t.Fatal("public-read bucket not readable")
+	}
+	if _, err := own.PutPublicAccessBlock(ctx, &awss3.PutPublicAccessBlockInput{Bucket: b, PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{
+		BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := own.GetPublicAccessBlock(ctx, &awss3.GetPublicAccessBlockInput{Bucket: b})
+	if err != nil || !aws.ToBool(got.PublicAccessBlockConfiguration.IgnorePublicAcls) {
+		t.Fatalf("GetPublicAccessBlock %+v %v", got, err)
+	}
+	if anon() != 403 {
+		t.Fatal("IgnorePublicAcls: anonymous read still allowed")
+	}
+	_, err = own.PutBucketAcl(ctx, &awss3.PutBucketAclInput{Bucket: b, ACL: types.BucketCannedACLPublicReadWrite})
+	wantCode(t, err, "AccessDenied")
+	_, err = own.PutBucketPolicy(ctx, &awss3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(
+		`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pab/*"}]}`)})
+	wantCode(t, err, "AccessDenied")
+	if _, err := own.DeletePublicAccessBlock(ctx, &awss3.DeletePublicAccessBlockInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	if anon() != 200 {
+		t.Fatal("public-read bucket not readable after the block went")
+	}
+	if _, err := own.PutBucketOwnershipControls(ctx, &awss3.PutBucketOwnershipControlsInput{Bucket: b, OwnershipControls: &types.OwnershipControls{
+		Rules: []types.OwnershipControlsRule{{ObjectOwnership: types.ObjectOwnershipBucketOwnerEnforced}}}}); err != nil {
+		t.Fatal(err)
+	}
+	oc, err := own.GetBucketOwnershipControls(ctx, &awss3.GetBucketOwnershipControlsInput{Bucket: b})
+	if err != nil || oc.OwnershipControls.Rules[0].ObjectOwnership != types.ObjectOwnershipBucketOwnerEnforced {
+		t.Fatalf("GetBucketOwnershipControls %+v %v", oc, err)
+	}
+	_, err = own.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("k2"), Body: strings.NewReader("k"), ACL: types.ObjectCannedACLPublicRead})
+	wantCode(t, err, "AccessControlListNotSupported")
+	if _, err := own.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("k2"), Body: strings.NewReader("k"), ACL: types.ObjectCannedACLBucketOwnerFullControl}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"k", "k2"} {
+		own.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: b, Key: aws.String(k)})
+	}
+}
