@@ -622,17 +622,17 @@ const XattrConfigPrefix = "user.s3.conf."
 
 func (b *Backend) BucketConfig(ctx context.Context, bucket, name string) ([]byte, error) {
 	const op = "shoalfs.BucketConfig"
-	c := b.c.WithContext(ctx)
-	if err := b.bucketExists(op, c, bucket); err != nil {
-		return nil, err
+	if !s3.ValidBucket(bucket) {
+		return nil, noBucket(op, bucket)
 	}
-	raw, err := c.GetXattr(bucketPath(bucket), XattrConfigPrefix+name)
+	// One xattr read (every request to a bucket reads its policy).
+	raw, err := b.c.WithContext(ctx).GetXattr(bucketPath(bucket), XattrConfigPrefix+name)
 	switch {
 	case err == nil:
 		return raw, nil
 	case fserr.Is(fserr.NoData, err):
 		return nil, nil
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), fserr.Is(fserr.NotDir, err):
 		return nil, noBucket(op, bucket)
 	}
 	return nil, fserr.E(op, bucket, err)
