@@ -179,6 +179,18 @@ type PartInfo struct {
 	ETag         string // without quotes
 	LastModified time.Time
 	Checksum     string
+	// ChecksumAlgorithm is Checksum's algorithm.
+	ChecksumAlgorithm checksum.Algorithm
+}
+
+// CompleteInput is what CompleteMultipart stores beside the parts: the
+// multipart ETag and, when every part carried one of the same algorithm,
+// the composite checksum (base64 of the checksum of the parts' binary
+// checksums, "-N").
+type CompleteInput struct {
+	ETag              string
+	ChecksumAlgorithm checksum.Algorithm
+	Checksum          string
 }
 
 // CompletePart is one entry of a CompleteMultipartUpload request.
@@ -285,7 +297,7 @@ type Backend interface {
 	// CompleteMultipart links the listed parts, in order, into the object
 	// without copying data, stores etag and meta, and removes the upload.
 	// A listed part that is missing or has another ETag is ErrInvalidPart.
-	CompleteMultipart(ctx context.Context, id Identity, bucket, key, uploadID string, parts []CompletePart, etag string, cond WriteCond) (ObjectInfo, error)
+	CompleteMultipart(ctx context.Context, id Identity, bucket, key, uploadID string, parts []CompletePart, fin CompleteInput, cond WriteCond) (ObjectInfo, error)
 	AbortMultipart(ctx context.Context, id Identity, bucket, key, uploadID string) error
 	// ListUploads returns uploads ordered by (key, upload id) after the markers.
 	ListUploads(ctx context.Context, id Identity, bucket string, in ListUploadsInput) (uploads []UploadInfo, truncated bool, err error)

@@ -3,10 +3,13 @@ package s3
 import (
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/shoalfs/shoal/internal/s3/checksum"
 )
 
 func (req *request) createMultipart(ctx context.Context) error {
@@ -16,6 +19,13 @@ func (req *request) createMultipart(ctx context.Context) error {
 	}
 	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
 		return err
+	}
+	if a := req.r.Header.Get("X-Amz-Checksum-Algorithm"); a != "" {
+		alg, ok := checksum.Parse(a)
+		if !ok {
+			return withMsg(errInvalidRequest, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+		}
+		req.w.Header().Set("x-amz-checksum-algorithm", string(alg))
 	}
 	id, err := req.g.be.CreateMultipart(ctx, req.id, req.rt.Bucket, req.rt.Key, meta)
 	if err != nil {
@@ -197,6 +207,10 @@ func (req *request) completeMultipart(ctx context.Context) error {
 	}
 	parts := make([]CompletePart, len(body.Parts))
 	all := md5.New()
+	// The composite checksum, when every listed part has one of one algorithm.
+	var alg checksum.Algorithm
+	var sums []byte
+	composite := true
 	for i, p := range body.Parts {
 		if i > 0 && p.PartNumber <= body.Parts[i-1].PartNumber {
 			return errInvalidPartOrder
@@ -217,9 +231,22 @@ func (req *request) completeMultipart(ctx context.Context) error {
 		}
 		all.Write(raw)
 		parts[i] = CompletePart{Number: p.PartNumber, ETag: etag}
+		if i == 0 {
+			alg = sp.ChecksumAlgorithm
+		}
+		b, err := base64.StdEncoding.DecodeString(sp.Checksum)
+		if sp.Checksum == "" || sp.ChecksumAlgorithm != alg || err != nil {
+			composite = false
+		}
+		sums = append(sums, b...)
 	}
-	etag := hex.EncodeToString(all.Sum(nil)) + "-" + strconv.Itoa(len(parts))
-	info, err := req.g.be.CompleteMultipart(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, parts, etag, cond)
+	fin := CompleteInput{ETag: hex.EncodeToString(all.Sum(nil)) + "-" + strconv.Itoa(len(parts))}
+	if composite && alg != "" {
+		h := alg.New()
+		h.Write(sums)
+		fin.ChecksumAlgorithm, fin.Checksum = alg, checksum.Encode(h.Sum(nil))+"-"+strconv.Itoa(len(parts))
+	}
+	info, err := req.g.be.CompleteMultipart(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, parts, fin, cond)
 	if err != nil {
 		return err
 	}

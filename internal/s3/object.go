@@ -403,7 +403,7 @@ func (req *request) getObject(ctx context.Context, head bool) error {
 	h := req.w.Header()
 	if !partial && info.Checksum != "" && strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
 		h.Set(info.ChecksumAlgorithm.Header(), info.Checksum)
-		h.Set("x-amz-checksum-type", "FULL_OBJECT")
+		h.Set("x-amz-checksum-type", checksumType(info.Checksum))
 	}
 	for qk, hk := range responseOverrides {
 		if v := q.Get(qk); v != "" {
@@ -659,6 +659,15 @@ func (req *request) deleteObjectTagging(ctx context.Context) error {
 	return req.noContent()
 }
 
+// checksumType is COMPOSITE for a multipart object's combined checksum
+// ("...-N"), else FULL_OBJECT.
+func checksumType(v string) string {
+	if strings.Contains(v, "-") {
+		return "COMPOSITE"
+	}
+	return "FULL_OBJECT"
+}
+
 // objectParts is GetObjectAttributes' page of parts, selected by
 // x-amz-max-parts and x-amz-part-number-marker.
 func objectParts(h http.Header, sizes []int64) (*objectPartsXML, error) {
@@ -723,7 +732,7 @@ func (req *request) getObjectAttributes(ctx context.Context) error {
 			}
 		case "Checksum":
 			if info.Checksum != "" {
-				c := &checksumXML{ChecksumType: "FULL_OBJECT"}
+				c := &checksumXML{ChecksumType: checksumType(info.Checksum)}
 				switch info.ChecksumAlgorithm {
 				case checksum.CRC32:
 					c.ChecksumCRC32 = info.Checksum

@@ -856,3 +856,23 @@ def test_bucket_policy(s3srv, s3, bucket):
     with pytest.raises(ClientError) as ei:
         s3.get_bucket_policy(Bucket=bucket)
     assert _code(ei) == "NoSuchBucketPolicy"
+
+
+def test_multipart_composite_checksum(s3, bucket):
+    import base64
+    up = s3.create_multipart_upload(Bucket=bucket, Key="ck", ChecksumAlgorithm="SHA256")
+    assert up.get("ChecksumAlgorithm") == "SHA256"
+    bodies, parts, raws = [os.urandom(5 << 20), b"tail"], [], b""
+    for n, body in enumerate(bodies, 1):
+        r = s3.upload_part(Bucket=bucket, Key="ck", UploadId=up["UploadId"], PartNumber=n, Body=body,
+                           ChecksumAlgorithm="SHA256")
+        raws += hashlib.sha256(body).digest()
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]})
+    s3.complete_multipart_upload(Bucket=bucket, Key="ck", UploadId=up["UploadId"], MultipartUpload={"Parts": parts})
+    want = base64.b64encode(hashlib.sha256(raws).digest()).decode() + "-2"
+    h = s3.head_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")
+    assert h["ChecksumSHA256"] == want and h.get("ChecksumType") == "COMPOSITE"
+    a = s3.get_object_attributes(Bucket=bucket, Key="ck", ObjectAttributes=["Checksum"])
+    assert a["Checksum"]["ChecksumSHA256"] == want
+    got = s3.get_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")["Body"].read()
+    assert got == b"".join(bodies)

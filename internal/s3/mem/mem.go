@@ -511,7 +511,7 @@ func (b *Backend) PutPart(ctx context.Context, id s3.Identity, name, key, upload
 	if err != nil {
 		return s3.PartInfo{}, err
 	}
-	p := &part{data: data, info: s3.PartInfo{Number: n, Size: int64(len(data)), ETag: d.MD5, LastModified: b.now(), Checksum: d.Checksum}}
+	p := &part{data: data, info: s3.PartInfo{Number: n, Size: int64(len(data)), ETag: d.MD5, LastModified: b.now(), Checksum: d.Checksum, ChecksumAlgorithm: d.ChecksumAlgorithm}}
 	u.parts[n] = p
 	return p.info, nil
 }
@@ -570,7 +570,7 @@ func (b *Backend) ListParts(ctx context.Context, id s3.Identity, name, key, uplo
 	return out, truncated, nil
 }
 
-func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, name, key, uploadID string, parts []s3.CompletePart, etag string, cond s3.WriteCond) (s3.ObjectInfo, error) {
+func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, name, key, uploadID string, parts []s3.CompletePart, fin s3.CompleteInput, cond s3.WriteCond) (s3.ObjectInfo, error) {
 	const op = "mem.CompleteMultipart"
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -599,7 +599,8 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, name, k
 		data = append(data, u.parts[cp.Number].data...)
 	}
 	o := &object{key: key, data: data, info: s3.ObjectInfo{
-		Key: key, Size: size, ETag: etag, LastModified: b.now(), Meta: u.meta, PartSizes: sizes, UploadID: uploadID,
+		Key: key, Size: size, ETag: fin.ETag, LastModified: b.now(), Meta: u.meta, PartSizes: sizes, UploadID: uploadID,
+		ChecksumAlgorithm: fin.ChecksumAlgorithm, Checksum: fin.Checksum,
 	}}
 	bk.objects.ReplaceOrInsert(o)
 	delete(bk.uploads, uploadID)

@@ -231,7 +231,7 @@ func (b *Backend) parts(c *shoal.Client, dir string, marker, max int) ([]s3.Part
 				return out, true, nil
 			}
 			oi := info("", &e.Attr, e.Xattr)
-			out = append(out, s3.PartInfo{Number: n, Size: e.Attr.Size, ETag: oi.ETag, LastModified: e.Attr.Mtime, Checksum: oi.Checksum})
+			out = append(out, s3.PartInfo{Number: n, Size: e.Attr.Size, ETag: oi.ETag, LastModified: e.Attr.Mtime, Checksum: oi.Checksum, ChecksumAlgorithm: oi.ChecksumAlgorithm})
 		}
 		if len(ents) < 1000 {
 			return out, false, nil
@@ -253,7 +253,7 @@ func (b *Backend) ListParts(ctx context.Context, id s3.Identity, bucket, key, up
 	return ps, trunc, nil
 }
 
-func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket, key, uploadID string, parts []s3.CompletePart, etag string, cond s3.WriteCond) (s3.ObjectInfo, error) {
+func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket, key, uploadID string, parts []s3.CompletePart, fin s3.CompleteInput, cond s3.WriteCond) (s3.ObjectInfo, error) {
 	const op = "shoalfs.CompleteMultipart"
 	c := b.as(ctx, id)
 	um, err := b.upload(op, c, bucket, key, uploadID)
@@ -285,7 +285,7 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
 	m := um.Meta
-	m.ETag, m.PartSizes, m.ChecksumAlg, m.Checksum, m.UploadID = etag, sizes, "", "", uploadID
+	m.ETag, m.PartSizes, m.ChecksumAlg, m.Checksum, m.UploadID = fin.ETag, sizes, string(fin.ChecksumAlgorithm), fin.Checksum, uploadID
 	ta, err := stat(c, tmp)
 	if err != nil {
 		c.Remove(tmp)
