@@ -5,8 +5,11 @@
 // package defines and the Shoal adapter (or mem, for tests) implements.
 //
 // Invariants:
-//   - Fail closed: a request is served only when its signature verifies,
-//     or when it is anonymous, a read, and its bucket is public.
+//   - Fail closed: a request is served only when its signature (SigV4,
+//     SigV2, or a POST form's signed policy) verifies, or when it is
+//     anonymous and either a read of a public bucket or allowed by the
+//     bucket's policy. A bucket policy's Deny refuses any request it
+//     matches but the owner's management of the policy.
 //   - Every response carries x-amz-request-id, and an error body's
 //     RequestId equals it.
 //   - Bodies stream: the gateway never holds a whole object in memory;

@@ -18,7 +18,14 @@
 //     directory marker object); a directory without it is no object.
 //   - A bucket's settings (creation time, public flag, tags) are the JSON
 //     xattr user.s3.bucket on its directory. Only buckets whose flag says
-//     public are readable anonymously.
+//     public are readable anonymously. Its other configurations (CORS,
+//     versioning, policy, public access block, ownership controls) are one
+//     xattr each, user.s3.conf.<name>. Its canned ACL is its directory's
+//     mode (0700 private by default, 0755 readable, 0777 writable).
+//   - Versions: the latest is the file at the key; older ones and delete
+//     markers are files under /.shoal-s3/versions/<bucket>/ (versions.go).
+//   - A file written outside S3 has an ETag with a "-1" suffix until a GET
+//     that reads it whole computes and keeps its MD5 (md5Body).
 //   - Staging lives in /.shoal-s3, outside every bucket (no bucket name
 //     starts with '.'), so no listing of a bucket shows it:
 //     /.shoal-s3/tmp/ holds uploads in flight (PutObject, CopyObject write

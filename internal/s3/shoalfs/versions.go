@@ -345,10 +345,9 @@ func (b *Backend) HeadVersion(ctx context.Context, id s3.Identity, bucket, key, 
 		return s3.ObjectInfo{}, err
 	}
 	c := b.as(ctx, id)
-	a, cur, err := b.lookup(op, c, bucket, key)
+	_, cur, err := b.lookup(op, c, bucket, key)
 	switch {
 	case err == nil && (vid == "" || vidName(cur.VersionID) == vid):
-		_ = a
 		cur.IsLatest = true
 		return cur, nil
 	case err != nil && !errors.Is(err, s3.ErrNoSuchKey):
@@ -635,7 +634,7 @@ func (w *vwalker) next() (string, []stored, bool, error) {
 	return "", nil, false, nil
 }
 
-// after returns the smallest string above every string with prefix p.
+// prefixAfter returns the smallest string above every string with prefix p.
 func prefixAfter(p string) (string, bool) {
 	for i := len(p) - 1; i >= 0; i-- {
 		if p[i] != 0xff {
@@ -794,10 +793,9 @@ func (b *Backend) ListVersions(ctx context.Context, id s3.Identity, bucket strin
 				}
 			}
 		}
-		for i, e := range entries {
+		for _, e := range entries {
 			if count == max {
 				page.Truncated, page.NextKeyMarker, page.NextVersionIDMarker = true, lastKey, lastVid
-				_ = i
 				return page, nil
 			}
 			page.Versions = append(page.Versions, e)
