@@ -54,13 +54,16 @@ $(AWSVENV)/.stamp:
 	$(AWSVENV)/bin/pip install -q --disable-pip-version-check awscli
 	touch $@
 
-# rclone (a Debian package) drives one S3 test; installed here when missing
+# rclone and s3cmd (Debian packages) drive S3 tests; installed here when missing
 # and this is root, so a fresh machine runs it too (the test skips, saying
 # why, where it cannot be installed).
 tools:
 	@command -v rclone >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone) >/dev/null 2>&1; } || \
 		echo "rclone not installed: its S3 test will be skipped"
+	@command -v s3cmd >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s3cmd) >/dev/null 2>&1; } || \
+		echo "s3cmd not installed: its S3 tests will be skipped"
 
 pytest: build tools $(VENV)/.stamp $(AWSVENV)/.stamp
 	SHOAL_BIN=$(abspath $(BIN)) SHOAL_AWS_CLI=$(abspath $(AWSVENV))/bin/aws $(PY) -m pytest -q python/tests
