@@ -49,6 +49,11 @@ func TestACLs(t *testing.T) {
 	denied("create multipart", err)
 	_, err = other.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("intruder"), Body: strings.NewReader("x")})
 	denied("put", err)
+	// ListBuckets lists one's own buckets only.
+	lb, err := other.ListBuckets(ctx, &awss3.ListBucketsInput{})
+	if err != nil || len(lb.Buckets) != 1 || *lb.Buckets[0].Name != "other-b" {
+		t.Fatalf("another key's ListBuckets: %+v %v", lb.Buckets, err)
+	}
 	// 404 before 403: a missing bucket is NoSuchBucket for anyone.
 	_, err = other.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("no-such-b"), Key: aws.String("k")})
 	wantCode(t, err, "NoSuchBucket")

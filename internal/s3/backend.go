@@ -2,8 +2,10 @@ package s3
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/shoalfs/shoal/internal/s3/checksum"
@@ -183,14 +185,24 @@ type PartInfo struct {
 	ChecksumAlgorithm checksum.Algorithm
 }
 
-// CompleteInput is what CompleteMultipart stores beside the parts: the
-// multipart ETag and, when every part carried one of the same algorithm,
-// the composite checksum (base64 of the checksum of the parts' binary
-// checksums, "-N").
-type CompleteInput struct {
-	ETag              string
-	ChecksumAlgorithm checksum.Algorithm
-	Checksum          string
+// CompositeChecksum is the checksum of a multipart object made of parts
+// (in order): when every part carried a checksum of one algorithm, that
+// algorithm over the parts' binary checksums, base64, then "-N"; else
+// none.
+func CompositeChecksum(parts []PartInfo) (checksum.Algorithm, string) {
+	if len(parts) == 0 || parts[0].ChecksumAlgorithm == "" {
+		return "", ""
+	}
+	alg := parts[0].ChecksumAlgorithm
+	h := alg.New()
+	for _, p := range parts {
+		b, err := base64.StdEncoding.DecodeString(p.Checksum)
+		if p.ChecksumAlgorithm != alg || p.Checksum == "" || err != nil {
+			return "", ""
+		}
+		h.Write(b)
+	}
+	return alg, checksum.Encode(h.Sum(nil)) + "-" + strconv.Itoa(len(parts))
 }
 
 // CompletePart is one entry of a CompleteMultipartUpload request.
@@ -297,7 +309,8 @@ type Backend interface {
 	// CompleteMultipart links the listed parts, in order, into the object
 	// without copying data, stores etag and meta, and removes the upload.
 	// A listed part that is missing or has another ETag is ErrInvalidPart.
-	CompleteMultipart(ctx context.Context, id Identity, bucket, key, uploadID string, parts []CompletePart, fin CompleteInput, cond WriteCond) (ObjectInfo, error)
+	// The object's checksum is CompositeChecksum of the listed parts.
+	CompleteMultipart(ctx context.Context, id Identity, bucket, key, uploadID string, parts []CompletePart, etag string, cond WriteCond) (ObjectInfo, error)
 	AbortMultipart(ctx context.Context, id Identity, bucket, key, uploadID string) error
 	// ListUploads returns uploads ordered by (key, upload id) after the markers.
 	ListUploads(ctx context.Context, id Identity, bucket string, in ListUploadsInput) (uploads []UploadInfo, truncated bool, err error)

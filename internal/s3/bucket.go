@@ -53,6 +53,10 @@ func (req *request) listBuckets(ctx context.Context) error {
 		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) {
 			continue
 		}
+		// S3 lists the requester's own buckets; root sees every one.
+		if req.id.Uid != 0 && b.Owner != req.id.Uid {
+			continue
+		}
 		if len(res.Buckets) == max {
 			// Only a page cut short says where to go on.
 			res.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(res.Buckets[max-1].Name))

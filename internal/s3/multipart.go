@@ -3,7 +3,6 @@ package s3
 import (
 	"context"
 	"crypto/md5"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"strconv"
@@ -207,10 +206,6 @@ func (req *request) completeMultipart(ctx context.Context) error {
 	}
 	parts := make([]CompletePart, len(body.Parts))
 	all := md5.New()
-	// The composite checksum, when every listed part has one of one algorithm.
-	var alg checksum.Algorithm
-	var sums []byte
-	composite := true
 	for i, p := range body.Parts {
 		if i > 0 && p.PartNumber <= body.Parts[i-1].PartNumber {
 			return errInvalidPartOrder
@@ -231,22 +226,9 @@ func (req *request) completeMultipart(ctx context.Context) error {
 		}
 		all.Write(raw)
 		parts[i] = CompletePart{Number: p.PartNumber, ETag: etag}
-		if i == 0 {
-			alg = sp.ChecksumAlgorithm
-		}
-		b, err := base64.StdEncoding.DecodeString(sp.Checksum)
-		if sp.Checksum == "" || sp.ChecksumAlgorithm != alg || err != nil {
-			composite = false
-		}
-		sums = append(sums, b...)
 	}
-	fin := CompleteInput{ETag: hex.EncodeToString(all.Sum(nil)) + "-" + strconv.Itoa(len(parts))}
-	if composite && alg != "" {
-		h := alg.New()
-		h.Write(sums)
-		fin.ChecksumAlgorithm, fin.Checksum = alg, checksum.Encode(h.Sum(nil))+"-"+strconv.Itoa(len(parts))
-	}
-	info, err := req.g.be.CompleteMultipart(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, parts, fin, cond)
+	etag := hex.EncodeToString(all.Sum(nil)) + "-" + strconv.Itoa(len(parts))
+	info, err := req.g.be.CompleteMultipart(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, parts, etag, cond)
 	if err != nil {
 		return err
 	}

@@ -570,7 +570,7 @@ func (b *Backend) ListParts(ctx context.Context, id s3.Identity, name, key, uplo
 	return out, truncated, nil
 }
 
-func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, name, key, uploadID string, parts []s3.CompletePart, fin s3.CompleteInput, cond s3.WriteCond) (s3.ObjectInfo, error) {
+func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, name, key, uploadID string, parts []s3.CompletePart, etag string, cond s3.WriteCond) (s3.ObjectInfo, error) {
 	const op = "mem.CompleteMultipart"
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -599,9 +599,13 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, name, k
 		data = append(data, u.parts[cp.Number].data...)
 	}
 	o := &object{key: key, data: data, info: s3.ObjectInfo{
-		Key: key, Size: size, ETag: fin.ETag, LastModified: b.now(), Meta: u.meta, PartSizes: sizes, UploadID: uploadID,
-		ChecksumAlgorithm: fin.ChecksumAlgorithm, Checksum: fin.Checksum,
+		Key: key, Size: size, ETag: etag, LastModified: b.now(), Meta: u.meta, PartSizes: sizes, UploadID: uploadID,
 	}}
+	listed := make([]s3.PartInfo, len(parts))
+	for i, cp := range parts {
+		listed[i] = u.parts[cp.Number].info
+	}
+	o.info.ChecksumAlgorithm, o.info.Checksum = s3.CompositeChecksum(listed)
 	bk.objects.ReplaceOrInsert(o)
 	delete(bk.uploads, uploadID)
 	return o.info, nil

@@ -253,7 +253,7 @@ func (b *Backend) ListParts(ctx context.Context, id s3.Identity, bucket, key, up
 	return ps, trunc, nil
 }
 
-func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket, key, uploadID string, parts []s3.CompletePart, fin s3.CompleteInput, cond s3.WriteCond) (s3.ObjectInfo, error) {
+func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket, key, uploadID string, parts []s3.CompletePart, etag string, cond s3.WriteCond) (s3.ObjectInfo, error) {
 	const op = "shoalfs.CompleteMultipart"
 	c := b.as(ctx, id)
 	um, err := b.upload(op, c, bucket, key, uploadID)
@@ -271,6 +271,7 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 	}
 	names := make([]string, len(parts))
 	sizes := make([]int64, len(parts))
+	listed := make([]s3.PartInfo, len(parts))
 	for i, cp := range parts {
 		p, ok := byNum[cp.Number]
 		if !ok || p.ETag != cp.ETag {
@@ -278,6 +279,7 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 		}
 		names[i] = path.Join(dir, partName(cp.Number))
 		sizes[i] = p.Size
+		listed[i] = p
 	}
 	tmp := path.Join(dir, "tmp-"+randomID())
 	if err := c.ConcatFiles(tmp, names); err != nil {
@@ -285,7 +287,8 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
 	m := um.Meta
-	m.ETag, m.PartSizes, m.ChecksumAlg, m.Checksum, m.UploadID = fin.ETag, sizes, string(fin.ChecksumAlgorithm), fin.Checksum, uploadID
+	alg, sum := s3.CompositeChecksum(listed)
+	m.ETag, m.PartSizes, m.ChecksumAlg, m.Checksum, m.UploadID = etag, sizes, string(alg), sum, uploadID
 	ta, err := stat(c, tmp)
 	if err != nil {
 		c.Remove(tmp)

@@ -334,7 +334,7 @@ func TestCopiesShareBlocks(t *testing.T) {
 		}
 		parts = append(parts, s3.CompletePart{Number: p.Number, ETag: p.ETag})
 	}
-	if _, err := be.CompleteMultipart(ctx, user, "bkt", "mp", id, parts, s3.CompleteInput{ETag: "x-3"}, s3.WriteCond{}); err != nil {
+	if _, err := be.CompleteMultipart(ctx, user, "bkt", "mp", id, parts, "x-3", s3.WriteCond{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := countBlocks(t, f.dir); n != blocks {
