@@ -65,7 +65,7 @@ $(AWSVENV)/.stamp:
 	$(AWSVENV)/bin/pip install -q --disable-pip-version-check awscli
 	touch $@
 
-# rclone (a Debian package) drives one S3 test, and postgresql's initdb and
+# rclone and s3cmd (Debian packages) drive S3 tests, and postgresql's initdb and
 # pg_ctl start the PostgreSQL engine's test servers; installed here when
 # missing and this is root, so a fresh machine runs them too (the tests
 # skip, saying why, where they cannot be installed).
@@ -80,6 +80,9 @@ tools:
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1; } || \
 		echo "postgresql not installed: the PostgreSQL engine's tests will be skipped"
+	@command -v s3cmd >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s3cmd) >/dev/null 2>&1; } || \
+		echo "s3cmd not installed: its S3 tests will be skipped"
 
 pytest: build tools $(VENV)/.stamp $(AWSVENV)/.stamp
 	SHOAL_BIN=$(abspath $(BIN)) SHOAL_AWS_CLI=$(abspath $(AWSVENV))/bin/aws $(PY) -m pytest -q python/tests

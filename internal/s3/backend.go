@@ -2,8 +2,10 @@ package s3
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/shoalfs/shoal/internal/s3/checksum"
@@ -28,6 +30,7 @@ func (id Identity) Anonymous() bool { return id.AccessKey == "" }
 type BucketInfo struct {
 	Name    string
 	Created time.Time
+	Owner   uint32 // uid of the bucket's owner
 }
 
 // Tag is one object or bucket tag.
@@ -58,6 +61,15 @@ type ObjectInfo struct {
 	// PartSizes are the sizes of the parts of a multipart object in order,
 	// empty for a single-part object (partNumber GETs and x-amz-mp-parts-count).
 	PartSizes []int64
+	// UploadID is the multipart upload that made the object, if any: a
+	// repeated CompleteMultipartUpload of it answers as the first did.
+	UploadID string
+	// VersionID is the object's version ("" is the null version);
+	// DeleteMarker says the version is a delete marker; IsLatest is set
+	// in version listings.
+	VersionID    string
+	DeleteMarker bool
+	IsLatest     bool
 }
 
 // Object is an open object. Body reads the object as it was when opened;
@@ -80,7 +92,8 @@ type Digest struct {
 
 // PutInput is an object (or part) body with its attributes.
 type PutInput struct {
-	// Body yields exactly Size bytes. A Read error other than io.EOF
+	// Body yields exactly Size bytes (any number up to 5 GiB when Size is
+	// -1: a chunked Transfer-Encoding without Content-Length). A Read error other than io.EOF
 	// (including a failed signature or checksum at the end) means the
 	// write must leave nothing behind.
 	Body io.Reader
@@ -95,6 +108,34 @@ type PutInput struct {
 type WriteCond struct {
 	IfNoneMatchStar bool   // fail with ErrPreconditionFailed if the key exists
 	IfMatch         string // fail unless the key exists with this ETag (ErrNoSuchKey if absent)
+	// IfNoneMatch lists ETags (unquoted): fail with ErrPreconditionFailed
+	// if the key exists with one of them.
+	IfNoneMatch []string
+}
+
+// Conditional reports whether c checks anything.
+func (c WriteCond) Conditional() bool {
+	return c.IfNoneMatchStar || c.IfMatch != "" || len(c.IfNoneMatch) > 0
+}
+
+// Check applies c to the current object (nil when the key is absent):
+// ErrPreconditionFailed, or ErrNoSuchKey for If-Match on a missing key.
+func (c WriteCond) Check(cur *ObjectInfo) error {
+	if cur == nil {
+		if c.IfMatch != "" {
+			return ErrNoSuchKey
+		}
+		return nil
+	}
+	if c.IfNoneMatchStar || c.IfMatch != "" && c.IfMatch != cur.ETag {
+		return ErrPreconditionFailed
+	}
+	for _, e := range c.IfNoneMatch {
+		if e == cur.ETag {
+			return ErrPreconditionFailed
+		}
+	}
+	return nil
 }
 
 // CopyInput describes a CopyObject.
@@ -109,7 +150,10 @@ type CopyInput struct {
 	Tags []Tag
 	// ReplaceTags says Tags applies even when empty.
 	ReplaceTags bool
-	Cond        WriteCond
+	// SrcVersionID copies that version of the source ("" the latest,
+	// NullVersion the null one); only a Versioner accepts one.
+	SrcVersionID string
+	Cond         WriteCond
 }
 
 // ListInput selects one page of a listing.
@@ -137,6 +181,28 @@ type PartInfo struct {
 	ETag         string // without quotes
 	LastModified time.Time
 	Checksum     string
+	// ChecksumAlgorithm is Checksum's algorithm.
+	ChecksumAlgorithm checksum.Algorithm
+}
+
+// CompositeChecksum is the checksum of a multipart object made of parts
+// (in order): when every part carried a checksum of one algorithm, that
+// algorithm over the parts' binary checksums, base64, then "-N"; else
+// none.
+func CompositeChecksum(parts []PartInfo) (checksum.Algorithm, string) {
+	if len(parts) == 0 || parts[0].ChecksumAlgorithm == "" {
+		return "", ""
+	}
+	alg := parts[0].ChecksumAlgorithm
+	h := alg.New()
+	for _, p := range parts {
+		b, err := base64.StdEncoding.DecodeString(p.Checksum)
+		if p.ChecksumAlgorithm != alg || p.Checksum == "" || err != nil {
+			return "", ""
+		}
+		h.Write(b)
+	}
+	return alg, checksum.Encode(h.Sum(nil)) + "-" + strconv.Itoa(len(parts))
 }
 
 // CompletePart is one entry of a CompleteMultipartUpload request.
@@ -196,6 +262,22 @@ type Backend interface {
 	// replaces them (nil deletes).
 	BucketTags(ctx context.Context, id Identity, bucket string) ([]Tag, error)
 	PutBucketTags(ctx context.Context, id Identity, bucket string, tags []Tag) error
+	// BucketOwner returns the uid owning the bucket, read as the service
+	// (a policy check needs it before any identity is settled).
+	BucketOwner(ctx context.Context, bucket string) (uint32, error)
+	// BucketACL returns the bucket's access as one of S3's canned ACLs
+	// (CannedACLs); PutBucketACL sets it, acting as id (the owner may).
+	// Objects follow their bucket's ACL.
+	BucketACL(ctx context.Context, id Identity, bucket string) (string, error)
+	PutBucketACL(ctx context.Context, id Identity, bucket, canned string) error
+	// BucketConfig returns a bucket's stored sub-resource configuration
+	// by name ("cors", ...), nil when none is set. It reads as the
+	// service, not as a requester: the gateway needs it before it knows
+	// one (a CORS preflight is anonymous) and checks access itself.
+	BucketConfig(ctx context.Context, bucket, name string) ([]byte, error)
+	// PutBucketConfig stores a configuration (nil deletes it) acting as
+	// id, whose permissions decide (the bucket's owner may).
+	PutBucketConfig(ctx context.Context, id Identity, bucket, name string, value []byte) error
 
 	PutObject(ctx context.Context, id Identity, bucket, key string, in PutInput, cond WriteCond) (ObjectInfo, error)
 	HeadObject(ctx context.Context, id Identity, bucket, key string) (ObjectInfo, error)
@@ -227,11 +309,64 @@ type Backend interface {
 	// CompleteMultipart links the listed parts, in order, into the object
 	// without copying data, stores etag and meta, and removes the upload.
 	// A listed part that is missing or has another ETag is ErrInvalidPart.
+	// The object's checksum is CompositeChecksum of the listed parts.
 	CompleteMultipart(ctx context.Context, id Identity, bucket, key, uploadID string, parts []CompletePart, etag string, cond WriteCond) (ObjectInfo, error)
 	AbortMultipart(ctx context.Context, id Identity, bucket, key, uploadID string) error
 	// ListUploads returns uploads ordered by (key, upload id) after the markers.
 	ListUploads(ctx context.Context, id Identity, bucket string, in ListUploadsInput) (uploads []UploadInfo, truncated bool, err error)
 }
+
+// ListVersionsInput selects one page of ListObjectVersions.
+type ListVersionsInput struct {
+	Prefix, Delimiter string
+	// KeyMarker and VersionIDMarker: the page starts after that version
+	// of that key; with no VersionIDMarker, after every version of it.
+	KeyMarker, VersionIDMarker string
+	Max                        int // 1..1000
+}
+
+// VersionsPage is one page of ListObjectVersions: versions and delete
+// markers by key, newest first within a key, and the common prefixes.
+type VersionsPage struct {
+	Versions       []ObjectInfo
+	CommonPrefixes []string
+	Truncated      bool
+	// NextKeyMarker and NextVersionIDMarker continue a truncated page.
+	NextKeyMarker, NextVersionIDMarker string
+}
+
+// Versioner is the optional capability of a Backend that keeps object
+// versions (found by type assertion). Without it, buckets cannot be
+// versioned and every object is the null version. With it, the backend
+// reads a bucket's versioning state ("Enabled", "Suspended", or none)
+// from its "versioning" BucketConfig on every write, and PutObject,
+// CopyObject and CompleteMultipart keep the replaced version and return
+// the new one's VersionID.
+type Versioner interface {
+	// HeadVersion describes version vid of key (NullVersion for the null
+	// one, "" for the latest, which may be a delete marker).
+	HeadVersion(ctx context.Context, id Identity, bucket, key, vid string) (ObjectInfo, error)
+	// GetVersion opens version vid ("" the latest object) of key; a
+	// delete marker has an empty Body.
+	GetVersion(ctx context.Context, id Identity, bucket, key, vid string) (*Object, error)
+	// DeleteVersion removes version vid of key; vid "" is S3's delete
+	// without a version id (a delete marker on a versioned bucket, a
+	// plain delete otherwise). It returns the version removed or the
+	// marker made (zero when nothing was there).
+	DeleteVersion(ctx context.Context, id Identity, bucket, key, vid string) (ObjectInfo, error)
+	ListVersions(ctx context.Context, id Identity, bucket string, in ListVersionsInput) (VersionsPage, error)
+}
+
+// The canned ACLs a bucket can have: private to its owner (the
+// default), readable by every key (authenticated-read), also by
+// anonymous requests (public-read), and writable by every key too
+// (public-read-write; anonymous requests still only read).
+const (
+	ACLPrivate           = "private"
+	ACLPublicRead        = "public-read"
+	ACLPublicReadWrite   = "public-read-write"
+	ACLAuthenticatedRead = "authenticated-read"
+)
 
 // Sentinel causes a backend wraps (fserr.E(op, path, kind, ErrX)) so the
 // gateway answers with the precise S3 error.
@@ -244,4 +379,5 @@ var (
 	ErrInvalidPart        = errors.New("s3: invalid part")
 	ErrPreconditionFailed = errors.New("s3: precondition failed")
 	ErrKeyConflict        = errors.New("s3: key conflicts with a directory or a file on its path")
+	ErrNoSuchVersion      = errors.New("s3: no such version")
 )

@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,14 +17,60 @@ func (req *request) owner() owner {
 	return owner{ID: strconv.FormatUint(uint64(req.id.Uid), 10), DisplayName: req.id.AccessKey}
 }
 
+// ownerOf is the owner element of what uid owns.
+func (req *request) ownerOf(uid uint32) owner {
+	name := req.g.names[uid]
+	if name == "" {
+		name = "uid-" + strconv.FormatUint(uint64(uid), 10)
+	}
+	return owner{ID: strconv.FormatUint(uint64(uid), 10), DisplayName: name}
+}
+
+const maxBucketsPage = 10000
+
 func (req *request) listBuckets(ctx context.Context) error {
+	q := req.r.URL.Query()
+	max, err := parseMax(q, "max-buckets", maxBucketsPage)
+	if err != nil || q.Has("max-buckets") && max < 1 {
+		return withMsg(errInvalidArgument, "Argument max-buckets must be an integer between 1 and 10000")
+	}
+	after := ""
+	if tok := q.Get("continuation-token"); tok != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil {
+			return withMsg(errInvalidArgument, "The continuation token provided is incorrect")
+		}
+		after = string(raw)
+	}
+	prefix := q.Get("prefix")
 	bs, err := req.g.be.ListBuckets(ctx, req.id)
 	if err != nil {
 		return err
 	}
-	res := listAllMyBucketsResult{Xmlns: s3NS, Owner: req.owner()}
+	res := listAllMyBucketsResult{Xmlns: s3NS, Owner: req.owner(), Prefix: prefix, Buckets: []bucketXML{}}
+	region := req.g.cfg.Region
 	for _, b := range bs {
-		res.Buckets = append(res.Buckets, bucketXML{Name: b.Name, CreationDate: isoTime(b.Created)})
+		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) {
+			continue
+		}
+		// S3 lists the requester's own buckets; root sees every one.
+		if req.id.Uid != 0 && b.Owner != req.id.Uid {
+			continue
+		}
+		if len(res.Buckets) == max {
+			// Only a page cut short says where to go on.
+			res.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(res.Buckets[max-1].Name))
+			break
+		}
+		x := bucketXML{Name: b.Name, CreationDate: isoTime(b.Created)}
+		if q.Has("max-buckets") || q.Has("continuation-token") || q.Has("bucket-region") {
+			x.BucketRegion = region
+		}
+		res.Buckets = append(res.Buckets, x)
+	}
+	if r := q.Get("bucket-region"); r != "" && r != region {
+		res.Buckets = []bucketXML{}
+		res.ContinuationToken = ""
 	}
 	return req.writeXML(200, res)
 }
@@ -37,8 +84,33 @@ func (req *request) createBucket(ctx context.Context) error {
 	if _, err := drain(req.auth.Body); err != nil {
 		return err
 	}
-	if err := req.g.be.CreateBucket(ctx, req.id, req.rt.Bucket); err != nil {
+	if err := noGrantHeaders(req.r.Header); err != nil {
 		return err
+	}
+	canned := ACLPrivate
+	if c := req.r.Header.Get("X-Amz-Acl"); c != "" {
+		var err error
+		if canned, err = cannedBucket(c); err != nil {
+			return err
+		}
+	}
+	if err := req.g.be.CreateBucket(ctx, req.id, req.rt.Bucket); err != nil {
+		if !errors.Is(err, ErrBucketExists) {
+			return err
+		}
+		// S3 tells the owner from anyone else; in us-east-1 it answers
+		// the owner's repeated create with success.
+		bi, herr := req.g.be.HeadBucket(ctx, req.id, req.rt.Bucket)
+		if herr != nil || bi.Owner != req.id.Uid {
+			return errBucketAlreadyExists
+		}
+		if req.g.cfg.Region != "us-east-1" {
+			return errBucketAlreadyOwned
+		}
+	} else if canned != ACLPrivate {
+		if err := req.g.be.PutBucketACL(ctx, req.id, req.rt.Bucket, canned); err != nil {
+			return err
+		}
 	}
 	req.w.Header().Set("Location", "/"+req.rt.Bucket)
 	return req.ok()
@@ -218,18 +290,26 @@ func (req *request) listObjects(ctx context.Context, v2 bool) error {
 		return s
 	}
 	in := ListInput{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), Max: maxKeys}
-	res := listBucketResult{Xmlns: s3NS, Name: req.rt.Bucket, Prefix: e(in.Prefix), MaxKeys: maxKeys,
+	res := listBucketResult{Xmlns: s3NS, Name: req.rt.Bucket, Prefix: in.Prefix, MaxKeys: maxKeys,
 		Delimiter: e(in.Delimiter), EncodingType: enc}
+	if v2 {
+		// S3 encodes the echoed prefix in v2 only (SDKs decode it there
+		// and take v1's as it is).
+		res.Prefix = e(in.Prefix)
+	}
 	fetchOwner := !v2
 	if v2 {
 		fetchOwner = q.Get("fetch-owner") == "true"
+		if q.Has("continuation-token") {
+			tok := q.Get("continuation-token")
+			res.ContinuationToken = &tok
+		}
 		if tok := q.Get("continuation-token"); tok != "" {
 			raw, err := base64.RawURLEncoding.DecodeString(tok)
 			if err != nil {
 				return withMsg(errInvalidArgument, "The continuation token provided is incorrect")
 			}
 			in.StartAfter = string(raw)
-			res.ContinuationToken = tok
 		} else {
 			in.StartAfter = q.Get("start-after")
 		}

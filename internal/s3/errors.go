@@ -26,6 +26,7 @@ func apiErr(code string, status int, msg string) *apiError {
 var (
 	errAccessDenied          = apiErr("AccessDenied", 403, "Access Denied")
 	errBadDigest             = apiErr("BadDigest", 400, "The Content-MD5 or checksum you specified did not match what was received.")
+	errBucketAlreadyExists   = apiErr("BucketAlreadyExists", 409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")
 	errBucketAlreadyOwned    = apiErr("BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket succeeded and you already own it.")
 	errBucketNotEmpty        = apiErr("BucketNotEmpty", 409, "The bucket you tried to delete is not empty")
 	errEntityTooLarge        = apiErr("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size.")
@@ -47,6 +48,7 @@ var (
 	errMethodNotAllowed      = apiErr("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")
 	errMissingContentLength  = apiErr("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
 	errNoSuchBucket          = apiErr("NoSuchBucket", 404, "The specified bucket does not exist")
+	errNoSuchVersion         = apiErr("NoSuchVersion", 404, "The specified version does not exist.")
 	errNoSuchKey             = apiErr("NoSuchKey", 404, "The specified key does not exist.")
 	errNoSuchTagSet          = apiErr("NoSuchTagSet", 404, "The TagSet does not exist")
 	errNoSuchUpload          = apiErr("NoSuchUpload", 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
@@ -85,6 +87,8 @@ func toAPIError(err error) *apiError {
 		return errPreconditionFailed
 	case errors.Is(err, ErrKeyConflict):
 		return errKeyConflict
+	case errors.Is(err, ErrNoSuchVersion):
+		return errNoSuchVersion
 
 	case errors.Is(err, sigv4.ErrSignatureDoesNotMatch), errors.Is(err, sigv4.ErrChunkSignature):
 		return errSignatureDoesNotMatch
@@ -115,7 +119,13 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, sigv4.ErrMissingDecodedLength):
 		return errMissingContentLength
 	case errors.Is(err, sigv4.ErrInvalidChecksum):
-		return apiErr("InvalidRequest", 400, "Value for x-amz-checksum header is invalid.")
+		return apiErr("BadDigest", 400, "The x-amz-checksum header value is not a valid checksum of its algorithm.")
+	case errors.Is(err, sigv4.ErrMultipleChecksums):
+		return apiErr("InvalidRequest", 400, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+	case errors.Is(err, sigv4.ErrMissingDate):
+		return apiErr("AccessDenied", 403, "AWS authentication requires a valid Date or x-amz-date header")
+	case errors.Is(err, sigv4.ErrExpiresRange):
+		return apiErr("AccessDenied", 403, "X-Amz-Expires must be less than a week (in seconds) that is 604800, and at least 1")
 	case errors.Is(err, sigv4.ErrBadChecksum):
 		return apiErr("BadDigest", 400, "The checksum you specified did not match the calculated checksum.")
 

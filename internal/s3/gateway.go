@@ -5,8 +5,11 @@
 // package defines and the Shoal adapter (or mem, for tests) implements.
 //
 // Invariants:
-//   - Fail closed: a request is served only when its signature verifies,
-//     or when it is anonymous, a read, and its bucket is public.
+//   - Fail closed: a request is served only when its signature (SigV4,
+//     SigV2, or a POST form's signed policy) verifies, or when it is
+//     anonymous and either a read of a public bucket or allowed by the
+//     bucket's policy. A bucket policy's Deny refuses any request it
+//     matches but the owner's management of the policy.
 //   - Every response carries x-amz-request-id, and an error body's
 //     RequestId equals it.
 //   - Bodies stream: the gateway never holds a whole object in memory;
@@ -64,6 +67,7 @@ type Gateway struct {
 	cfg      Config
 	be       Backend
 	keys     map[string]Credential
+	names    map[uint32]string // uid -> the first access key acting as it (owner display names)
 	verifier *sigv4.Verifier
 	log      *slog.Logger
 	idPrefix string
@@ -81,7 +85,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, be: cfg.Backend, keys: map[string]Credential{}, log: cfg.Logger}
+	g := &Gateway{cfg: cfg, be: cfg.Backend, keys: map[string]Credential{}, names: map[uint32]string{}, log: cfg.Logger}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -91,6 +95,9 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		c.Identity.AccessKey = c.AccessKey
 		g.keys[c.AccessKey] = c
+		if _, ok := g.names[c.Identity.Uid]; !ok {
+			g.names[c.Identity.Uid] = c.AccessKey
+		}
 	}
 	g.verifier = &sigv4.Verifier{
 		Secret: func(ak string) (string, bool) {
@@ -115,11 +122,17 @@ type request struct {
 	id    Identity
 	auth  *sigv4.Auth
 	reqID string
+	// viaPolicy: a bucket policy's Allow made the request act as the
+	// bucket's owner.
+	viaPolicy bool
 }
 
 func (g *Gateway) requestID() string {
 	return fmt.Sprintf("%s%08X", g.idPrefix, g.seq.Add(1))
 }
+
+// policyActions manage a bucket's policy: its Deny does not apply.
+var policyActions = map[string]bool{"PutBucketPolicy": true, "GetBucketPolicy": true, "DeleteBucketPolicy": true, "GetBucketPolicyStatus": true}
 
 // readActions may be served anonymously on a public bucket.
 var readActions = map[string]bool{
@@ -140,9 +153,29 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.fail(aerr)
 		return
 	}
+	req.corsHeaders(r.Context())
+	switch rt.Action {
+	case "PreflightCORS":
+		// Browsers send preflights without credentials.
+		req.id = AnonymousIdentity
+		if err := req.preflight(r.Context()); err != nil {
+			req.fail(err)
+		}
+		return
+	case "PostObject":
+		// The form carries its own signature (a signed policy).
+		req.id = AnonymousIdentity
+		if err := req.postObject(r.Context()); err != nil {
+			req.fail(err)
+		}
+		return
+	}
 	var opts []sigv4.Option
 	if rt.Action == "CompleteMultipartUpload" {
 		opts = append(opts, sigv4.IgnoreChecksumHeaders())
+	}
+	if rt.Virtual {
+		opts = append(opts, sigv4.V2Bucket(rt.Bucket))
 	}
 	auth, err := g.verifier.Verify(r, opts...)
 	if err != nil {
@@ -150,19 +183,29 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.auth = auth
-	if auth.Anonymous() {
-		req.id = AnonymousIdentity
+	req.id = AnonymousIdentity
+	if !auth.Anonymous() {
+		req.id = g.keys[auth.AccessKey].Identity
+	}
+	allowed := false
+	if !policyActions[rt.Action] {
+		// The bucket's owner may always manage its policy (as S3's
+		// account root may), so a Deny cannot lock them out.
+		if allowed, err = req.applyPolicy(r.Context()); err != nil {
+			req.fail(err)
+			return
+		}
+	}
+	if auth.Anonymous() && !allowed {
 		if !readActions[rt.Action] || rt.Bucket == "" {
 			req.fail(errAccessDenied)
 			return
 		}
 		pub, err := g.be.BucketPublic(r.Context(), rt.Bucket)
-		if err != nil || !pub {
+		if err != nil || !pub || req.publicAccessBlock(r.Context()).IgnorePublicAcls {
 			req.fail(errAccessDenied)
 			return
 		}
-	} else {
-		req.id = g.keys[auth.AccessKey].Identity
 	}
 	if err := req.dispatch(r.Context()); err != nil {
 		req.fail(err)
@@ -225,6 +268,47 @@ func (req *request) dispatch(ctx context.Context) error {
 		return req.completeMultipart(ctx)
 	case "AbortMultipartUpload":
 		return req.abortMultipart(ctx)
+	case "ListObjectVersions":
+		return req.listObjectVersions(ctx)
+	case "PutPublicAccessBlock":
+		return req.putPublicAccessBlock(ctx)
+	case "GetPublicAccessBlock":
+		return req.getPublicAccessBlock(ctx)
+	case "DeletePublicAccessBlock":
+		return req.deleteBucketConfig(ctx, confPublicAccessBlock)
+	case "PutBucketOwnershipControls":
+		return req.putOwnershipControls(ctx)
+	case "GetBucketOwnershipControls":
+		return req.getOwnershipControls(ctx)
+	case "DeleteBucketOwnershipControls":
+		return req.deleteBucketConfig(ctx, confOwnership)
+	case "PutBucketPolicy":
+		return req.putBucketPolicy(ctx)
+	case "GetBucketPolicy":
+		return req.getBucketPolicy(ctx)
+	case "DeleteBucketPolicy":
+		return req.deleteBucketPolicy(ctx)
+	case "GetBucketPolicyStatus":
+		return req.getBucketPolicyStatus(ctx)
+	case "GetBucketAcl", "GetObjectAcl":
+		return req.getACL(ctx)
+	case "PutBucketAcl":
+		return req.putBucketACL(ctx)
+	case "PutObjectAcl":
+		return req.putObjectACL(ctx)
+	case "PutBucketVersioning":
+		return req.putBucketVersioning(ctx)
+	case "GetBucketVersioning":
+		return req.getBucketVersioning(ctx)
+	case "PutBucketCors":
+		return req.putBucketCors(ctx)
+	case "GetBucketCors":
+		return req.getBucketCors(ctx)
+	case "DeleteBucketCors":
+		return req.deleteBucketCors(ctx)
+	}
+	if ok, err := req.serveUnconfigured(ctx); ok {
+		return err
 	}
 	return errNotImplemented
 }

@@ -30,7 +30,16 @@ import (
 const (
 	testAK = "SHOALTESTKEY"
 	testSK = "shoal/test+secret"
+	// A second key, another owner (uid 1001).
+	otherAK = "SHOALOTHERKEY"
+	otherSK = "shoal/other+secret"
 )
+
+// testCreds are the keys every test gateway knows.
+var testCreds = []s3.Credential{
+	{AccessKey: testAK, SecretKey: testSK, Identity: s3.Identity{Uid: 1000, Gid: 1000}},
+	{AccessKey: otherAK, SecretKey: otherSK, Identity: s3.Identity{Uid: 1001, Gid: 1001}},
+}
 
 type env struct {
 	srv *httptest.Server
@@ -53,7 +62,7 @@ func newEnv(t *testing.T, tls bool) *env {
 	be := mem.New()
 	gw, err := s3.New(s3.Config{
 		Backend:     be,
-		Credentials: []s3.Credential{{AccessKey: testAK, SecretKey: testSK, Identity: s3.Identity{Uid: 1000, Gid: 1000}}},
+		Credentials: testCreds,
 		BaseDomain:  "s3.shoal.test",
 	})
 	if err != nil {
@@ -82,10 +91,12 @@ func newEnv(t *testing.T, tls bool) *env {
 	return e
 }
 
-func (e *env) aws(t *testing.T, secret string) *awss3.Client {
+func (e *env) aws(t *testing.T, secret string) *awss3.Client { return e.awsAs(t, testAK, secret) }
+
+func (e *env) awsAs(t *testing.T, ak, secret string) *awss3.Client {
 	return awss3.New(awss3.Options{
 		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider(testAK, secret, ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(ak, secret, ""),
 		HTTPClient:   e.srv.Client(),
 		BaseEndpoint: aws.String(e.srv.URL),
 		UsePathStyle: true,
@@ -145,8 +156,12 @@ func testAWSObjects(t *testing.T, e *env) {
 	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: bkt}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: bkt})
-	wantCode(t, err, "BucketAlreadyOwnedByYou")
+	// The owner's repeated create succeeds in us-east-1, as in S3.
+	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: bkt}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.awsAs(t, otherAK, otherSK).CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: bkt})
+	wantCode(t, err, "BucketAlreadyExists")
 	lb, err := c.ListBuckets(ctx, &awss3.ListBucketsInput{})
 	if err != nil || len(lb.Buckets) != 1 || *lb.Buckets[0].Name != "bkt" {
 		t.Fatalf("ListBuckets %v %v", lb, err)

@@ -4,14 +4,27 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/shoalfs/shoal/internal/s3/checksum"
 )
 
 func (req *request) createMultipart(ctx context.Context) error {
 	meta, err := metaFromHeaders(req.r.Header)
 	if err != nil {
 		return err
+	}
+	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
+		return err
+	}
+	if a := req.r.Header.Get("X-Amz-Checksum-Algorithm"); a != "" {
+		alg, ok := checksum.Parse(a)
+		if !ok {
+			return withMsg(errInvalidRequest, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+		}
+		req.w.Header().Set("x-amz-checksum-algorithm", string(alg))
 	}
 	id, err := req.g.be.CreateMultipart(ctx, req.id, req.rt.Bucket, req.rt.Key, meta)
 	if err != nil {
@@ -54,9 +67,15 @@ func (req *request) uploadPart(ctx context.Context, copy bool) error {
 		}
 		return req.ok()
 	}
-	sb, sk, err := copySource(req.r.Header)
+	sb, sk, svid, err := copySource(req.r.Header)
 	if err != nil {
 		return err
+	}
+	if err := req.sameBucketSource(sb); err != nil {
+		return err
+	}
+	if svid != "" && svid != NullVersion {
+		return withMsg(errNotImplemented, "UploadPartCopy from an older version is not supported.")
 	}
 	src, err := req.g.be.HeadObject(ctx, req.id, sb, sk)
 	if err != nil {
@@ -167,6 +186,13 @@ func (req *request) completeMultipart(ctx context.Context) error {
 	stored := map[int]PartInfo{}
 	for marker := 0; ; {
 		ps, more, err := req.g.be.ListParts(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, marker, 1000)
+		if errors.Is(err, ErrNoSuchUpload) && marker == 0 {
+			// A retried Complete of an upload that completed: S3
+			// answers it as the first, while the object is its result.
+			if info, herr := req.g.be.HeadObject(ctx, req.id, req.rt.Bucket, req.rt.Key); herr == nil && uploadID != "" && info.UploadID == uploadID {
+				return req.completed(info)
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -206,6 +232,11 @@ func (req *request) completeMultipart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return req.completed(info)
+}
+
+func (req *request) completed(info ObjectInfo) error {
+	req.setVersionHeaders(info, false)
 	scheme := "http"
 	if req.r.TLS != nil {
 		scheme = "https"

@@ -38,14 +38,7 @@ func metaFromHeaders(h http.Header) (ObjectMeta, error) {
 		CacheControl:       h.Get("Cache-Control"),
 		Expires:            h.Get("Expires"),
 	}
-	// aws-chunked is transfer framing, not the object's encoding.
-	var encs []string
-	for _, e := range strings.Split(h.Get("Content-Encoding"), ",") {
-		if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
-			encs = append(encs, e)
-		}
-	}
-	m.ContentEncoding = strings.Join(encs, ",")
+	m.ContentEncoding = contentEncoding(h.Get("Content-Encoding"))
 	size := 0
 	for k, vs := range h {
 		lk := strings.ToLower(k)
@@ -68,13 +61,35 @@ func metaFromHeaders(h http.Header) (ObjectMeta, error) {
 	return m, nil
 }
 
+// contentEncoding is the Content-Encoding to store: the header as sent,
+// byte for byte, but for aws-chunked, which is transfer framing (SigV4
+// streaming), not the object's encoding.
+func contentEncoding(v string) string {
+	parts := strings.Split(v, ",")
+	kept := parts[:0]
+	for _, e := range parts {
+		if !strings.EqualFold(strings.TrimSpace(e), "aws-chunked") {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(parts) {
+		return v
+	}
+	return strings.TrimSpace(strings.Join(kept, ","))
+}
+
 func writeCond(h http.Header) (WriteCond, error) {
 	var c WriteCond
 	if inm := h.Get("If-None-Match"); inm != "" {
-		if strings.TrimSpace(inm) != "*" {
-			return c, withMsg(errNotImplemented, "If-None-Match on writes supports only '*'")
+		for _, e := range strings.Split(inm, ",") {
+			switch e = strings.TrimSpace(e); e {
+			case "":
+			case "*":
+				c.IfNoneMatchStar = true
+			default:
+				c.IfNoneMatch = append(c.IfNoneMatch, unquoteETag(e))
+			}
 		}
-		c.IfNoneMatchStar = true
 	}
 	if im := h.Get("If-Match"); im != "" {
 		c.IfMatch = unquoteETag(im)
@@ -88,15 +103,19 @@ type digestReader struct {
 	r       io.Reader
 	md5     hash.Hash
 	wantMD5 []byte
-	n, size int64
+	n, size int64 // size -1: unknown, at most max
+	max     int64
 }
 
 func (d *digestReader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	d.md5.Write(p[:n])
 	d.n += int64(n)
+	if d.size < 0 && d.n > d.max {
+		return n, errEntityTooLarge
+	}
 	if err == io.EOF {
-		if d.n != d.size {
+		if d.size >= 0 && d.n != d.size {
 			return n, errIncompleteBody
 		}
 		if d.wantMD5 != nil && !bytes.Equal(d.md5.Sum(nil), d.wantMD5) {
@@ -106,16 +125,27 @@ func (d *digestReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+func chunkedTransfer(r *http.Request) bool {
+	for _, te := range r.TransferEncoding {
+		if strings.EqualFold(te, "chunked") {
+			return true
+		}
+	}
+	return false
+}
+
 // putInput builds the streaming input of a PutObject or UploadPart.
 func (req *request) putInput(maxSize int64) (PutInput, error) {
 	size := req.auth.Length
-	if size < 0 {
+	// A chunked Transfer-Encoding carries no length: the body is read to
+	// its end, and cut off past maxSize.
+	if size < 0 && !chunkedTransfer(req.r) {
 		return PutInput{}, errMissingContentLength
 	}
 	if size > maxSize {
 		return PutInput{}, errEntityTooLarge
 	}
-	d := &digestReader{r: req.auth.Body, md5: md5.New(), size: size}
+	d := &digestReader{r: req.auth.Body, md5: md5.New(), size: size, max: maxSize}
 	if cm := req.r.Header.Get("Content-Md5"); cm != "" {
 		b, err := base64.StdEncoding.DecodeString(cm)
 		if err != nil || len(b) != md5.Size {
@@ -139,6 +169,9 @@ func (req *request) putObject(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
+		return err
+	}
 	if in.Meta, err = metaFromHeaders(req.r.Header); err != nil {
 		return err
 	}
@@ -150,6 +183,7 @@ func (req *request) putObject(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	req.setVersionHeaders(info, false)
 	h := req.w.Header()
 	h.Set("ETag", quoteETag(info.ETag))
 	if info.Checksum != "" {
@@ -281,10 +315,28 @@ func (req *request) getObject(ctx context.Context, head bool) error {
 	q := req.r.URL.Query()
 	var info ObjectInfo
 	var obj *Object
-	var err error
-	if head {
+	vid, err := req.versionID()
+	if err != nil {
+		return err
+	}
+	v, versioned := req.versioner()
+	switch {
+	case vid != "" && versioned:
+		if head {
+			info, err = v.HeadVersion(ctx, req.id, req.rt.Bucket, req.rt.Key, vid)
+		} else if obj, err = v.GetVersion(ctx, req.id, req.rt.Bucket, req.rt.Key, vid); obj != nil {
+			defer obj.Body.Close()
+			info = obj.Info
+		}
+		if err == nil && info.DeleteMarker {
+			// S3: a delete marker named by id is no object to read.
+			req.setVersionHeaders(info, true)
+			req.w.Header().Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
+			return errMethodNotAllowed
+		}
+	case head:
 		info, err = req.g.be.HeadObject(ctx, req.id, req.rt.Bucket, req.rt.Key)
-	} else {
+	default:
 		obj, err = req.g.be.GetObject(ctx, req.id, req.rt.Bucket, req.rt.Key)
 		if obj != nil {
 			defer obj.Body.Close()
@@ -292,8 +344,15 @@ func (req *request) getObject(ctx context.Context, head bool) error {
 		}
 	}
 	if err != nil {
+		if versioned && vid == "" && errors.Is(err, ErrNoSuchKey) {
+			// The latest version may be a delete marker: say so.
+			if dm, herr := v.HeadVersion(ctx, req.id, req.rt.Bucket, req.rt.Key, ""); herr == nil && dm.DeleteMarker {
+				req.setVersionHeaders(dm, true)
+			}
+		}
 		return err
 	}
+	req.setVersionHeaders(info, false)
 	if status, ok := checkConditions(req.r.Header, info.ETag, info.LastModified, ""); !ok {
 		if status == http.StatusPreconditionFailed {
 			return errPreconditionFailed
@@ -344,7 +403,7 @@ func (req *request) getObject(ctx context.Context, head bool) error {
 	h := req.w.Header()
 	if !partial && info.Checksum != "" && strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
 		h.Set(info.ChecksumAlgorithm.Header(), info.Checksum)
-		h.Set("x-amz-checksum-type", "FULL_OBJECT")
+		h.Set("x-amz-checksum-type", checksumType(info.Checksum))
 	}
 	for qk, hk := range responseOverrides {
 		if v := q.Get(qk); v != "" {
@@ -373,10 +432,44 @@ func (req *request) getObject(ctx context.Context, head bool) error {
 }
 
 func (req *request) deleteObject(ctx context.Context) error {
-	if err := req.g.be.DeleteObject(ctx, req.id, req.rt.Bucket, req.rt.Key); err != nil && !errors.Is(err, ErrNoSuchKey) {
+	vid, err := req.versionID()
+	if err != nil {
 		return err
 	}
+	info, err := req.deleteOne(ctx, req.rt.Key, vid)
+	if err != nil {
+		return err
+	}
+	if info.DeleteMarker || vid != "" {
+		req.setVersionHeaders(info, true)
+	}
 	return req.noContent()
+}
+
+// deleteOne deletes key (version vid, "" for S3's plain delete): through
+// the Versioner when the backend keeps versions.
+func (req *request) deleteOne(ctx context.Context, key, vid string) (ObjectInfo, error) {
+	if v, ok := req.versioner(); ok {
+		info, err := v.DeleteVersion(ctx, req.id, req.rt.Bucket, key, vid)
+		if errors.Is(err, ErrNoSuchKey) {
+			err = nil
+		}
+		if vid != "" {
+			info.VersionID = vid
+			if vid == NullVersion {
+				info.VersionID = ""
+			}
+		}
+		return info, err
+	}
+	if vid != "" && vid != NullVersion {
+		return ObjectInfo{}, withMsg(errInvalidArgument, "Invalid version id specified")
+	}
+	err := req.g.be.DeleteObject(ctx, req.id, req.rt.Bucket, key)
+	if errors.Is(err, ErrNoSuchKey) {
+		err = nil
+	}
+	return ObjectInfo{}, err
 }
 
 func (req *request) deleteObjects(ctx context.Context) error {
@@ -390,60 +483,93 @@ func (req *request) deleteObjects(ctx context.Context) error {
 	res := deleteResult{Xmlns: s3NS}
 	for _, o := range d.Objects {
 		var err error
+		var info ObjectInfo
 		if e := validateKey(o.Key); e != nil {
 			err = e
-		} else if err = req.g.be.DeleteObject(ctx, req.id, req.rt.Bucket, o.Key); errors.Is(err, ErrNoSuchKey) {
-			err = nil
+		} else if req.policyDeniesKey(ctx, o.Key) {
+			err = errAccessDenied
+		} else {
+			info, err = req.deleteOne(ctx, o.Key, o.VersionId)
 		}
 		if err != nil {
 			ae := toAPIError(err)
-			res.Error = append(res.Error, deleteErrorXML{Key: o.Key, Code: ae.Code, Message: ae.Message})
+			res.Error = append(res.Error, deleteErrorXML{Key: o.Key, VersionId: o.VersionId, Code: ae.Code, Message: ae.Message})
 			continue
 		}
 		if !d.Quiet {
-			res.Deleted = append(res.Deleted, deletedXML{Key: o.Key})
+			dx := deletedXML{Key: o.Key, VersionId: o.VersionId}
+			if info.DeleteMarker {
+				dx.DeleteMarker = true
+				if o.VersionId == "" {
+					dx.DeleteMarkerVersionId = renderVersion(info.VersionID)
+				}
+			}
+			res.Deleted = append(res.Deleted, dx)
 		}
 	}
 	return req.writeXML(200, res)
 }
 
-// copySource parses x-amz-copy-source ("[/]bucket/key[?versionId=null]").
-func copySource(h http.Header) (bucket, key string, err error) {
+// copySource parses x-amz-copy-source ("[/]bucket/key[?versionId=v]").
+func copySource(h http.Header) (bucket, key, vid string, err error) {
 	src := h.Get("X-Amz-Copy-Source")
 	if i := strings.Index(src, "?"); i >= 0 {
 		q, _ := url.ParseQuery(src[i+1:])
 		src = src[:i]
-		if v := q.Get("versionId"); v != "" && v != "null" {
-			return "", "", withMsg(errNotImplemented, "Object versions are not supported")
-		}
+		vid = q.Get("versionId")
 	}
 	src, uerr := url.PathUnescape(src)
 	if uerr != nil {
-		return "", "", withMsg(errInvalidArgument, "Invalid copy source encoding")
+		return "", "", "", withMsg(errInvalidArgument, "Invalid copy source encoding")
 	}
 	bucket, key, _ = strings.Cut(strings.TrimPrefix(src, "/"), "/")
 	if !ValidBucket(bucket) || key == "" {
-		return "", "", withMsg(errInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+		return "", "", "", withMsg(errInvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
 	}
 	if e := validateKey(key); e != nil {
-		return "", "", e
+		return "", "", "", e
 	}
-	return bucket, key, nil
+	return bucket, key, vid, nil
+}
+
+// headSource describes a copy source, by version when one is named.
+func (req *request) headSource(ctx context.Context, bucket, key, vid string) (ObjectInfo, error) {
+	if vid == "" {
+		return req.g.be.HeadObject(ctx, req.id, bucket, key)
+	}
+	v, ok := req.versioner()
+	if !ok {
+		if vid == NullVersion {
+			return req.g.be.HeadObject(ctx, req.id, bucket, key)
+		}
+		return ObjectInfo{}, withMsg(errInvalidArgument, "Invalid version id specified")
+	}
+	info, err := v.HeadVersion(ctx, req.id, bucket, key, vid)
+	if err == nil && info.DeleteMarker {
+		return info, withMsg(errInvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+	}
+	return info, err
 }
 
 func (req *request) copyObject(ctx context.Context) error {
-	sb, sk, err := copySource(req.r.Header)
+	sb, sk, svid, err := copySource(req.r.Header)
 	if err != nil {
 		return err
 	}
-	src, err := req.g.be.HeadObject(ctx, req.id, sb, sk)
+	if err := req.sameBucketSource(sb); err != nil {
+		return err
+	}
+	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
+		return err
+	}
+	src, err := req.headSource(ctx, sb, sk, svid)
 	if err != nil {
 		return err
 	}
 	if _, ok := checkConditions(req.r.Header, src.ETag, src.LastModified, "X-Amz-Copy-Source-"); !ok {
 		return errPreconditionFailed
 	}
-	in := CopyInput{SrcBucket: sb, SrcKey: sk, SrcETag: src.ETag}
+	in := CopyInput{SrcBucket: sb, SrcKey: sk, SrcETag: src.ETag, SrcVersionID: svid}
 	if in.Cond, err = writeCond(req.r.Header); err != nil {
 		return err
 	}
@@ -464,25 +590,55 @@ func (req *request) copyObject(ctx context.Context) error {
 	if td == "REPLACE" {
 		in.Tags, in.ReplaceTags = reqMeta.Tags, true
 	}
-	if sb == req.rt.Bucket && sk == req.rt.Key && md != "REPLACE" && td != "REPLACE" {
+	if sb == req.rt.Bucket && sk == req.rt.Key && md != "REPLACE" && td != "REPLACE" && svid == "" {
 		return withMsg(errInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	info, err := req.g.be.CopyObject(ctx, req.id, req.rt.Bucket, req.rt.Key, in)
 	if err != nil {
 		return err
 	}
+	req.setVersionHeaders(info, false)
+	if src.VersionID != "" {
+		req.w.Header().Set("x-amz-copy-source-version-id", src.VersionID)
+	}
 	return req.writeXML(200, copyObjectResult{Xmlns: s3NS, LastModified: isoTime(info.LastModified), ETag: quoteETag(info.ETag)})
 }
 
 func (req *request) getObjectTagging(ctx context.Context) error {
-	info, err := req.g.be.HeadObject(ctx, req.id, req.rt.Bucket, req.rt.Key)
+	vid, err := req.versionID()
 	if err != nil {
 		return err
 	}
+	info, err := req.headSource(ctx, req.rt.Bucket, req.rt.Key, vid)
+	if err != nil {
+		return err
+	}
+	req.setVersionHeaders(info, vid != "")
 	return req.writeXML(200, tagsXML(info.Meta.Tags))
 }
 
+// latestVersion checks that versionId, if any, names the latest
+// version: tags of older versions cannot be changed here.
+func (req *request) latestVersion(ctx context.Context) error {
+	vid, err := req.versionID()
+	if err != nil || vid == "" {
+		return err
+	}
+	info, err := req.headSource(ctx, req.rt.Bucket, req.rt.Key, vid)
+	if err != nil {
+		return err
+	}
+	if !info.IsLatest && vid != NullVersion {
+		return withMsg(errNotImplemented, "Tags of a version other than the latest cannot be changed.")
+	}
+	req.setVersionHeaders(info, true)
+	return nil
+}
+
 func (req *request) putObjectTagging(ctx context.Context) error {
+	if err := req.latestVersion(ctx); err != nil {
+		return err
+	}
 	tags, err := req.readTagging(maxObjectTags)
 	if err != nil {
 		return err
@@ -494,10 +650,50 @@ func (req *request) putObjectTagging(ctx context.Context) error {
 }
 
 func (req *request) deleteObjectTagging(ctx context.Context) error {
+	if err := req.latestVersion(ctx); err != nil {
+		return err
+	}
 	if err := req.g.be.PutObjectTags(ctx, req.id, req.rt.Bucket, req.rt.Key, nil); err != nil {
 		return err
 	}
 	return req.noContent()
+}
+
+// checksumType is COMPOSITE for a multipart object's combined checksum
+// ("...-N"), else FULL_OBJECT.
+func checksumType(v string) string {
+	if strings.Contains(v, "-") {
+		return "COMPOSITE"
+	}
+	return "FULL_OBJECT"
+}
+
+// objectParts is GetObjectAttributes' page of parts, selected by
+// x-amz-max-parts and x-amz-part-number-marker.
+func objectParts(h http.Header, sizes []int64) (*objectPartsXML, error) {
+	max, marker := 1000, 0
+	var err error
+	if s := h.Get("X-Amz-Max-Parts"); s != "" {
+		if max, err = strconv.Atoi(s); err != nil || max < 0 {
+			return nil, withMsg(errInvalidArgument, "Invalid x-amz-max-parts")
+		}
+		max = min(max, 1000)
+	}
+	if s := h.Get("X-Amz-Part-Number-Marker"); s != "" {
+		if marker, err = strconv.Atoi(s); err != nil || marker < 0 {
+			return nil, withMsg(errInvalidArgument, "Invalid x-amz-part-number-marker")
+		}
+	}
+	op := &objectPartsXML{PartsCount: len(sizes), PartNumberMarker: marker, MaxParts: max}
+	for n := marker + 1; n <= len(sizes); n++ {
+		if len(op.Parts) == max {
+			op.IsTruncated = true
+			break
+		}
+		op.Parts = append(op.Parts, objectPartXML{PartNumber: n, Size: sizes[n-1]})
+		op.NextPartNumberMarker = n
+	}
+	return op, nil
 }
 
 func (req *request) getObjectAttributes(ctx context.Context) error {
@@ -528,11 +724,15 @@ func (req *request) getObjectAttributes(ctx context.Context) error {
 			res.ObjectSize = &s
 		case "ObjectParts":
 			if len(info.PartSizes) > 0 {
-				res.ObjectParts = &objectPartsXML{TotalPartsCount: len(info.PartSizes)}
+				op, err := objectParts(req.r.Header, info.PartSizes)
+				if err != nil {
+					return err
+				}
+				res.ObjectParts = op
 			}
 		case "Checksum":
 			if info.Checksum != "" {
-				c := &checksumXML{ChecksumType: "FULL_OBJECT"}
+				c := &checksumXML{ChecksumType: checksumType(info.Checksum)}
 				switch info.ChecksumAlgorithm {
 				case checksum.CRC32:
 					c.ChecksumCRC32 = info.Checksum

@@ -90,10 +90,21 @@ func TestNegativeAuth(t *testing.T) {
 		{"clock skew", signed(e, "GET", "/neg", nil, sigv4.EmptySHA256, now.Add(-20*time.Minute), testSK), "RequestTimeTooSkewed"},
 		{"anonymous private bucket", func() *http.Request { r, _ := http.NewRequest("GET", e.srv.URL+"/neg", nil); return r }(), "AccessDenied"},
 		{"tampered payload hash", signed(e, "PUT", "/neg/obj", []byte("hello"), hexSHA([]byte("hellp")), now, testSK), "XAmzContentSHA256Mismatch"},
-		{"unsupported action", signed(e, "GET", "/neg?acl", nil, sigv4.EmptySHA256, now, testSK), "NotImplemented"},
+		{"unsupported action", signed(e, "GET", "/neg/obj?torrent", nil, sigv4.EmptySHA256, now, testSK), "NotImplemented"},
 		{"sigv2", func() *http.Request {
 			r, _ := http.NewRequest("GET", e.srv.URL+"/neg", nil)
 			r.Header.Set("Authorization", "AWS "+testAK+":c2lnbmF0dXJl")
+			r.Header.Set("Date", now.UTC().Format(http.TimeFormat))
+			return r
+		}(), "SignatureDoesNotMatch"},
+		{"sigv2 without a date", func() *http.Request {
+			r, _ := http.NewRequest("GET", e.srv.URL+"/neg", nil)
+			r.Header.Set("Authorization", "AWS "+testAK+":c2lnbmF0dXJl")
+			return r
+		}(), "AccessDenied"},
+		{"unknown scheme", func() *http.Request {
+			r, _ := http.NewRequest("GET", e.srv.URL+"/neg", nil)
+			r.Header.Set("Authorization", "Bearer abc")
 			return r
 		}(), "InvalidRequest"},
 	} {

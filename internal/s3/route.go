@@ -19,17 +19,14 @@ type route struct {
 	Bucket string
 	Key    string
 	Action string // the S3 action name, e.g. "PutObject"
+	// Virtual says the bucket came from the Host (virtual-hosted style).
+	Virtual bool
 }
 
-// unsupported are S3 subresources the gateway does not implement: a
-// request naming one is answered NotImplemented, never served as the
-// plain action it would otherwise look like.
-var unsupported = []string{
-	"accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering", "inventory",
-	"legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
-	"policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore", "retention",
-	"select", "torrent", "versioning", "versions", "website", "versionId",
-}
+// unsupported are query parameters naming what the gateway does not
+// serve yet: a request naming one is answered NotImplemented, never
+// served as the plain action it would otherwise look like.
+var unsupported = []string{}
 
 // parseRoute maps a request to (bucket, key, action). baseDomain enables
 // virtual-hosted-style addressing for hosts "<bucket>.<baseDomain>".
@@ -47,6 +44,7 @@ func parseRoute(method, host, path string, q url.Values, hdr http.Header, baseDo
 	if bd := strings.ToLower(baseDomain); bd != "" && strings.HasSuffix(host, "."+bd) {
 		rt.Bucket = strings.TrimSuffix(host, "."+bd)
 		rt.Key = p
+		rt.Virtual = true
 	} else {
 		rt.Bucket, rt.Key, _ = strings.Cut(p, "/")
 	}
@@ -67,6 +65,13 @@ func parseRoute(method, host, path string, q url.Values, hdr http.Header, baseDo
 			return rt, errNotImplemented
 		}
 	}
+	if act, ok, e := subresource(method, rt, q); ok && method != http.MethodOptions {
+		if e != nil {
+			return rt, e
+		}
+		rt.Action = act
+		return rt, nil
+	}
 	rt.Action = action(method, rt, q, hdr)
 	if rt.Action == "" {
 		return rt, errMethodNotAllowed
@@ -75,6 +80,9 @@ func parseRoute(method, host, path string, q url.Values, hdr http.Header, baseDo
 }
 
 func action(method string, rt route, q url.Values, hdr http.Header) string {
+	if method == http.MethodOptions && rt.Bucket != "" {
+		return "PreflightCORS"
+	}
 	switch {
 	case rt.Bucket == "":
 		if method == http.MethodGet {
@@ -90,6 +98,8 @@ func action(method string, rt route, q url.Values, hdr http.Header) string {
 				return "GetBucketLocation"
 			case q.Has("uploads"):
 				return "ListMultipartUploads"
+			case q.Has("versions"):
+				return "ListObjectVersions"
 			case q.Get("list-type") == "2":
 				return "ListObjectsV2"
 			}
@@ -109,6 +119,9 @@ func action(method string, rt route, q url.Values, hdr http.Header) string {
 		case http.MethodPost:
 			if q.Has("delete") {
 				return "DeleteObjects"
+			}
+			if ct := strings.ToLower(hdr.Get("Content-Type")); strings.HasPrefix(ct, "multipart/form-data") {
+				return "PostObject"
 			}
 		}
 	default:

@@ -34,7 +34,7 @@ func newShoalEnv(t *testing.T, tls bool) (*env, *shoal.Client) {
 	}
 	gw, err := s3.New(s3.Config{
 		Backend:     be,
-		Credentials: []s3.Credential{{AccessKey: testAK, SecretKey: testSK, Identity: s3.Identity{Uid: 1000, Gid: 1000}}},
+		Credentials: testCreds,
 		BaseDomain:  "s3.shoal.test",
 	})
 	if err != nil {

@@ -20,15 +20,18 @@ type owner struct {
 }
 
 type listAllMyBucketsResult struct {
-	XMLName xml.Name `xml:"ListAllMyBucketsResult"`
-	Xmlns   string   `xml:"xmlns,attr"`
-	Owner   owner
-	Buckets []bucketXML `xml:"Buckets>Bucket"`
+	XMLName           xml.Name `xml:"ListAllMyBucketsResult"`
+	Xmlns             string   `xml:"xmlns,attr"`
+	Owner             owner
+	Buckets           []bucketXML `xml:"Buckets>Bucket"`
+	ContinuationToken string      `xml:",omitempty"`
+	Prefix            string      `xml:",omitempty"`
 }
 
 type bucketXML struct {
 	Name         string
 	CreationDate string
+	BucketRegion string `xml:",omitempty"`
 }
 
 type locationConstraint struct {
@@ -69,7 +72,7 @@ type listBucketResult struct {
 	Marker                *string `xml:",omitempty"`
 	NextMarker            string  `xml:",omitempty"`
 	StartAfter            string  `xml:",omitempty"`
-	ContinuationToken     string  `xml:",omitempty"`
+	ContinuationToken     *string `xml:",omitempty"`
 	NextContinuationToken string  `xml:",omitempty"`
 	KeyCount              *int    `xml:",omitempty"`
 	MaxKeys               int
@@ -90,13 +93,17 @@ type deleteRequest struct {
 }
 
 type deletedXML struct {
-	Key string
+	Key                   string
+	VersionId             string `xml:",omitempty"`
+	DeleteMarker          bool   `xml:",omitempty"`
+	DeleteMarkerVersionId string `xml:",omitempty"`
 }
 
 type deleteErrorXML struct {
-	Key     string
-	Code    string
-	Message string
+	Key       string
+	VersionId string `xml:",omitempty"`
+	Code      string
+	Message   string
 }
 
 type deleteResult struct {
@@ -201,7 +208,17 @@ type checksumXML struct {
 }
 
 type objectPartsXML struct {
-	TotalPartsCount int
+	PartsCount           int
+	PartNumberMarker     int
+	NextPartNumberMarker int
+	MaxParts             int
+	IsTruncated          bool
+	Parts                []objectPartXML `xml:"Part"`
+}
+
+type objectPartXML struct {
+	PartNumber int
+	Size       int64
 }
 
 type getObjectAttributesResponse struct {

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
 AK, SK = "shoaltestaccess", "shoaltestsecret0123456789"
+OTHER_AK, OTHER_SK = "shoalotheraccess", "shoalothersecret0123456789"  # uid 1001, from --s3-keys
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +36,12 @@ def s3srv(env):
     port, wport, s3port = _free_port(), _free_port(), _free_port()
     e = dict(os.environ, SHOAL_S3_ACCESS_KEY=AK, SHOAL_S3_SECRET_KEY=SK)
     log = open(os.path.join(tmp, "server.log"), "wb")
+    keys = os.path.join(tmp, "keys")
+    with open(keys, "w") as f:
+        f.write("%s %s 1001 1001\n" % (OTHER_AK, OTHER_SK))
     proc = subprocess.Popen(
         [env["bin"], "server", "--data", os.path.join(tmp, "data"), "--listen", "127.0.0.1:%d" % port,
-         "--worker-listen", "127.0.0.1:%d" % wport, "--s3-listen", "127.0.0.1:%d" % s3port],
+         "--worker-listen", "127.0.0.1:%d" % wport, "--s3-listen", "127.0.0.1:%d" % s3port, "--s3-keys", keys],
         stdout=log, stderr=log, env=e, start_new_session=True)
     _wait_port(port, proc)
     _wait_port(s3port, proc)
@@ -99,9 +103,7 @@ def test_buckets(s3):
     assert "bk-one" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     s3.head_bucket(Bucket="bk-one")
     assert s3.get_bucket_location(Bucket="bk-one").get("LocationConstraint") in (None, "", "us-east-1")
-    with pytest.raises(ClientError) as ei:
-        s3.create_bucket(Bucket="bk-one")
-    assert _code(ei) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")
+    s3.create_bucket(Bucket="bk-one")  # the owner's repeated create succeeds in us-east-1, as in S3
     s3.put_bucket_tagging(Bucket="bk-one", Tagging={"TagSet": [{"Key": "team", "Value": "ml"}]})
     assert s3.get_bucket_tagging(Bucket="bk-one")["TagSet"] == [{"Key": "team", "Value": "ml"}]
     s3.delete_bucket_tagging(Bucket="bk-one")
@@ -293,8 +295,10 @@ def test_sdk_visibility(s3, bucket, sdk):
     sdk.write_file("/%s/from/sdk/f.bin" % bucket, b"written by the SDK")
     g = s3.get_object(Bucket=bucket, Key="from/sdk/f.bin")
     assert g["Body"].read() == b"written by the SDK"
-    # an SDK-written file has no stored MD5: its ETag is opaque but stable
-    assert g["ETag"] and s3.head_object(Bucket=bucket, Key="from/sdk/f.bin")["ETag"] == g["ETag"]
+    # an SDK-written file has no stored MD5: its ETag is no MD5 ("-1") until a
+    # full GET computed the MD5, which it keeps
+    assert g["ETag"].endswith('-1"')
+    assert s3.head_object(Bucket=bucket, Key="from/sdk/f.bin")["ETag"] == '"%s"' % hashlib.md5(b"written by the SDK").hexdigest()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="from/")["Contents"]]
     assert keys == ["from/s3.txt", "from/sdk/f.bin"]
     sdk.mkdir("/sdk-made-bucket")
@@ -398,3 +402,477 @@ def test_rclone(s3srv, bucket, tmp_path):
     listed = run("lsf", "-R", "--files-only", "sh:%s/r" % bucket).stdout.split()
     assert len(listed) == 13
 
+
+
+# ---- issue 15: the small AWS behaviours (item 6) ----
+
+def test_unconfigured_subresources(s3, bucket):
+    for call, code in [
+        (lambda: s3.get_bucket_cors(Bucket=bucket), "NoSuchCORSConfiguration"),
+        (lambda: s3.get_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy"),
+        (lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket), "NoSuchLifecycleConfiguration"),
+        (lambda: s3.get_bucket_encryption(Bucket=bucket), "ServerSideEncryptionConfigurationNotFoundError"),
+        (lambda: s3.get_bucket_website(Bucket=bucket), "NoSuchWebsiteConfiguration"),
+        (lambda: s3.get_public_access_block(Bucket=bucket), "NoSuchPublicAccessBlockConfiguration"),
+        (lambda: s3.get_bucket_ownership_controls(Bucket=bucket), "OwnershipControlsNotFoundError"),
+        (lambda: s3.get_object_lock_configuration(Bucket=bucket), "ObjectLockConfigurationNotFoundError"),
+    ]:
+        with pytest.raises(ClientError) as ei:
+            call()
+        assert _code(ei) == code
+        assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
+    acl = s3.get_bucket_acl(Bucket=bucket)
+    assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"]
+    assert s3.get_bucket_request_payment(Bucket=bucket)["Payer"] == "BucketOwner"
+    s3.get_bucket_logging(Bucket=bucket)
+    s3.get_bucket_notification_configuration(Bucket=bucket)
+    s3.delete_bucket_cors(Bucket=bucket)
+    s3.delete_bucket_policy(Bucket=bucket)
+    s3.delete_bucket_lifecycle(Bucket=bucket)
+
+
+def test_list_buckets_paginated(s3):
+    names = ["pg-%d" % i for i in range(3)]
+    for n in names:
+        s3.create_bucket(Bucket=n)
+    try:
+        got, pages = [], 0
+        for page in s3.get_paginator("list_buckets").paginate(Prefix="pg-", PaginationConfig={"PageSize": 2}):
+            pages += 1
+            got += [b["Name"] for b in page["Buckets"]]
+        assert got == names and pages == 2
+    finally:
+        for n in names:
+            s3.delete_bucket(Bucket=n)
+
+
+def test_delete_bucket_with_abandoned_upload(s3):
+    s3.create_bucket(Bucket="abandoned-up")
+    s3.create_multipart_upload(Bucket="abandoned-up", Key="k")
+    s3.delete_bucket(Bucket="abandoned-up")
+    with pytest.raises(ClientError) as ei:
+        s3.head_bucket(Bucket="abandoned-up")
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_multipart_repeat_complete_and_attributes(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    parts = []
+    for n, body in [(1, b"a" * (5 << 20)), (2, b"tail")]:
+        e = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=n, Body=body)["ETag"]
+        parts.append({"PartNumber": n, "ETag": e})
+    first = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": parts})
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": parts})
+    assert again["ETag"] == first["ETag"]
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts", "ETag"])
+    assert attrs["ObjectParts"]["TotalPartsCount"] == 2
+    assert [p["Size"] for p in attrs["ObjectParts"]["Parts"]] == [5 << 20, 4]
+
+
+def test_list_v1_prefix_and_empty_token(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a b/c+d", Body=b"1")
+    # botocore asks for encoding-type=url itself and decodes what S3
+    # encodes: in v1 the keys, not the echoed prefix
+    r = s3.list_objects(Bucket=bucket, Prefix="a b/")
+    assert r["Prefix"] == "a b/" and [o["Key"] for o in r["Contents"]] == ["a b/c+d"]
+    r = s3.list_objects(Bucket=bucket, Prefix="a b/", EncodingType="url")  # asked for: left encoded
+    assert r["Prefix"] == "a b/" and [o["Key"] for o in r["Contents"]] == ["a%20b/c%2Bd"]
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="a b/")
+    assert r["Prefix"] == "a b/" and [o["Key"] for o in r["Contents"]] == ["a b/c+d"]
+    r = s3.list_objects_v2(Bucket=bucket, ContinuationToken="")
+    assert r["ContinuationToken"] == ""
+    assert [o["Key"] for o in r["Contents"]] == ["a b/c+d"]
+
+
+def test_conditional_writes_with_etag(s3, bucket):
+    etag = s3.put_object(Bucket=bucket, Key="c", Body=b"one")["ETag"]
+    with pytest.raises(ClientError) as ei:
+        s3.put_object(Bucket=bucket, Key="c", Body=b"two", IfNoneMatch=etag)
+    assert _code(ei) == "PreconditionFailed"
+    s3.put_object(Bucket=bucket, Key="c", Body=b"two", IfNoneMatch='"00000000000000000000000000000000"')
+    assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"two"
+
+
+def test_content_encoding_verbatim(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="e", Body=b"x", ContentEncoding="gzip,  br")
+    assert s3.head_object(Bucket=bucket, Key="e")["ContentEncoding"] == "gzip,  br"
+
+
+def test_list_object_versions_unversioned(s3, bucket):
+    for k in ["v1", "v2", "w/x"]:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    seen = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, PaginationConfig={"PageSize": 2}):
+        for v in page.get("Versions", []):
+            assert v["VersionId"] == "null" and v["IsLatest"]
+            seen.append(v["Key"])
+    assert seen == ["v1", "v2", "w/x"]
+
+
+# ---- issue 15: SigV2, presigned URLs, request checks (item 4) ----
+
+def _s3v2(srv, secret=SK):
+    return boto3.client("s3", endpoint_url=srv["endpoint"], aws_access_key_id=AK, aws_secret_access_key=secret,
+                        region_name="us-east-1",
+                        config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+
+
+def test_sigv2_boto3(s3srv, s3, bucket, tmp_path):
+    v2 = _s3v2(s3srv)
+    v2.put_object(Bucket=bucket, Key="dir/a b+c.txt", Body=b"v2 body", ContentType="text/x",
+                  Metadata={"color": "blue"})
+    got = v2.get_object(Bucket=bucket, Key="dir/a b+c.txt")
+    assert got["Body"].read() == b"v2 body" and got["Metadata"] == {"color": "blue"}
+    assert [o["Key"] for o in v2.list_objects_v2(Bucket=bucket)["Contents"]] == ["dir/a b+c.txt"]
+    v2.put_object_tagging(Bucket=bucket, Key="dir/a b+c.txt", Tagging={"TagSet": [{"Key": "t", "Value": "1"}]})
+    assert v2.get_object_tagging(Bucket=bucket, Key="dir/a b+c.txt")["TagSet"] == [{"Key": "t", "Value": "1"}]
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(11 << 20))
+    v2.upload_file(str(big), bucket, "big", Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+    assert v2.head_object(Bucket=bucket, Key="big")["ETag"].endswith('-3"')
+    v2.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "dir/a b+c.txt"})
+    v2.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "copy"}, {"Key": "big"}]})
+    # fail closed: a wrong secret stores nothing
+    with pytest.raises(ClientError) as ei:
+        _s3v2(s3srv, "wrong").put_object(Bucket=bucket, Key="evil", Body=b"x")
+    assert _code(ei) == "SignatureDoesNotMatch"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="evil")
+
+
+def test_sigv2_presigned(s3srv, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="p q.txt", Body=b"presigned v2")
+    # the default presign of botocore's "s3" signer, and of a client without any signature setting
+    default = boto3.client("s3", endpoint_url=s3srv["endpoint"], aws_access_key_id=AK, aws_secret_access_key=SK,
+                           region_name="us-east-1")
+    for c in (_s3v2(s3srv), default):
+        url = c.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p q.txt",
+                                                             "ResponseContentType": "text/plain"}, ExpiresIn=60)
+        with urllib.request.urlopen(url) as r:
+            assert r.read() == b"presigned v2" and r.headers["Content-Type"] == "text/plain"
+    v2 = _s3v2(s3srv)
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p q.txt"}, ExpiresIn=60)
+    assert "AWSAccessKeyId=" in url
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen(url.replace("p%20q", "p%20r"))
+    assert ei.value.code == 403
+    url = v2.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "up.txt"}, ExpiresIn=60)
+    # SigV2 signs Content-Type: urllib's default form type would not match the presign
+    req = urllib.request.Request(url, data=b"uploaded v2", method="PUT", headers={"Content-Type": ""})
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 200
+    assert s3.get_object(Bucket=bucket, Key="up.txt")["Body"].read() == b"uploaded v2"
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p q.txt"}, ExpiresIn=1)
+    time.sleep(2.1)
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen(url)
+    assert ei.value.code == 403
+
+
+def test_presign_expires_out_of_range(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"1")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=7 * 24 * 3600 + 1)
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen(url)
+    assert ei.value.code == 403
+
+
+def test_malformed_checksum_is_bad_digest(s3, bucket):
+    with pytest.raises(ClientError) as ei:
+        s3.put_object(Bucket=bucket, Key="ck", Body=b"data", ChecksumSHA256="bm90IGEgc2hhMjU2")
+    assert _code(ei) == "BadDigest"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="ck")
+
+
+def _s3cmd(srv, tmp_path, *args):
+    s3cmd = shutil.which("s3cmd")
+    if not s3cmd:
+        pytest.skip("s3cmd is not installed (apt-get install s3cmd)")
+    host = srv["endpoint"].split("//", 1)[1]
+    cfg = tmp_path / "s3cfg"
+    cfg.write_text("[default]\naccess_key = %s\nsecret_key = %s\nhost_base = %s\nhost_bucket = %s\n"
+                   "use_https = False\nsignature_v2 = True\nbucket_location = us-east-1\n" % (AK, SK, host, host))
+    p = subprocess.run([s3cmd, "-c", str(cfg), *args], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, "s3cmd %s: %s%s" % (" ".join(args), p.stdout, p.stderr)
+    return p
+
+
+def test_s3cmd_sigv2(s3srv, s3, tmp_path):
+    b = "s3cmd-v2"
+    _s3cmd(s3srv, tmp_path, "mb", "s3://" + b)
+    try:
+        small, big = tmp_path / "small.txt", tmp_path / "big.bin"
+        small.write_text("s3cmd small")
+        big.write_bytes(os.urandom(11 << 20))
+        _s3cmd(s3srv, tmp_path, "put", str(small), "s3://%s/d/small.txt" % b)
+        _s3cmd(s3srv, tmp_path, "put", "--multipart-chunk-size-mb=5", str(big), "s3://%s/big.bin" % b)
+        out = _s3cmd(s3srv, tmp_path, "ls", "-r", "s3://%s/" % b).stdout
+        assert "d/small.txt" in out and "big.bin" in out
+        _s3cmd(s3srv, tmp_path, "info", "s3://" + b)  # reads the bucket's location, ACL, policy, CORS...
+        back = tmp_path / "back.bin"
+        _s3cmd(s3srv, tmp_path, "get", "s3://%s/big.bin" % b, str(back))
+        assert filecmp.cmp(big, back, shallow=False)
+        url = _s3cmd(s3srv, tmp_path, "signurl", "s3://%s/d/small.txt" % b, "+60").stdout.strip()
+        with urllib.request.urlopen(url) as r:
+            assert r.read() == b"s3cmd small"
+        _s3cmd(s3srv, tmp_path, "del", "-r", "--force", "s3://%s/" % b)
+    finally:
+        _empty(s3, b)
+        s3.delete_bucket(Bucket=b)
+
+
+def test_aws_cli_presign(s3srv, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="cli p.txt", Body=b"cli presigned")
+    url = _aws(s3srv, "s3", "presign", "s3://%s/cli p.txt" % bucket, "--expires-in", "60").stdout.strip()
+    with urllib.request.urlopen(url) as r:
+        assert r.read() == b"cli presigned"
+
+
+# ---- issue 15: browsers, CORS and POST forms (item 3) ----
+
+def _preflight(srv, bucket, origin, method, headers=None):
+    req = urllib.request.Request("%s/%s/obj" % (srv["endpoint"], bucket), method="OPTIONS")
+    req.add_header("Origin", origin)
+    req.add_header("Access-Control-Request-Method", method)
+    if headers:
+        req.add_header("Access-Control-Request-Headers", headers)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers
+
+
+def test_cors(s3srv, s3, bucket):
+    with pytest.raises(ClientError) as ei:
+        s3.get_bucket_cors(Bucket=bucket)
+    assert _code(ei) == "NoSuchCORSConfiguration"
+    assert _preflight(s3srv, bucket, "https://a.example", "PUT")[0] == 403
+    rules = [{"AllowedMethods": ["PUT", "POST"], "AllowedOrigins": ["https://*.example"],
+              "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 60}]
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+    got = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    assert got[0]["AllowedOrigins"] == ["https://*.example"] and got[0]["MaxAgeSeconds"] == 60
+    status, h = _preflight(s3srv, bucket, "https://a.example", "PUT", "content-type,x-amz-meta-x")
+    assert status == 200 and h["Access-Control-Allow-Origin"] == "https://a.example"
+    assert h["Access-Control-Allow-Methods"] == "PUT, POST" and h["Access-Control-Max-Age"] == "60"
+    assert _preflight(s3srv, bucket, "https://a.example", "DELETE")[0] == 403
+    assert _preflight(s3srv, bucket, "https://evil.org", "PUT")[0] == 403
+    s3.delete_bucket_cors(Bucket=bucket)
+    assert _preflight(s3srv, bucket, "https://a.example", "PUT")[0] == 403
+
+
+def _post_form(url, fields, filename, data):
+    boundary = "----shoaltest%d" % os.getpid()
+    parts = []
+    for k, v in fields.items():
+        parts.append('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (boundary, k, v))
+    head = "".join(parts).encode()
+    head += ('--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+             'Content-Type: application/octet-stream\r\n\r\n' % (boundary, filename)).encode()
+    body = head + data + ("\r\n--%s--\r\n" % boundary).encode()
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def test_post_object(s3srv, s3, bucket):
+    for client in (s3, _s3v2(s3srv)):  # SigV4 and SigV2 policy signatures
+        post = client.generate_presigned_post(
+            bucket, "forms/${filename}", Fields={"success_action_status": "201", "Content-Type": "text/plain"},
+            Conditions=[{"success_action_status": "201"}, ["starts-with", "$Content-Type", "text/"],
+                        ["content-length-range", 1, 1000]], ExpiresIn=60)
+        status, _, body = _post_form(post["url"], post["fields"], "a.txt", b"form body")
+        assert status == 201 and b"<Key>forms/a.txt</Key>" in body, body
+        got = s3.get_object(Bucket=bucket, Key="forms/a.txt")
+        assert got["Body"].read() == b"form body" and got["ContentType"] == "text/plain"
+        status, _, body = _post_form(post["url"], post["fields"], "big.txt", b"x" * 1001)
+        assert status == 403 and b"AccessDenied" in body
+        fields = dict(post["fields"], **{"x-amz-meta-extra": "1"})
+        status, _, body = _post_form(post["url"], fields, "c.txt", b"x")
+        assert status == 403 and b"Extra input fields" in body
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="forms/big.txt")
+    # a redirect after success
+    post = s3.generate_presigned_post(bucket, "r.txt", Fields={"success_action_redirect": "https://app.example/done"},
+                                      Conditions=[{"success_action_redirect": "https://app.example/done"}])
+    status, h, _ = _post_form(post["url"], post["fields"], "r.txt", b"r")
+    assert status == 303 and h["Location"].startswith("https://app.example/done?")
+    assert "key=r.txt" in h["Location"]
+
+
+# ---- issue 15: versioning (item 1) ----
+
+def test_versioning(s3, sdk):
+    b = "versioned-bkt"
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="k", Body=b"before")
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_versioning(Bucket=b)["Status"] == "Enabled"
+    ids = [s3.put_object(Bucket=b, Key="k", Body=body)["VersionId"] for body in (b"one", b"two")]
+    assert len(set(ids)) == 2 and "null" not in ids
+    assert s3.get_object(Bucket=b, Key="k")["Body"].read() == b"two"
+    assert s3.get_object(Bucket=b, Key="k", VersionId=ids[0])["Body"].read() == b"one"
+    assert s3.get_object(Bucket=b, Key="k", VersionId="null")["Body"].read() == b"before"
+    vs = s3.list_object_versions(Bucket=b)["Versions"]
+    assert [(v["VersionId"], v["IsLatest"]) for v in vs] == [(ids[1], True), (ids[0], False), ("null", False)]
+    # the SDK sees the latest version only
+    assert [e.name for e in sdk.listdir("/" + b)] == ["k"]
+    with sdk.open("/%s/k" % b, "rb") as f:
+        assert f.read() == b"two"
+    d = s3.delete_object(Bucket=b, Key="k")
+    assert d["DeleteMarker"] and d["VersionId"]
+    with pytest.raises(ClientError) as ei:
+        s3.head_object(Bucket=b, Key="k")
+    assert ei.value.response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker") == "true"
+    assert list(sdk.listdir("/" + b)) == []
+    r = s3.list_object_versions(Bucket=b)
+    assert r["DeleteMarkers"][0]["IsLatest"] and r["DeleteMarkers"][0]["VersionId"] == d["VersionId"]
+    s3.delete_object(Bucket=b, Key="k", VersionId=d["VersionId"])  # undelete
+    assert s3.get_object(Bucket=b, Key="k")["Body"].read() == b"two"
+    s3.copy_object(Bucket=b, Key="old", CopySource={"Bucket": b, "Key": "k", "VersionId": ids[0]})
+    assert s3.get_object(Bucket=b, Key="old")["Body"].read() == b"one"
+    # the clean-up conformance suites do: delete every version, then the bucket
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=b, PaginationConfig={"PageSize": 2}):
+        objs = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if objs:
+            s3.delete_objects(Bucket=b, Delete={"Objects": objs})
+    assert "Versions" not in s3.list_object_versions(Bucket=b)
+    s3.delete_bucket(Bucket=b)
+
+
+# ---- issue 15: ETags of files written outside S3 (item 5) ----
+
+def test_sdk_written_etags_with_rclone_and_s3cmd(s3srv, s3, sdk, env, tmp_path):
+    rclone = shutil.which("rclone")
+    if not rclone:
+        pytest.skip("rclone is not installed (apt-get install rclone)")
+    b = "etags-outside"
+    s3.create_bucket(Bucket=b)
+    try:
+        files = {"py.bin": os.urandom(300_000), "cli.bin": os.urandom(2 << 20), "s3cmd.bin": os.urandom(100_000)}
+        sdk.write_file("/%s/py.bin" % b, files["py.bin"])       # the Python SDK
+        sdk.write_file("/%s/s3cmd.bin" % b, files["s3cmd.bin"])
+        local = tmp_path / "cli.bin"
+        local.write_bytes(files["cli.bin"])
+        subprocess.run([env["bin"], "fs", "put", "--addr", s3srv["mds"], str(local), "/%s/cli.bin" % b],  # the CLI (Go SDK)
+                       check=True, capture_output=True, timeout=60)
+        for k in files:
+            etag = s3.head_object(Bucket=b, Key=k)["ETag"].strip('"')
+            assert etag.endswith("-1"), (k, etag)  # not taken for an MD5
+        e = dict(os.environ, RCLONE_CONFIG=os.devnull, RCLONE_CONFIG_SH_TYPE="s3", RCLONE_CONFIG_SH_PROVIDER="Other",
+                 RCLONE_CONFIG_SH_ACCESS_KEY_ID=AK, RCLONE_CONFIG_SH_SECRET_ACCESS_KEY=SK,
+                 RCLONE_CONFIG_SH_ENDPOINT=s3srv["endpoint"], RCLONE_CONFIG_SH_REGION="us-east-1",
+                 RCLONE_CONFIG_SH_FORCE_PATH_STYLE="true")
+        e.pop("AWS_CA_BUNDLE", None)
+        back = tmp_path / "back"
+        subprocess.run([rclone, "copy", "--include", "{py,cli}.bin", "sh:%s" % b, str(back)], env=e, check=True,
+                       capture_output=True, text=True, timeout=120)
+        for k in ("py.bin", "cli.bin"):
+            assert (back / k).read_bytes() == files[k]
+        out = _s3cmd(s3srv, tmp_path, "get", "s3://%s/s3cmd.bin" % b, str(tmp_path / "s3cmd.bin"))
+        assert "MD5" not in out.stderr + out.stdout, out.stderr
+        assert (tmp_path / "s3cmd.bin").read_bytes() == files["s3cmd.bin"]
+        # each full download computed and kept the MD5
+        for k, data in files.items():
+            assert s3.head_object(Bucket=b, Key=k)["ETag"].strip('"') == hashlib.md5(data).hexdigest()
+        # now rclone checks the bytes against the MD5, and agrees
+        subprocess.run([rclone, "check", str(back), "sh:%s" % b, "--include", "{py,cli}.bin"], env=e, check=True,
+                       capture_output=True, text=True, timeout=120)
+    finally:
+        _empty(s3, b)
+        s3.delete_bucket(Bucket=b)
+
+
+# ---- issue 15: access control (item 2, canned ACLs) ----
+
+def test_private_by_default_and_canned_acls(s3srv, s3, bucket):
+    other = boto3.client(
+        "s3", endpoint_url=s3srv["endpoint"], aws_access_key_id=OTHER_AK, aws_secret_access_key=OTHER_SK,
+        region_name="us-east-1", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    s3.put_object(Bucket=bucket, Key="secret", Body=b"s")
+    for call in (lambda: other.list_objects_v2(Bucket=bucket),
+                 lambda: other.get_object(Bucket=bucket, Key="secret"),
+                 lambda: other.create_multipart_upload(Bucket=bucket, Key="intruder"),
+                 lambda: other.put_object(Bucket=bucket, Key="intruder", Body=b"x")):
+        with pytest.raises(ClientError) as ei:
+            call()
+        assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as ei:
+        other.get_object(Bucket="no-such-bucket-here", Key="k")
+    assert _code(ei) == "NoSuchBucket"  # 404 before 403
+    s3.put_bucket_acl(Bucket=bucket, ACL="authenticated-read")
+    grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    assert {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"} in [g["Grantee"] for g in grants]
+    assert other.get_object(Bucket=bucket, Key="secret")["Body"].read() == b"s"
+    with pytest.raises(ClientError) as ei:
+        other.put_object(Bucket=bucket, Key="intruder", Body=b"x")
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen("%s/%s/secret" % (s3srv["endpoint"], bucket))
+    assert ei.value.code == 403
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    with urllib.request.urlopen("%s/%s/secret" % (s3srv["endpoint"], bucket)) as r:
+        assert r.read() == b"s"
+    s3.put_object(Bucket=bucket, Key="pub", Body=b"p", ACL="public-read")
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    with pytest.raises(ClientError) as ei:
+        s3.put_object(Bucket=bucket, Key="pub2", Body=b"p", ACL="public-read")
+    assert _code(ei) == "NotImplemented"  # objects follow their bucket
+
+
+def test_bucket_policy(s3srv, s3, bucket):
+    import json
+    s3.put_object(Bucket=bucket, Key="pub/a", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="priv/b", Body=b"b")
+    with pytest.raises(ClientError) as ei:
+        s3.put_bucket_policy(Bucket=bucket, Policy="{not json")
+    assert _code(ei) == "MalformedPolicy"
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::%s/pub/*" % bucket},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::%s/priv/*" % bucket}]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == policy
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"]
+    with urllib.request.urlopen("%s/%s/pub/a" % (s3srv["endpoint"], bucket)) as r:
+        assert r.read() == b"a"
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen("%s/%s/priv/b" % (s3srv["endpoint"], bucket))
+    assert ei.value.code == 403
+    with pytest.raises(ClientError) as ei:
+        s3.delete_object(Bucket=bucket, Key="priv/b")
+    assert _code(ei) == "AccessDenied"
+    s3.delete_bucket_policy(Bucket=bucket)
+    with pytest.raises(ClientError) as ei:
+        s3.get_bucket_policy(Bucket=bucket)
+    assert _code(ei) == "NoSuchBucketPolicy"
+
+
+def test_multipart_composite_checksum(s3, bucket):
+    import base64
+    up = s3.create_multipart_upload(Bucket=bucket, Key="ck", ChecksumAlgorithm="SHA256")
+    assert up.get("ChecksumAlgorithm") == "SHA256"
+    bodies, parts, raws = [os.urandom(5 << 20), b"tail"], [], b""
+    for n, body in enumerate(bodies, 1):
+        r = s3.upload_part(Bucket=bucket, Key="ck", UploadId=up["UploadId"], PartNumber=n, Body=body,
+                           ChecksumAlgorithm="SHA256")
+        raws += hashlib.sha256(body).digest()
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]})
+    s3.complete_multipart_upload(Bucket=bucket, Key="ck", UploadId=up["UploadId"], MultipartUpload={"Parts": parts})
+    want = base64.b64encode(hashlib.sha256(raws).digest()).decode() + "-2"
+    h = s3.head_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")
+    assert h["ChecksumSHA256"] == want and h.get("ChecksumType") == "COMPOSITE"
+    a = s3.get_object_attributes(Bucket=bucket, Key="ck", ObjectAttributes=["Checksum"])
+    assert a["Checksum"]["ChecksumSHA256"] == want
+    got = s3.get_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")["Body"].read()
+    assert got == b"".join(bodies)

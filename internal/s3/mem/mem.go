@@ -35,9 +35,12 @@ type Backend struct {
 }
 
 type bucket struct {
+	owner   uint32
 	created time.Time
 	public  bool
 	tags    []s3.Tag
+	config  map[string][]byte
+	acl     string
 	objects *btree.BTreeG[*object]
 	uploads map[string]*upload
 }
@@ -99,7 +102,7 @@ func (b *Backend) ListBuckets(ctx context.Context, id s3.Identity) ([]s3.BucketI
 	defer b.mu.Unlock()
 	var out []s3.BucketInfo
 	for n, bk := range b.mu.buckets {
-		out = append(out, s3.BucketInfo{Name: n, Created: bk.created})
+		out = append(out, s3.BucketInfo{Name: n, Created: bk.created, Owner: bk.owner})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -112,6 +115,7 @@ func (b *Backend) CreateBucket(ctx context.Context, id s3.Identity, name string)
 		return fserr.E("mem.CreateBucket", name, fserr.Exist, s3.ErrBucketExists)
 	}
 	b.mu.buckets[name] = &bucket{
+		owner:   id.Uid,
 		created: b.now(),
 		objects: btree.NewG(16, func(x, y *object) bool { return x.key < y.key }),
 		uploads: map[string]*upload{},
@@ -126,7 +130,7 @@ func (b *Backend) HeadBucket(ctx context.Context, id s3.Identity, name string) (
 	if err != nil {
 		return s3.BucketInfo{}, err
 	}
-	return s3.BucketInfo{Name: name, Created: bk.created}, nil
+	return s3.BucketInfo{Name: name, Created: bk.created, Owner: bk.owner}, nil
 }
 
 func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, name string) error {
@@ -136,7 +140,8 @@ func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, name string)
 	if err != nil {
 		return err
 	}
-	if bk.objects.Len() > 0 || len(bk.uploads) > 0 {
+	// Uploads in progress go with the bucket, as in S3.
+	if bk.objects.Len() > 0 {
 		return fserr.E("mem.DeleteBucket", name, fserr.NotEmpty, s3.ErrBucketNotEmpty)
 	}
 	delete(b.mu.buckets, name)
@@ -174,6 +179,69 @@ func (b *Backend) PutBucketTags(ctx context.Context, id s3.Identity, name string
 	return nil
 }
 
+func (b *Backend) BucketOwner(ctx context.Context, name string) (uint32, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked("mem.BucketOwner", name)
+	if err != nil {
+		return 0, err
+	}
+	return bk.owner, nil
+}
+
+func (b *Backend) BucketACL(ctx context.Context, id s3.Identity, name string) (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked("mem.BucketACL", name)
+	if err != nil {
+		return "", err
+	}
+	if bk.acl == "" {
+		return s3.ACLPrivate, nil
+	}
+	return bk.acl, nil
+}
+
+func (b *Backend) PutBucketACL(ctx context.Context, id s3.Identity, name, canned string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked("mem.PutBucketACL", name)
+	if err != nil {
+		return err
+	}
+	bk.acl = canned
+	bk.public = canned == s3.ACLPublicRead || canned == s3.ACLPublicReadWrite
+	return nil
+}
+
+func (b *Backend) BucketConfig(ctx context.Context, name, conf string) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked("mem.BucketConfig", name)
+	if err != nil {
+		return nil, err
+	}
+	return bk.config[conf], nil
+}
+
+func (b *Backend) PutBucketConfig(ctx context.Context, id s3.Identity, name, conf string, value []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked("mem.PutBucketConfig", name)
+	if err != nil {
+		return err
+	}
+	if bk.config == nil {
+		bk.config = map[string][]byte{}
+	}
+	if value == nil {
+		delete(bk.config, conf)
+	} else {
+		bk.config[conf] = append([]byte(nil), value...)
+	}
+	return nil
+}
+
 // readBody reads a whole body; the memory backend may buffer (the
 // gateway never does). A failed body stores nothing.
 func readBody(op string, in s3.PutInput) ([]byte, error) {
@@ -181,7 +249,7 @@ func readBody(op string, in s3.PutInput) ([]byte, error) {
 	if err != nil {
 		return nil, fserr.E(op, fserr.Invalid, err)
 	}
-	if int64(len(data)) != in.Size {
+	if in.Size >= 0 && int64(len(data)) != in.Size {
 		return nil, fserr.Errorf(op, fserr.Invalid, "mem: body is %d bytes, want %d", len(data), in.Size)
 	}
 	return data, nil
@@ -217,18 +285,18 @@ func (bk *bucket) conflictLocked(op, key string) error {
 }
 
 func checkCond(op string, cur *object, key string, c s3.WriteCond) error {
-	if c.IfNoneMatchStar && cur != nil {
-		return fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
+	var ci *s3.ObjectInfo
+	if cur != nil {
+		ci = &cur.info
 	}
-	if c.IfMatch != "" {
-		if cur == nil {
-			return noKey(op, key)
-		}
-		if cur.info.ETag != c.IfMatch {
-			return fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
-		}
+	switch err := c.Check(ci); err {
+	case nil:
+		return nil
+	case s3.ErrNoSuchKey:
+		return noKey(op, key)
+	default:
+		return fserr.E(op, key, fserr.Exist, err)
 	}
-	return nil
 }
 
 func (b *Backend) PutObject(ctx context.Context, id s3.Identity, name, key string, in s3.PutInput, cond s3.WriteCond) (s3.ObjectInfo, error) {
@@ -331,6 +399,7 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, name, key stri
 	}
 	info := src.info
 	info.Key = key
+	info.UploadID = ""
 	info.LastModified = b.now()
 	tags := info.Meta.Tags
 	if in.Meta != nil {
@@ -442,7 +511,7 @@ func (b *Backend) PutPart(ctx context.Context, id s3.Identity, name, key, upload
 	if err != nil {
 		return s3.PartInfo{}, err
 	}
-	p := &part{data: data, info: s3.PartInfo{Number: n, Size: int64(len(data)), ETag: d.MD5, LastModified: b.now(), Checksum: d.Checksum}}
+	p := &part{data: data, info: s3.PartInfo{Number: n, Size: int64(len(data)), ETag: d.MD5, LastModified: b.now(), Checksum: d.Checksum, ChecksumAlgorithm: d.ChecksumAlgorithm}}
 	u.parts[n] = p
 	return p.info, nil
 }
@@ -530,8 +599,13 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, name, k
 		data = append(data, u.parts[cp.Number].data...)
 	}
 	o := &object{key: key, data: data, info: s3.ObjectInfo{
-		Key: key, Size: size, ETag: etag, LastModified: b.now(), Meta: u.meta, PartSizes: sizes,
+		Key: key, Size: size, ETag: etag, LastModified: b.now(), Meta: u.meta, PartSizes: sizes, UploadID: uploadID,
 	}}
+	listed := make([]s3.PartInfo, len(parts))
+	for i, cp := range parts {
+		listed[i] = u.parts[cp.Number].info
+	}
+	o.info.ChecksumAlgorithm, o.info.Checksum = s3.CompositeChecksum(listed)
 	bk.objects.ReplaceOrInsert(o)
 	delete(bk.uploads, uploadID)
 	return o.info, nil

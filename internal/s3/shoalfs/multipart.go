@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +76,11 @@ func (b *Backend) CreateMultipart(ctx context.Context, id s3.Identity, bucket, k
 	if _, _, err := b.bucketMeta(op, c, bucket); err != nil {
 		return "", err
 	}
+	// Staging is writable by everyone: check here what completing will
+	// need, so no key starts uploads into a bucket it cannot write.
+	if err := b.mayCreate(op, c, id, bucket, key); err != nil {
+		return "", err
+	}
 	// The bucket's upload directory is shared by every identity, sticky
 	// like /tmp; the upload's own directory belongs to its initiator.
 	if err := b.staging(ctx); err != nil {
@@ -100,6 +106,42 @@ func (b *Backend) CreateMultipart(ctx context.Context, id s3.Identity, bucket, k
 	return uid, nil
 }
 
+// mayCreate checks that id may create key: write and search permission
+// on the deepest directory of key's path that exists (the bucket at
+// least), by its mode bits, as the metadata service would.
+func (b *Backend) mayCreate(op string, c *shoal.Client, id s3.Identity, bucket, key string) error {
+	p := bucketPath(bucket)
+	a, err := stat(c, p)
+	if err != nil {
+		return fserr.E(op, bucket, err)
+	}
+	segs := strings.Split(strings.TrimSuffix(key, "/"), "/")
+	for _, s := range segs[:len(segs)-1] {
+		na, err := stat(c, p+"/"+s)
+		if err != nil || !na.Mode.IsDir() {
+			break
+		}
+		p, a = p+"/"+s, na
+	}
+	if id.Uid == 0 {
+		return nil
+	}
+	perm := a.Mode.Perm()
+	var bits fs.FileMode
+	switch {
+	case a.Uid == id.Uid:
+		bits = perm >> 6
+	case a.Gid == id.Gid || slices.Contains(id.Gids, a.Gid):
+		bits = perm >> 3
+	default:
+		bits = perm
+	}
+	if bits&0o3 != 0o3 {
+		return fserr.E(op, key, fserr.Permission)
+	}
+	return nil
+}
+
 func (b *Backend) PutPart(ctx context.Context, id s3.Identity, bucket, key, uploadID string, n int, in s3.PutInput) (s3.PartInfo, error) {
 	const op = "shoalfs.PutPart"
 	c := b.as(ctx, id)
@@ -107,7 +149,7 @@ func (b *Backend) PutPart(ctx context.Context, id s3.Identity, bucket, key, uplo
 		return s3.PartInfo{}, err
 	}
 	dir := uploadPath(bucket, uploadID)
-	tmp, err := b.stage(op, c, dir, key, in)
+	tmp, _, err := b.stage(op, c, dir, key, in)
 	if err != nil {
 		return s3.PartInfo{}, err
 	}
@@ -189,7 +231,7 @@ func (b *Backend) parts(c *shoal.Client, dir string, marker, max int) ([]s3.Part
 				return out, true, nil
 			}
 			oi := info("", &e.Attr, e.Xattr)
-			out = append(out, s3.PartInfo{Number: n, Size: e.Attr.Size, ETag: oi.ETag, LastModified: e.Attr.Mtime, Checksum: oi.Checksum})
+			out = append(out, s3.PartInfo{Number: n, Size: e.Attr.Size, ETag: oi.ETag, LastModified: e.Attr.Mtime, Checksum: oi.Checksum, ChecksumAlgorithm: oi.ChecksumAlgorithm})
 		}
 		if len(ents) < 1000 {
 			return out, false, nil
@@ -229,6 +271,7 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 	}
 	names := make([]string, len(parts))
 	sizes := make([]int64, len(parts))
+	listed := make([]s3.PartInfo, len(parts))
 	for i, cp := range parts {
 		p, ok := byNum[cp.Number]
 		if !ok || p.ETag != cp.ETag {
@@ -236,6 +279,7 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 		}
 		names[i] = path.Join(dir, partName(cp.Number))
 		sizes[i] = p.Size
+		listed[i] = p
 	}
 	tmp := path.Join(dir, "tmp-"+randomID())
 	if err := c.ConcatFiles(tmp, names); err != nil {
@@ -243,14 +287,15 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
 	m := um.Meta
-	m.ETag, m.PartSizes, m.ChecksumAlg, m.Checksum = etag, sizes, "", ""
+	alg, sum := s3.CompositeChecksum(listed)
+	m.ETag, m.PartSizes, m.ChecksumAlg, m.Checksum, m.UploadID = etag, sizes, string(alg), sum, uploadID
 	ta, err := stat(c, tmp)
 	if err != nil {
 		c.Remove(tmp)
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
 	m.Size, m.Mtime = ta.Size, ta.Mtime.UnixNano()
-	a, raw, err := b.publish(op, c, bucket, key, tmp, cond, m)
+	a, raw, err := b.publish(ctx, op, c, bucket, key, tmp, cond, m)
 	if err != nil {
 		return s3.ObjectInfo{}, err
 	}

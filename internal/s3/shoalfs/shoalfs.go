@@ -18,7 +18,14 @@
 //     directory marker object); a directory without it is no object.
 //   - A bucket's settings (creation time, public flag, tags) are the JSON
 //     xattr user.s3.bucket on its directory. Only buckets whose flag says
-//     public are readable anonymously.
+//     public are readable anonymously. Its other configurations (CORS,
+//     versioning, policy, public access block, ownership controls) are one
+//     xattr each, user.s3.conf.<name>. Its canned ACL is its directory's
+//     mode (0700 private by default, 0755 readable, 0777 writable).
+//   - Versions: the latest is the file at the key; older ones and delete
+//     markers are files under /.shoal-s3/versions/<bucket>/ (versions.go).
+//   - A file written outside S3 has an ETag with a "-1" suffix until a GET
+//     that reads it whole computes and keeps its MD5 (md5Body).
 //   - Staging lives in /.shoal-s3, outside every bucket (no bucket name
 //     starts with '.'), so no listing of a bucket shows it:
 //     /.shoal-s3/tmp/ holds uploads in flight (PutObject, CopyObject write
@@ -58,6 +65,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/maphash"
 	"io"
 	"io/fs"
@@ -220,20 +228,23 @@ func objPath(bucket, key string) string { return "/" + bucket + "/" + strings.Tr
 
 // objectMeta is the user.s3.object xattr.
 type objectMeta struct {
-	ETag        string            `json:"etag"`
-	Size        int64             `json:"size"`
-	Mtime       int64             `json:"mtime"` // ns; with Size, tells whether the file changed since
-	Type        string            `json:"type,omitempty"`
-	Encoding    string            `json:"encoding,omitempty"`
-	Disposition string            `json:"disposition,omitempty"`
-	Language    string            `json:"language,omitempty"`
-	Cache       string            `json:"cache,omitempty"`
-	Expires     string            `json:"expires,omitempty"`
-	User        map[string]string `json:"user,omitempty"`
-	Tags        []s3.Tag          `json:"tags,omitempty"`
-	ChecksumAlg string            `json:"ckalg,omitempty"`
-	Checksum    string            `json:"ck,omitempty"`
-	PartSizes   []int64           `json:"parts,omitempty"`
+	ETag         string            `json:"etag"`
+	Size         int64             `json:"size"`
+	Mtime        int64             `json:"mtime"` // ns; with Size, tells whether the file changed since
+	Type         string            `json:"type,omitempty"`
+	Encoding     string            `json:"encoding,omitempty"`
+	Disposition  string            `json:"disposition,omitempty"`
+	Language     string            `json:"language,omitempty"`
+	Cache        string            `json:"cache,omitempty"`
+	Expires      string            `json:"expires,omitempty"`
+	User         map[string]string `json:"user,omitempty"`
+	Tags         []s3.Tag          `json:"tags,omitempty"`
+	ChecksumAlg  string            `json:"ckalg,omitempty"`
+	Checksum     string            `json:"ck,omitempty"`
+	PartSizes    []int64           `json:"parts,omitempty"`
+	UploadID     string            `json:"upload,omitempty"` // the multipart upload that made the object
+	VersionID    string            `json:"vid,omitempty"`    // "" is the null version
+	DeleteMarker bool              `json:"dm,omitempty"`     // a stored delete marker
 }
 
 func metaFrom(m s3.ObjectMeta) objectMeta {
@@ -259,19 +270,84 @@ func info(key string, a *shoal.Attr, raw []byte) s3.ObjectInfo {
 	var m objectMeta
 	if len(raw) > 0 && json.Unmarshal(raw, &m) == nil {
 		oi.Meta = m.s3Meta()
+		oi.VersionID = m.VersionID
 		if a.Mode.IsDir() || m.Size == a.Size && m.Mtime == a.Mtime.UnixNano() {
 			oi.ETag = m.ETag
 			oi.ChecksumAlgorithm = checksum.Algorithm(m.ChecksumAlg)
 			oi.Checksum = m.Checksum
 			oi.PartSizes = m.PartSizes
+			oi.UploadID = m.UploadID
 			return oi
 		}
 	}
 	// Written or changed through the filesystem: an ETag that changes
-	// whenever the file does, without reading it.
+	// whenever the file does, without reading it. The "-1" tells clients
+	// it is no MD5 of the content (as a multipart ETag is not), so they
+	// do not check the bytes against it; the first full GET computes the
+	// MD5 and keeps it (md5Body).
 	sum := md5.Sum(fmt.Appendf(nil, "%d/%d/%d", a.Ino, a.Size, a.Mtime.UnixNano()))
-	oi.ETag = hex.EncodeToString(sum[:])
+	oi.ETag = hex.EncodeToString(sum[:]) + derivedSuffix
 	return oi
+}
+
+const derivedSuffix = "-1"
+
+// derived reports whether oi's ETag is made from the file's attributes,
+// not its content.
+func derived(oi s3.ObjectInfo) bool {
+	return len(oi.PartSizes) == 0 && strings.HasSuffix(oi.ETag, derivedSuffix)
+}
+
+// md5Body hashes an object as the gateway reads it, and when every byte
+// has passed in order, stores the MD5 as the object's ETag: S3 access
+// pays for the MD5 of a file written through the filesystem once, and
+// only by reading it anyway.
+type md5Body struct {
+	*shoal.File
+	h          hash.Hash
+	next, size int64
+	off        bool // bytes skipped: no MD5 this time
+	finish     func(sum string)
+}
+
+func (m *md5Body) ReadAt(p []byte, off int64) (int, error) {
+	n, err := m.File.ReadAt(p, off)
+	switch {
+	case m.off || off < m.next:
+	case off > m.next:
+		m.off = true
+	default:
+		m.h.Write(p[:n])
+		m.next += int64(n)
+		if m.next == m.size {
+			m.off = true
+			m.finish(hex.EncodeToString(m.h.Sum(nil)))
+		}
+	}
+	return n, err
+}
+
+// keepMD5 records sum as the ETag of the file at key if it is still the
+// one a describes; under the key's lock, so no S3 write is clobbered.
+func (b *Backend) keepMD5(ctx context.Context, bucket, key string, a shoal.Attr, sum string) {
+	unlock := b.lockKey(bucket, key)
+	defer unlock()
+	root := b.c.WithContext(ctx)
+	p := objPath(bucket, key)
+	na, err := stat(root, p)
+	if err != nil || na.Ino != a.Ino || na.Size != a.Size || !na.Mtime.Equal(a.Mtime) {
+		return
+	}
+	var m objectMeta
+	if raw, err := root.GetXattr(p, XattrObject); err == nil {
+		json.Unmarshal(raw, &m)
+	}
+	m.ETag, m.ChecksumAlg, m.Checksum, m.PartSizes = sum, "", "", nil
+	m.Size, m.Mtime = a.Size, a.Mtime.UnixNano()
+	raw, _ := json.Marshal(m)
+	if err := root.SetXattr(p, XattrObject, raw, 0); err != nil {
+		b.opts.Logger.Debug("shoalfs: keeping a computed MD5", "bucket", bucket, "key", key, "err", err)
+	}
 }
 
 // stat returns a path's attributes (Stat takes io/fs names: no leading '/').
@@ -378,7 +454,7 @@ func (b *Backend) ListBuckets(ctx context.Context, id s3.Identity) ([]s3.BucketI
 			if e.Xattr != nil && json.Unmarshal(e.Xattr, &m) == nil && m.Created != 0 {
 				created = time.Unix(0, m.Created)
 			}
-			out = append(out, s3.BucketInfo{Name: e.Name, Created: created})
+			out = append(out, s3.BucketInfo{Name: e.Name, Created: created, Owner: e.Attr.Uid})
 		}
 		if len(ents) < 1000 {
 			return out, nil
@@ -393,7 +469,9 @@ func (b *Backend) CreateBucket(ctx context.Context, id s3.Identity, bucket strin
 		return fserr.E(op, bucket, fserr.Invalid)
 	}
 	c := b.as(ctx, id)
-	if err := c.Mkdir(bucketPath(bucket), 0o755); err != nil {
+	// Private to its owner, as an S3 bucket is by default (PutBucketACL
+	// opens it).
+	if err := c.Mkdir(bucketPath(bucket), 0o700); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fserr.E(op, bucket, fserr.Exist, s3.ErrBucketExists)
 		}
@@ -403,11 +481,16 @@ func (b *Backend) CreateBucket(ctx context.Context, id s3.Identity, bucket strin
 }
 
 func (b *Backend) HeadBucket(ctx context.Context, id s3.Identity, bucket string) (s3.BucketInfo, error) {
-	_, m, err := b.bucketMeta("shoalfs.HeadBucket", b.as(ctx, id), bucket)
+	c := b.as(ctx, id)
+	a, m, err := b.bucketMeta("shoalfs.HeadBucket", c, bucket)
 	if err != nil {
 		return s3.BucketInfo{}, err
 	}
-	return s3.BucketInfo{Name: bucket, Created: time.Unix(0, m.Created)}, nil
+	// S3 answers HEAD of a bucket one may not list with 403.
+	if err := b.canRead("shoalfs.HeadBucket", c, bucket); err != nil {
+		return s3.BucketInfo{}, err
+	}
+	return s3.BucketInfo{Name: bucket, Created: time.Unix(0, m.Created), Owner: a.Uid}, nil
 }
 
 func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, bucket string) error {
@@ -416,8 +499,13 @@ func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, bucket strin
 	if _, _, err := b.bucketMeta(op, c, bucket); err != nil {
 		return err
 	}
+	// Uploads in progress do not keep a bucket (S3 drops them with it):
+	// the directory goes first, failing while objects remain, then the
+	// bucket's staging, so a failed delete loses no upload.
 	up := path.Join(uploadsDir, bucket)
-	if ents, err := b.c.WithContext(ctx).ListNames(up, "", 1, ""); err == nil && len(ents) > 0 {
+	// Older versions keep a bucket, as in S3 (they are objects too).
+	vdir := path.Join(versionsDir, bucket)
+	if ents, err := b.c.WithContext(ctx).ListNames(vdir, "", 1, ""); err == nil && len(ents) > 0 {
 		return fserr.E(op, bucket, fserr.NotEmpty, s3.ErrBucketNotEmpty)
 	}
 	if err := c.Remove(bucketPath(bucket)); err != nil {
@@ -429,7 +517,10 @@ func (b *Backend) DeleteBucket(ctx context.Context, id s3.Identity, bucket strin
 		}
 		return fserr.E(op, bucket, err)
 	}
-	b.c.WithContext(ctx).Remove(up)
+	b.c.WithContext(ctx).Remove(vdir)
+	if err := b.c.WithContext(ctx).RemoveAll(up); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		b.opts.Logger.Warn("shoalfs: removing the uploads of a deleted bucket", "bucket", bucket, "err", err)
+	}
 	return nil
 }
 
@@ -443,7 +534,72 @@ func (b *Backend) SetPublic(ctx context.Context, bucket string, public bool) err
 		return err
 	}
 	m.Public = public
-	return b.putBucketMeta(op, c, bucket, m)
+	if err := b.putBucketMeta(op, c, bucket, m); err != nil {
+		return err
+	}
+	// Anonymous requests act as nobody: a public bucket's directory must
+	// let them in. Making it private again leaves the mode as it is.
+	if public {
+		a, err := stat(c, bucketPath(bucket))
+		if err == nil {
+			err = c.Chmod(bucketPath(bucket), a.Mode.Perm()|0o055)
+		}
+		if err != nil {
+			return fserr.E(op, bucket, err)
+		}
+	}
+	return nil
+}
+
+// bucketModes maps the canned ACLs onto the bucket directory's mode.
+var bucketModes = map[string]fs.FileMode{
+	s3.ACLPrivate: 0o700, s3.ACLAuthenticatedRead: 0o755, s3.ACLPublicRead: 0o755, s3.ACLPublicReadWrite: 0o777,
+}
+
+func (b *Backend) BucketOwner(ctx context.Context, bucket string) (uint32, error) {
+	a, _, err := b.bucketMeta("shoalfs.BucketOwner", b.c.WithContext(ctx), bucket)
+	return a.Uid, err
+}
+
+func (b *Backend) BucketACL(ctx context.Context, id s3.Identity, bucket string) (string, error) {
+	a, m, err := b.bucketMeta("shoalfs.BucketACL", b.as(ctx, id), bucket)
+	if err != nil {
+		return "", err
+	}
+	switch perm := a.Mode.Perm(); {
+	case perm&0o002 != 0:
+		return s3.ACLPublicReadWrite, nil
+	case perm&0o004 != 0 && m.Public:
+		return s3.ACLPublicRead, nil
+	case perm&0o004 != 0:
+		return s3.ACLAuthenticatedRead, nil
+	}
+	return s3.ACLPrivate, nil
+}
+
+func (b *Backend) PutBucketACL(ctx context.Context, id s3.Identity, bucket, canned string) error {
+	const op = "shoalfs.PutBucketACL"
+	mode, ok := bucketModes[canned]
+	if !ok {
+		return fserr.E(op, canned, fserr.Invalid)
+	}
+	c := b.as(ctx, id)
+	unlock := b.lockKey(bucket, "")
+	defer unlock()
+	_, m, err := b.bucketMeta(op, c, bucket)
+	if err != nil {
+		return err
+	}
+	if pub := canned == s3.ACLPublicRead || canned == s3.ACLPublicReadWrite; pub != m.Public {
+		m.Public = pub
+		if err := b.putBucketMeta(op, c, bucket, m); err != nil {
+			return err
+		}
+	}
+	if err := c.Chmod(bucketPath(bucket), mode); err != nil {
+		return fserr.E(op, bucket, err)
+	}
+	return nil
 }
 
 func (b *Backend) BucketPublic(ctx context.Context, bucket string) (bool, error) {
@@ -469,20 +625,62 @@ func (b *Backend) PutBucketTags(ctx context.Context, id s3.Identity, bucket stri
 	return b.putBucketMeta(op, c, bucket, m)
 }
 
+// XattrConfigPrefix names a bucket's sub-resource configurations
+// (user.s3.conf.cors, ...), one xattr each on the bucket's directory.
+const XattrConfigPrefix = "user.s3.conf."
+
+func (b *Backend) BucketConfig(ctx context.Context, bucket, name string) ([]byte, error) {
+	const op = "shoalfs.BucketConfig"
+	if !s3.ValidBucket(bucket) {
+		return nil, noBucket(op, bucket)
+	}
+	// One xattr read (every request to a bucket reads its policy).
+	raw, err := b.c.WithContext(ctx).GetXattr(bucketPath(bucket), XattrConfigPrefix+name)
+	switch {
+	case err == nil:
+		return raw, nil
+	case fserr.Is(fserr.NoData, err):
+		return nil, nil
+	case errors.Is(err, fs.ErrNotExist), fserr.Is(fserr.NotDir, err):
+		return nil, noBucket(op, bucket)
+	}
+	return nil, fserr.E(op, bucket, err)
+}
+
+func (b *Backend) PutBucketConfig(ctx context.Context, id s3.Identity, bucket, name string, value []byte) error {
+	const op = "shoalfs.PutBucketConfig"
+	c := b.as(ctx, id)
+	if err := b.bucketExists(op, c, bucket); err != nil {
+		return err
+	}
+	var err error
+	if value == nil {
+		if err = c.RemoveXattr(bucketPath(bucket), XattrConfigPrefix+name); fserr.Is(fserr.NoData, err) {
+			err = nil
+		}
+	} else {
+		err = c.SetXattr(bucketPath(bucket), XattrConfigPrefix+name, value, 0)
+	}
+	if err != nil {
+		return fserr.E(op, bucket, err)
+	}
+	return nil
+}
+
 // ---- objects
 
-// stage writes body into a new hidden file and returns its path.
-func (b *Backend) stage(op string, c *shoal.Client, dir, key string, in s3.PutInput) (string, error) {
+// stage writes body into a new hidden file and returns its path and size.
+func (b *Backend) stage(op string, c *shoal.Client, dir, key string, in s3.PutInput) (string, int64, error) {
 	tmp := path.Join(dir, "tmp-"+randomID())
 	f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return "", fserr.E(op, key, err)
+		return "", 0, fserr.E(op, key, err)
 	}
 	n, err := io.Copy(f, in.Body)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fserr.E(op, key, cerr)
 	}
-	if err == nil && n != in.Size {
+	if err == nil && in.Size >= 0 && n != in.Size {
 		err = fserr.Errorf(op, fserr.Invalid, "shoalfs: body is %d bytes, want %d", n, in.Size)
 	}
 	if err != nil {
@@ -491,9 +689,9 @@ func (b *Backend) stage(op string, c *shoal.Client, dir, key string, in s3.PutIn
 		if !errors.As(err, &fe) {
 			err = fserr.E(op, key, fserr.Invalid, err) // a body that failed its checks
 		}
-		return "", err
+		return "", 0, err
 	}
-	return tmp, nil
+	return tmp, n, nil
 }
 
 // seal stores m on the staged file, stamped with its size and mtime.
@@ -511,18 +709,14 @@ func seal(op string, c *shoal.Client, tmp, key string, m objectMeta) (shoal.Attr
 }
 
 func checkCond(op string, cur *s3.ObjectInfo, key string, cond s3.WriteCond) error {
-	if cond.IfNoneMatchStar && cur != nil {
-		return fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
+	switch err := cond.Check(cur); err {
+	case nil:
+		return nil
+	case s3.ErrNoSuchKey:
+		return noKey(op, key)
+	default:
+		return fserr.E(op, key, fserr.Exist, err)
 	}
-	if cond.IfMatch != "" {
-		if cur == nil {
-			return noKey(op, key)
-		}
-		if cur.ETag != cond.IfMatch {
-			return fserr.E(op, key, fserr.Exist, s3.ErrPreconditionFailed)
-		}
-	}
-	return nil
 }
 
 // publish moves the staged file tmp to key with m (stamped by the caller
@@ -531,21 +725,32 @@ func checkCond(op string, cur *s3.ObjectInfo, key string, cond s3.WriteCond) err
 // (shoal.Client.Publish) when the service offers it, so a reader never
 // sees the object without its metadata and the condition holds at the
 // rename. On failure it removes tmp and the directories it created.
-func (b *Backend) publish(op string, c *shoal.Client, bucket, key, tmp string, cond s3.WriteCond, m objectMeta) (a shoal.Attr, raw []byte, err error) {
+func (b *Backend) publish(ctx context.Context, op string, c *shoal.Client, bucket, key, tmp string, cond s3.WriteCond, m objectMeta) (a shoal.Attr, raw []byte, err error) {
 	defer func() {
 		if err != nil {
 			c.Remove(tmp)
 		}
 	}()
-	raw, _ = json.Marshal(m)
 	unlock := b.lockKey(bucket, key)
 	defer unlock()
 	cur, err := b.condHolds(op, c, bucket, key, cond)
 	if err != nil {
 		return a, nil, err
 	}
+	// On a versioned bucket the version replaced is kept first.
+	vid, undo, err := b.keepLatest(ctx, op, c, bucket, key)
+	if err != nil {
+		return a, nil, err
+	}
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
+	m.VersionID = vid
+	raw, _ = json.Marshal(m)
 	po := shoal.PublishOptions{Mtime: time.Unix(0, m.Mtime), Xattr: XattrObject, Value: raw}
-	if cond.IfNoneMatchStar || cond.IfMatch != "" {
+	if cond.Conditional() {
 		po.Check, po.Expect = true, cur
 	}
 	dst := objPath(bucket, key)
@@ -619,7 +824,7 @@ func (b *Backend) renameInto(op string, c *shoal.Client, bucket, key, tmp string
 // condHolds checks cond against the object at key and returns the
 // attributes of that object (nil if there is none).
 func (b *Backend) condHolds(op string, c *shoal.Client, bucket, key string, cond s3.WriteCond) (*shoal.Attr, error) {
-	if !cond.IfNoneMatchStar && cond.IfMatch == "" {
+	if !cond.Conditional() {
 		return nil, nil
 	}
 	var cur *s3.ObjectInfo
@@ -713,7 +918,7 @@ func (b *Backend) PutObject(ctx context.Context, id s3.Identity, bucket, key str
 	if err := b.staging(ctx); err != nil {
 		return s3.ObjectInfo{}, err
 	}
-	tmp, err := b.stage(op, c, tmpDir, key, in)
+	tmp, size, err := b.stage(op, c, tmpDir, key, in)
 	if err != nil {
 		return s3.ObjectInfo{}, err
 	}
@@ -722,8 +927,8 @@ func (b *Backend) PutObject(ctx context.Context, id s3.Identity, bucket, key str
 	m.ETag, m.ChecksumAlg, m.Checksum = d.MD5, string(d.ChecksumAlgorithm), d.Checksum
 	// The file's size is the body's (stage checked it) and its mtime is
 	// set here, so the metadata is stamped without reading the file back.
-	m.Size, m.Mtime = in.Size, b.opts.Now().UnixNano()
-	a, raw, err := b.publish(op, c, bucket, key, tmp, cond, m)
+	m.Size, m.Mtime = size, b.opts.Now().UnixNano()
+	a, raw, err := b.publish(ctx, op, c, bucket, key, tmp, cond, m)
 	if err != nil {
 		return s3.ObjectInfo{}, err
 	}
@@ -821,6 +1026,15 @@ func (b *Backend) GetObject(ctx context.Context, id s3.Identity, bucket, key str
 			if na.Ino == a.Ino && na.Size == a.Size && na.Mtime.Equal(a.Mtime) || try >= 3 {
 				// The handle reads the object its attributes describe,
 				// even if it is replaced meanwhile.
+				if derived(oi) && na.Ino == a.Ino {
+					at := *na
+					if at.Size == 0 {
+						b.keepMD5(ctx, bucket, key, at, hex.EncodeToString(md5.New().Sum(nil)))
+						return &s3.Object{Info: oi, Body: f}, nil
+					}
+					return &s3.Object{Info: oi, Body: &md5Body{File: f, h: md5.New(), size: at.Size,
+						finish: func(sum string) { b.keepMD5(context.WithoutCancel(ctx), bucket, key, at, sum) }}}, nil
+				}
 				return &s3.Object{Info: oi, Body: f}, nil
 			}
 		}
@@ -877,7 +1091,25 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key st
 		return s3.ObjectInfo{}, err
 	}
 	c := b.as(ctx, id)
+	srcPath, cloner := objPath(in.SrcBucket, in.SrcKey), c
 	sa, src, err := b.lookup(op, c, in.SrcBucket, in.SrcKey)
+	if in.SrcVersionID != "" && (err != nil || vidName(src.VersionID) != in.SrcVersionID) {
+		// An older version: its stored file is the source.
+		if err := b.canRead(op, c, in.SrcBucket); err != nil {
+			return s3.ObjectInfo{}, err
+		}
+		s, serr := b.findStored(b.c.WithContext(ctx), in.SrcBucket, in.SrcKey, in.SrcVersionID)
+		if serr != nil {
+			return s3.ObjectInfo{}, fserr.E(op, in.SrcKey, serr)
+		}
+		if s == nil || s.meta.DeleteMarker {
+			return s3.ObjectInfo{}, noVersion(op, in.SrcVersionID)
+		}
+		sa, src, srcPath, err = s.attr, s.info(in.SrcKey), s.path, nil
+		// The stored file is the backend's: it clones it, then hands the
+		// copy to the requester.
+		cloner = b.c.WithContext(ctx)
+	}
 	if err != nil {
 		return s3.ObjectInfo{}, err
 	}
@@ -896,6 +1128,7 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key st
 		m.Tags = in.Tags
 	}
 	m.ETag, m.ChecksumAlg, m.Checksum, m.PartSizes = src.ETag, string(src.ChecksumAlgorithm), src.Checksum, src.PartSizes
+	m.UploadID = ""
 	if sa.Mode.IsDir() || strings.HasSuffix(key, "/") {
 		if !sa.Mode.IsDir() || !strings.HasSuffix(key, "/") || sa.Size != 0 {
 			return s3.ObjectInfo{}, fserr.Errorf(op, fserr.Invalid, "shoalfs: copy between a directory marker and an object")
@@ -907,8 +1140,12 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key st
 		return s3.ObjectInfo{}, err
 	}
 	tmp := path.Join(tmpDir, "tmp-"+randomID())
-	if err := c.CloneFile(objPath(in.SrcBucket, in.SrcKey), tmp); err != nil {
-		c.Remove(tmp)
+	err = cloner.CloneFile(srcPath, tmp)
+	if err == nil && cloner != c {
+		err = cloner.Lchown(tmp, int(id.Uid), int(id.Gid))
+	}
+	if err != nil {
+		cloner.Remove(tmp)
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
 	ta, err := stat(c, tmp)
@@ -922,7 +1159,7 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key st
 		return s3.ObjectInfo{}, fserr.E(op, in.SrcKey, fserr.Exist, s3.ErrPreconditionFailed)
 	}
 	m.Size, m.Mtime = ta.Size, ta.Mtime.UnixNano()
-	a, raw, err := b.publish(op, c, bucket, key, tmp, in.Cond, m)
+	a, raw, err := b.publish(ctx, op, c, bucket, key, tmp, in.Cond, m)
 	if err != nil {
 		return s3.ObjectInfo{}, err
 	}

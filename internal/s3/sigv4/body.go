@@ -35,7 +35,10 @@ func headerChecksum(h http.Header, o options) (*sumState, error) {
 		if v == "" {
 			continue
 		}
-		if st != nil || !a.Valid(v) {
+		if st != nil {
+			return nil, inputErr(ErrMultipleChecksums)
+		}
+		if !a.Valid(v) {
 			return nil, inputErr(ErrInvalidChecksum)
 		}
 		st = &sumState{alg: a, h: a.New(), expected: v}

@@ -1,12 +1,13 @@
-// Package sigv4 verifies AWS Signature Version 4 on S3 requests: the
+// Package sigv4 verifies AWS signatures on S3 requests. Version 4: the
 // Authorization header, presigned URLs (query parameters, with expiry),
 // UNSIGNED-PAYLOAD, signed payload hashes, and the aws-chunked streaming
 // bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD with chained chunk
 // signatures, and the -TRAILER variants, signed and unsigned, carrying an
-// x-amz-checksum-* trailer).
+// x-amz-checksum-* trailer). Version 2 (sigv2.go): the Authorization
+// header and presigned query strings.
 //
 // Invariants:
-//   - Verification fails closed: a request that carries any SigV4 material
+//   - Verification fails closed: a request that carries any SigV4 or SigV2 material
 //     is either fully verified or rejected; only a request with no
 //     authentication at all is reported as anonymous.
 //   - Signatures are compared in constant time (hmac.Equal).
@@ -78,6 +79,9 @@ var (
 	ErrChunkSignature        = errors.New("sigv4: chunk signature does not match")
 	ErrMissingDecodedLength  = errors.New("sigv4: missing x-amz-decoded-content-length")
 	ErrInvalidChecksum       = errors.New("sigv4: malformed checksum value")
+	ErrMultipleChecksums     = errors.New("sigv4: more than one x-amz-checksum-* header")
+	ErrMissingDate           = errors.New("sigv4: no valid Date or x-amz-date header")
+	ErrExpiresRange          = errors.New("sigv4: X-Amz-Expires must be between 1 second and 7 days")
 	ErrBadChecksum           = errors.New("sigv4: checksum does not match the body")
 )
 
@@ -182,7 +186,10 @@ func (v *Verifier) maxSkew() time.Duration {
 // Option varies one verification.
 type Option func(*options)
 
-type options struct{ ignoreChecksumHeaders bool }
+type options struct {
+	ignoreChecksumHeaders bool
+	v2Bucket              string
+}
 
 // IgnoreChecksumHeaders stops x-amz-checksum-* request headers from being
 // checked against the body: on CompleteMultipartUpload they describe the
@@ -200,14 +207,17 @@ func (v *Verifier) Verify(r *http.Request, opts ...Option) (*Auth, error) {
 	q := r.URL.Query()
 	switch {
 	case authz != "":
-		if !strings.HasPrefix(authz, algorithm+" ") {
-			return nil, authErr(ErrUnsupportedAuth)
+		switch {
+		case strings.HasPrefix(authz, algorithm+" "):
+			return v.verifyHeader(r, authz, o)
+		case strings.HasPrefix(authz, "AWS "):
+			return v.verifyV2Header(r, authz, o)
 		}
-		return v.verifyHeader(r, authz, o)
+		return nil, authErr(ErrUnsupportedAuth)
 	case q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") || q.Has("X-Amz-Signature"):
 		return v.verifyPresigned(r, q, o)
-	case q.Has("AWSAccessKeyId") || q.Has("Signature"):
-		return nil, authErr(ErrUnsupportedAuth)
+	case q.Has("AWSAccessKeyId") || q.Has("Signature") || q.Has("Expires"):
+		return v.verifyV2Presigned(r, q, o)
 	}
 	a := &Auth{Length: r.ContentLength}
 	body, err := wrapPlain(r, a, "", o)
@@ -398,8 +408,11 @@ func (v *Verifier) verifyPresigned(r *http.Request, q url.Values, o options) (*A
 		return nil, inputErr(ErrMalformedPresign)
 	}
 	exp, err := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64)
-	if err != nil || exp < 1 || time.Duration(exp)*time.Second > maxPresignAge {
+	if err != nil {
 		return nil, inputErr(ErrMalformedPresign)
+	}
+	if exp < 1 || exp > int64(maxPresignAge/time.Second) {
+		return nil, authErr(ErrExpiresRange)
 	}
 	sig := q.Get("X-Amz-Signature")
 	signed := strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
@@ -463,10 +476,13 @@ func canonicalHeaderValues(r *http.Request, signed []string) []string {
 		default:
 			vals = r.Header.Values(name)
 		}
+		// Values returns the header's own slice: canonical forms go to a
+		// copy, so the request keeps its headers byte for byte.
+		canon := make([]string, len(vals))
 		for j, v := range vals {
-			vals[j] = collapseSpaces(v)
+			canon[j] = collapseSpaces(v)
 		}
-		out[i] = strings.Join(vals, ",")
+		out[i] = strings.Join(canon, ",")
 	}
 	return out
 }

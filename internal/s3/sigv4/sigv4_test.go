@@ -252,8 +252,13 @@ func TestSkewAndKeys(t *testing.T) {
 	}
 	r = httptest.NewRequest("GET", "http://localhost/bkt", nil)
 	r.Header.Set("Authorization", "AWS AKID:c2ln")
+	if _, err := exVerifier().Verify(r); !errors.Is(err, ErrMissingDate) {
+		t.Fatalf("sigv2 without a date: %v", err)
+	}
+	r = httptest.NewRequest("GET", "http://localhost/bkt", nil)
+	r.Header.Set("Authorization", "NTLM abc")
 	if _, err := exVerifier().Verify(r); !errors.Is(err, ErrUnsupportedAuth) {
-		t.Fatalf("sigv2: %v", err)
+		t.Fatalf("unknown scheme: %v", err)
 	}
 	// The zero Verifier knows no keys: fail closed.
 	r = httptest.NewRequest("GET", "http://localhost/bkt", nil)
