@@ -191,6 +191,7 @@ var testsUp = map[[2]string]string{
 	{".", "internal/server"}:                                 "the SDK's suite runs against a real `shoal server` too (Dial)",
 	{"internal/server", "internal/s3"}:                       "the S3 role is tested with the gateway internal/cli gives it",
 	{"internal/server", "internal/s3/shoalfs"}:               "the S3 role is tested with the gateway internal/cli gives it",
+	{"internal/console", "internal/server"}:                  "the console is tested as `shoal server` serves it, over the server's own API",
 	{"internal/objstore/remote", "internal/blockserver"}:     "the remote store is tested against the real block server",
 	{"internal/objstore/tiered/smallfiles", "internal/data"}: "its benchmark writes small files through the data layer",
 	{"internal/objstore/tiered/smallfiles", "internal/meta"}: "its benchmark writes small files through the data layer",

@@ -466,7 +466,7 @@ func (c *Console) fsUpload(w http.ResponseWriter, r *http.Request, s *session) e
 	}
 	rnd := make([]byte, 6)
 	rand.Read(rnd)
-	tmp := path.Join(path.Dir(p), ".shoal-upload-"+hex.EncodeToString(rnd))
+	tmp := path.Join(path.Dir(p), ".upload-"+hex.EncodeToString(rnd)+".partial")
 	f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	shoal "github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/console"
 	"github.com/shoalfs/shoal/internal/rpc"
 	"github.com/shoalfs/shoal/internal/server"
 )
@@ -32,6 +33,7 @@ func start(t *testing.T, tokens map[string]rpc.Token) *server.Server {
 		Listen:       "127.0.0.1:0",
 		WorkerListen: "127.0.0.1:0",
 		WebListen:    "127.0.0.1:0",
+		Console:      forServer,
 		Tokens:       tokens,
 		GCInterval:   -1,
 	}
@@ -49,6 +51,13 @@ func start(t *testing.T, tokens map[string]rpc.Token) *server.Server {
 		}
 	})
 	return srv
+}
+
+// forServer is server.Config.Console, as internal/cli sets it.
+func forServer(c server.ConsoleConfig) (server.Console, error) {
+	return console.New(console.Options{Addr: c.Addr, TLS: c.TLS, Tokens: c.Tokens, Logger: c.Logger, Info: console.Info{
+		Roles: c.Roles, DataDir: c.DataDir, Engine: c.Engine, Store: c.Store, S3: c.S3, Metrics: c.Metrics,
+	}})
 }
 
 func tokens() map[string]rpc.Token {
@@ -299,7 +308,7 @@ func TestKVAndS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{"bucket1", "bucket1/dir", ".shoal-s3"} {
-		if err := root.Mkdir(d, 0o755); err != nil {
+		if err := root.WithInternalNames().Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}

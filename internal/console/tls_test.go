@@ -62,7 +62,7 @@ func TestTLS(t *testing.T) {
 	certFile, keyFile := selfSigned(t, t.TempDir())
 	srv, err := server.New(server.Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", WorkerListen: "127.0.0.1:0", WebListen: "127.0.0.1:0",
-		Tokens: tokens(), TLSCert: certFile, TLSKey: keyFile, GCInterval: -1,
+		Console: forServer, Tokens: tokens(), TLSCert: certFile, TLSKey: keyFile, GCInterval: -1,
 	})
 	if err != nil {
 		t.Fatal(err)
