@@ -119,6 +119,7 @@ var layers = []struct {
 	{"internal/server", 50},
 	{"internal/agent", 50},
 	{"internal/s3", 50},
+	{"internal/fusefs", 50},
 	{".", 40}, // the public SDK
 	{"internal/rpc", 35},
 	{"internal/data", 32},
@@ -159,6 +160,17 @@ func TestImportsPointDown(t *testing.T) {
 			}
 			if ri >= r {
 				t.Errorf("%s (layer %d) imports %s (layer %d): imports must point down the layers", p.dir, r, im, ri)
+			}
+		}
+	}
+	// The FUSE mount is a thin adapter over the public SDK: no second
+	// implementation of any semantic, so nothing of ours but the SDK.
+	for _, p := range loadPackages(t) {
+		if strings.HasPrefix(p.dir, "internal/fusefs") {
+			for im := range p.imports {
+				if im != "." {
+					t.Errorf("%s imports %s: the mount may import only the SDK (package shoal)", p.dir, im)
+				}
 			}
 		}
 	}
