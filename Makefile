@@ -54,18 +54,22 @@ $(AWSVENV)/.stamp:
 	$(AWSVENV)/bin/pip install -q --disable-pip-version-check awscli
 	touch $@
 
-# rclone (a Debian package) drives one S3 test; installed here when missing
-# and this is root, so a fresh machine runs it too (the test skips, saying
-# why, where it cannot be installed).
+# rclone (a Debian package) drives one S3 test, and fuse3 (fusermount3,
+# /dev/fuse's user-space side) the FUSE mount's tests; each is installed
+# here when missing and this is root, so a fresh machine runs them too
+# (the tests skip, saying why, where they cannot be installed).
 tools:
 	@command -v rclone >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone) >/dev/null 2>&1; } || \
 		echo "rclone not installed: its S3 test will be skipped"
+	@command -v fusermount3 >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3) >/dev/null 2>&1; } || \
+		echo "fuse3 not installed: the FUSE mount tests will be skipped"
 
 pytest: build tools $(VENV)/.stamp $(AWSVENV)/.stamp
 	SHOAL_BIN=$(abspath $(BIN)) SHOAL_AWS_CLI=$(abspath $(AWSVENV))/bin/aws $(PY) -m pytest -q python/tests
 
-test: fmt-check vet build unit pytest
+test: fmt-check vet build tools unit pytest
 
 bench: build
 	$(BIN) bench --data $$(mktemp -d)
