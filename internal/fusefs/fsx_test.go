@@ -2,14 +2,18 @@ package fusefs
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // envInt reads a positive integer from the environment, or def.
@@ -26,7 +30,7 @@ func envInt(t testing.TB, name string, def int) int {
 }
 
 // TestFSX is an fsx-style test: random writes, truncates, reads, mmap
-// reads and shared mmap writes (msync), fsyncs and close/reopen through
+// reads and shared mmap writes with msync (in a helper process), fsyncs and close/reopen through
 // the mount, each checked against an in-memory model of the file.
 // SHOAL_FSX_OPS sets the operation count (default 400; CI's nightly size
 // is 100000), SHOAL_FSX_SEED replays a run (the seed is printed).
@@ -111,35 +115,27 @@ func fsx(t *testing.T, mnt string, rng *rand.Rand, ops int) {
 				fail(i, "read %d@%d: %v", n, off, err)
 			}
 			check(i, "read", buf, off)
-		case op < 82: // mmap read, or shared mmap write + msync
+		case op < 82: // mmap read, or shared mmap write + msync, in another process
 			if len(model) == 0 {
 				continue
 			}
-			write := rng.IntN(2) == 0
-			prot := syscall.PROT_READ
-			if write {
-				prot |= syscall.PROT_WRITE
-			}
-			m, err := syscall.Mmap(int(f.Fd()), 0, len(model), prot, syscall.MAP_SHARED)
-			if err != nil {
-				fail(i, "mmap %d: %v", len(model), err)
-			}
-			if write {
+			if rng.IntN(2) == 0 {
 				off := rng.IntN(len(model))
 				n := 1 + rng.IntN(min(64<<10, len(model)-off))
-				for k := 0; k < n; k++ {
-					v := byte(rng.Uint32())
-					m[off+k] = v
-					model[off+k] = v
+				buf := make([]byte, n)
+				for k := range buf {
+					buf[k] = byte(rng.Uint32())
 				}
-				if err := msync(m); err != nil {
-					fail(i, "msync: %v", err)
+				if _, err := mmapHelper(p, "write", off, len(model), buf); err != nil {
+					fail(i, "mmap write %d@%d: %v", n, off, err)
 				}
+				copy(model[off:], buf)
 			} else {
-				check(i, "mmap read", m, 0)
-			}
-			if err := syscall.Munmap(m); err != nil {
-				fail(i, "munmap: %v", err)
+				got, err := mmapHelper(p, "read", 0, len(model), nil)
+				if err != nil {
+					fail(i, "mmap read: %v", err)
+				}
+				check(i, "mmap read", got, 0)
 			}
 		case op < 88: // fsync
 			if err := f.Sync(); err != nil {
@@ -175,12 +171,67 @@ func fsx(t *testing.T, mnt string, rng *rand.Rand, ops int) {
 	check(ops, "final read", got, 0)
 }
 
-func msync(b []byte) error {
-	_, _, e := syscall.Syscall(syscall.SYS_MSYNC, uintptr(unsafePointer(b)), uintptr(len(b)), syscall.MS_SYNC)
-	if e != 0 {
-		return e
+// mmapEnv makes the test binary an mmap helper (see mmapHelperMain).
+const mmapEnv = "SHOAL_FSX_MMAP_HELPER"
+
+// mmapHelper maps the first size bytes of file p in a child process
+// and either prints them (read) or copies data in at off and msyncs
+// (write). mmap runs in another process because a page fault on a file
+// this process serves cannot be preempted: a garbage collection stopping
+// the world would wait for the faulting goroutine while the goroutine
+// that would answer the fault is stopped.
+func mmapHelper(p, op string, off, size int, data []byte) ([]byte, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Dir = "/"
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d %d", mmapEnv, op, p, off, size))
+	cmd.Stdin = bytes.NewReader(data)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%v: %s", err, errb.String())
 	}
-	return nil
+	return out.Bytes(), nil
 }
 
-func unsafePointer(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }
+// mmapHelperMain is the helper's body, run from TestMain.
+func mmapHelperMain(spec string) {
+	var op, p string
+	var off, size int
+	if _, err := fmt.Sscanf(spec, "%s %s %d %d", &op, &p, &off, &size); err != nil {
+		fmt.Fprintln(os.Stderr, "bad spec:", err)
+		os.Exit(2)
+	}
+	flag, prot := os.O_RDONLY, syscall.PROT_READ
+	if op == "write" {
+		flag, prot = os.O_RDWR, syscall.PROT_READ|syscall.PROT_WRITE
+	}
+	f, err := os.OpenFile(p, flag, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	m, err := syscall.Mmap(int(f.Fd()), 0, size, prot, syscall.MAP_SHARED)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mmap:", err)
+		os.Exit(1)
+	}
+	if op == "write" {
+		data, _ := io.ReadAll(os.Stdin)
+		copy(m[off:], data)
+		if err := unix.Msync(m, unix.MS_SYNC); err != nil {
+			fmt.Fprintln(os.Stderr, "msync:", err)
+			os.Exit(1)
+		}
+	} else {
+		os.Stdout.Write(m)
+	}
+	if err := syscall.Munmap(m); err != nil {
+		fmt.Fprintln(os.Stderr, "munmap:", err)
+		os.Exit(1)
+	}
+	if err := f.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "close:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}

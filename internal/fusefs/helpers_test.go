@@ -162,6 +162,9 @@ func sharedServer(t testing.TB) *server.Server {
 }
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(mmapEnv); spec != "" {
+		mmapHelperMain(spec)
+	}
 	code := m.Run()
 	if stopShared != nil {
 		stopShared()
