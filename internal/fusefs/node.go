@@ -26,8 +26,9 @@ type node struct {
 
 	mu struct {
 		sync.Mutex
-		open  map[*handle]struct{} // open files, for calls on an unlinked node
-		stamp stamp                // the file as this mount last closed it
+		open  map[*handle]struct{}    // open files, for calls on an unlinked node
+		dirs  map[*dirHandle]struct{} // open directories, likewise
+		stamp stamp                   // the file as this mount last closed it
 	}
 }
 
@@ -159,6 +160,9 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 	}
 	if h := n.anyOpen(); h != nil {
 		return h.getattr(out)
+	}
+	if d := n.anyDir(); d != nil {
+		return d.Getattr(ctx, out)
 	}
 	return syscall.ENOENT
 }
