@@ -171,8 +171,8 @@ func New(dir string, c *shoal.Client, o Options) (*Mount, error) {
 		EntryTimeout:    &o.EntryTimeout,
 		NegativeTimeout: &neg,
 		RootStableAttr:  &fs.StableAttr{Ino: rootIno(c), Mode: syscall.S_IFDIR},
-		// Caller identity comes from each request; the root node's
-		// owner is reported from Shoal's attributes, not the mounter.
+		// Report permission bits as Shoal has them: without this go-fuse
+		// shows a mode of 0 as 0644/0755.
 		NullPermissions: true,
 	}
 	server, err := fs.Mount(dir, fsys.root, fo)
