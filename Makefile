@@ -65,10 +65,11 @@ $(AWSVENV)/.stamp:
 	$(AWSVENV)/bin/pip install -q --disable-pip-version-check awscli
 	touch $@
 
-# rclone and s3cmd (Debian packages) drive S3 tests, and postgresql's initdb and
-# pg_ctl start the PostgreSQL engine's test servers; installed here when
-# missing and this is root, so a fresh machine runs them too (the tests
-# skip, saying why, where they cannot be installed).
+# rclone and s3cmd (Debian packages) drive S3 tests, postgresql's initdb and
+# pg_ctl start the PostgreSQL engine's test servers, fuse3 (fusermount3) serves
+# the FUSE mount's tests and chromium the console's browser test; each is
+# installed here when missing and this is root, so a fresh machine runs them
+# too (the tests skip, saying why, where they cannot be installed).
 tools:
 	@command -v rclone >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone) >/dev/null 2>&1; } || \
@@ -83,6 +84,9 @@ tools:
 	@command -v s3cmd >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq s3cmd) >/dev/null 2>&1; } || \
 		echo "s3cmd not installed: its S3 tests will be skipped"
+	@command -v fusermount3 >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3) >/dev/null 2>&1; } || \
+		echo "fuse3 not installed: the FUSE mount tests will be skipped"
 
 pytest: build tools $(VENV)/.stamp $(AWSVENV)/.stamp
 	SHOAL_BIN=$(abspath $(BIN)) SHOAL_AWS_CLI=$(abspath $(AWSVENV))/bin/aws $(PY) -m pytest -q python/tests

@@ -163,6 +163,10 @@ func (d *dirEntry) IsDir() bool       { return d.typ.IsDir() }
 func (d *dirEntry) Type() fs.FileMode { return d.typ }
 func (d *dirEntry) String() string    { return fs.FormatDirEntry(d) }
 
+// Ino returns the entry's inode number without fetching its attributes
+// (the FUSE mount's readdir needs it for every entry).
+func (d *dirEntry) Ino() uint64 { return uint64(d.ino) }
+
 func (d *dirEntry) Info() (fs.FileInfo, error) {
 	if d.info != nil {
 		return d.info, nil

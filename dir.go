@@ -79,7 +79,8 @@ func (it *DirIter) fill() error {
 	return nil
 }
 
-// Next returns the next entry, or io.EOF after the last.
+// Next returns the next entry, or io.EOF after the last. Entries also have
+// an Ino() uint64 method giving the inode number without a stat.
 func (it *DirIter) Next() (fs.DirEntry, error) {
 	if it.closed {
 		return nil, fserr.E("readdir", it.name, fserr.Closed)

@@ -1,6 +1,10 @@
 package shoal
 
-import "github.com/shoalfs/shoal/internal/fserr"
+import (
+	"syscall"
+
+	"github.com/shoalfs/shoal/internal/fserr"
+)
 
 // Error is Shoal's one error type, shared by every layer (it is an alias
 // of the internal type, so the same value crosses from the engine to the
@@ -55,6 +59,11 @@ const (
 	KindTextBusy     Kind = 25 // ETXTBSY
 	KindNotFound     Kind = 26 // ENOENT: a lookup other than a path's (a KV table)
 )
+
+// Errno returns the POSIX errno for an error from this package (the one
+// table the FUSE mount and other POSIX edges use): EIO for unclassified
+// errors, EINTR for cancellation, ETIMEDOUT for deadlines, 0 for nil.
+func Errno(err error) syscall.Errno { return fserr.Errno(err) }
 
 // wrap makes err the cause of an SDK-level error naming op and path, so
 // the user sees the method they called and the name they gave; the Kind

@@ -639,6 +639,52 @@ func (f *File) Truncate(size int64) error {
 	return nil
 }
 
+// Flush commits the file's buffered writes, as Close does, without
+// closing it: any client that opens the file afterwards sees them. It is
+// not a durability point (Sync is). The FUSE mount calls it on every
+// close(2) of a descriptor, since dup'ed descriptors share one File.
+func (f *File) Flush() error {
+	const op = "flush"
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return fserr.E(op, f.name, fserr.Closed)
+	}
+	if f.isDir {
+		return nil
+	}
+	return wrap(op, f.name, f.c.flushOpen(f.ino))
+}
+
+// SetAttr changes the attributes selected by mask of the open file, which
+// may have been unlinked or renamed since it was opened (fchmod, fchown,
+// futimens, ftruncate), and returns the result.
+func (f *File) SetAttr(mask AttrMask, attr Attr) (Attr, error) {
+	const op = "setattr"
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return Attr{}, fserr.E(op, f.name, fserr.Closed)
+	}
+	if mask&SetAttrSize != 0 {
+		if f.isDir {
+			return Attr{}, fserr.E(op, f.name, fserr.IsDir)
+		}
+		if err := f.c.flushOpen(f.ino); err != nil {
+			return Attr{}, wrap(op, f.name, err)
+		}
+	}
+	a, err := f.c.core.meta.SetAttr(f.c.ctx, f.c.core.id, f.ino, uint32(mask), attrToMeta(&attr))
+	if err != nil {
+		return Attr{}, wrap(op, f.name, err)
+	}
+	if mask&SetAttrSize != 0 {
+		f.c.core.data.Truncated(f.ino, a.Size)
+	}
+	f.c.overlaySize(&a)
+	return attrFromMeta(&a), nil
+}
+
 // Sync makes the file's data and metadata durable: it uploads buffered
 // writes, commits them and syncs the engine.
 func (f *File) Sync() error {

@@ -168,6 +168,28 @@ func (c *Client) Remove(name string) error {
 	return wrap(op, name, err)
 }
 
+// Unlink removes a name that is not a directory, as unlink(2): a
+// directory fails with KindIsDir (Remove would remove an empty one).
+func (c *Client) Unlink(name string) error {
+	const op = "unlink"
+	_, p, base, err := c.parent(op, name, fserr.Invalid)
+	if err != nil {
+		return err
+	}
+	return wrap(op, name, c.core.meta.Unlink(c.ctx, c.core.id, p, base))
+}
+
+// Rmdir removes an empty directory, as rmdir(2): anything else fails
+// with KindNotDir.
+func (c *Client) Rmdir(name string) error {
+	const op = "rmdir"
+	_, p, base, err := c.parent(op, name, fserr.Busy)
+	if err != nil {
+		return err
+	}
+	return wrap(op, name, c.core.meta.Rmdir(c.ctx, c.core.id, p, base))
+}
+
 // RemoveAll removes name and everything under it, like os.RemoveAll: a
 // missing name is not an error. It works bottom-up with directory
 // iterators, so no directory is listed whole into memory at once beyond
@@ -433,6 +455,16 @@ func (c *Client) Chtimes(name string, atime, mtime time.Time) error {
 // and returns the result.
 func (c *Client) SetAttr(name string, mask AttrMask, attr Attr) (Attr, error) {
 	out, err := c.setattr("setattr", name, true, uint32(mask), attrToMeta(&attr))
+	if err != nil {
+		return Attr{}, err
+	}
+	return attrFromMeta(&out), nil
+}
+
+// LSetAttr is SetAttr without following a final symlink (the FUSE mount
+// and utimensat(AT_SYMLINK_NOFOLLOW) act on the link itself).
+func (c *Client) LSetAttr(name string, mask AttrMask, attr Attr) (Attr, error) {
+	out, err := c.setattr("lsetattr", name, false, uint32(mask), attrToMeta(&attr))
 	if err != nil {
 		return Attr{}, err
 	}

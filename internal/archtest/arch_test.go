@@ -124,6 +124,7 @@ var layers = []struct {
 	{"internal/agent", 50},
 	{"internal/s3", 50},
 	{"internal/console", 45},
+	{"internal/fusefs", 50},
 	{".", 40}, // the public SDK
 	{"internal/inproc", 36},
 	{"internal/rpc", 35},
@@ -192,6 +193,7 @@ var testsUp = map[[2]string]string{
 	{"internal/server", "internal/s3"}:                       "the S3 role is tested with the gateway internal/cli gives it",
 	{"internal/server", "internal/s3/shoalfs"}:               "the S3 role is tested with the gateway internal/cli gives it",
 	{"internal/console", "internal/server"}:                  "the console is tested as `shoal server` serves it, over the server's own API",
+	{"internal/fusefs", "internal/server"}:                   "the mount's suites run over a remote client too, against a real `shoal server`",
 	{"internal/objstore/remote", "internal/blockserver"}:     "the remote store is tested against the real block server",
 	{"internal/objstore/tiered/smallfiles", "internal/data"}: "its benchmark writes small files through the data layer",
 	{"internal/objstore/tiered/smallfiles", "internal/meta"}: "its benchmark writes small files through the data layer",
@@ -279,4 +281,20 @@ func keys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestMountUsesOnlySDK: the FUSE mount is a thin adapter over the public
+// SDK, with no second implementation of any semantic, so it imports
+// nothing of ours but package shoal.
+func TestMountUsesOnlySDK(t *testing.T) {
+	for dir, p := range loadPackages(t) {
+		if !under(dir, "internal/fusefs") {
+			continue
+		}
+		for im := range p.imports {
+			if im != "." {
+				t.Errorf("%s imports %s: the mount may import only the SDK (package shoal)", dir, im)
+			}
+		}
+	}
 }
