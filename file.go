@@ -55,7 +55,13 @@ var (
 // writeCtx is c's context naming c's identity as the writer of the data
 // it commits: root keeps the setuid/setgid bits of the files it writes,
 // as a Linux process with CAP_FSETID does (meta.WithWriter).
-func (c *Client) writeCtx() context.Context { return meta.WithWriter(c.ctx, c.core.id) }
+func (c *Client) writeCtx() context.Context { return c.writerCtx(c.ctx) }
+
+// writerCtx tags ctx with the writer, so meta clears setuid/setgid as
+// Linux does for that caller.
+func (c *Client) writerCtx(ctx context.Context) context.Context {
+	return meta.WithWriter(ctx, c.core.id)
+}
 
 // flushOpen commits the writes this client buffers for ino. All handles
 // of an inode share its state in the data layer, so one Flush covers
@@ -484,7 +490,12 @@ func (f *File) Read(p []byte) (int, error) {
 
 // ReadAt reads len(p) bytes at off; fewer only with an error (io.EOF at
 // the end of the file).
-func (f *File) ReadAt(p []byte, off int64) (int, error) {
+func (f *File) ReadAt(p []byte, off int64) (int, error) { return f.ReadAtContext(f.c.ctx, p, off) }
+
+// ReadAtContext is ReadAt bounded by ctx instead of the client's context:
+// a cancelled or expired ctx ends this call, never the handle, so a
+// per-request deadline (the Python agent's) bounds one request.
+func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	const op = "readat"
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -496,7 +507,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	}
 	total := 0
 	for total < len(p) {
-		n, err := f.h.ReadAt(f.c.ctx, p[total:], off+int64(total))
+		n, err := f.h.ReadAt(ctx, p[total:], off+int64(total))
 		total += n
 		if err == io.EOF {
 			return total, io.EOF
@@ -512,7 +523,10 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // Write writes at the file's offset, or at its end with O_APPEND.
-func (f *File) Write(p []byte) (int, error) {
+func (f *File) Write(p []byte) (int, error) { return f.WriteContext(f.c.ctx, p) }
+
+// WriteContext is Write bounded by ctx (see ReadAtContext).
+func (f *File) WriteContext(ctx context.Context, p []byte) (int, error) {
 	const op = "write"
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -528,22 +542,22 @@ func (f *File) Write(p []byte) (int, error) {
 		// reading the size and writing at it.
 		f.c.core.appendMu.Lock()
 		defer f.c.core.appendMu.Unlock()
-		sz, err := f.size()
+		sz, err := f.size(ctx)
 		if err != nil {
 			return 0, wrap(op, f.name, err)
 		}
 		off = int64(sz)
 	}
-	n, err := f.write(op, p, off)
+	n, err := f.write(ctx, op, p, off)
 	f.off = off + int64(n)
 	return n, err
 }
 
-func (f *File) write(op string, p []byte, off int64) (int, error) {
+func (f *File) write(ctx context.Context, op string, p []byte, off int64) (int, error) {
 	if off+int64(len(p)) > meta.MaxFileSize {
 		return 0, fserr.E(op, f.name, fserr.TooBig)
 	}
-	n, err := f.h.WriteAt(f.c.writeCtx(), p, off)
+	n, err := f.h.WriteAt(f.c.writerCtx(ctx), p, off)
 	if err == nil && n < len(p) {
 		err = io.ErrShortWrite
 	}
@@ -555,7 +569,10 @@ func (f *File) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
 
 // WriteAt writes len(p) bytes at off. As with os.File, it is an error on
 // a file opened with O_APPEND.
-func (f *File) WriteAt(p []byte, off int64) (int, error) {
+func (f *File) WriteAt(p []byte, off int64) (int, error) { return f.WriteAtContext(f.c.ctx, p, off) }
+
+// WriteAtContext is WriteAt bounded by ctx (see ReadAtContext).
+func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	const op = "writeat"
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -565,15 +582,15 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 || f.flag&os.O_APPEND != 0 {
 		return 0, fserr.E(op, f.name, fserr.Invalid)
 	}
-	return f.write(op, p, off)
+	return f.write(ctx, op, p, off)
 }
 
 // size is the file's size including this client's unflushed writes.
-func (f *File) size() (uint64, error) {
+func (f *File) size(ctx context.Context) (uint64, error) {
 	if sz, ok := f.c.core.data.Size(f.ino); ok {
 		return sz, nil
 	}
-	a, err := f.c.core.meta.GetAttr(f.c.ctx, f.ino)
+	a, err := f.c.core.meta.GetAttr(ctx, f.ino)
 	return a.Size, err
 }
 
@@ -602,7 +619,7 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekCurrent:
 		base = f.off
 	case io.SeekEnd:
-		sz, err := f.size()
+		sz, err := f.size(f.c.ctx)
 		if err != nil {
 			return 0, wrap(op, f.name, err)
 		}
@@ -687,7 +704,10 @@ func (f *File) SetAttr(mask AttrMask, attr Attr) (Attr, error) {
 
 // Sync makes the file's data and metadata durable: it uploads buffered
 // writes, commits them and syncs the engine.
-func (f *File) Sync() error {
+func (f *File) Sync() error { return f.SyncContext(f.c.ctx) }
+
+// SyncContext is Sync bounded by ctx (see ReadAtContext).
+func (f *File) SyncContext(ctx context.Context) error {
 	const op = "sync"
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -697,7 +717,7 @@ func (f *File) Sync() error {
 	// The handle makes the blocks durable before it commits the slices;
 	// syncing the engine then makes the commit itself durable.
 	if f.h != nil {
-		if err := f.h.Sync(f.c.writeCtx()); err != nil {
+		if err := f.h.Sync(f.c.writerCtx(ctx)); err != nil {
 			return wrap(op, f.name, err)
 		}
 	}
