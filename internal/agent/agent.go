@@ -38,8 +38,18 @@ type Config struct {
 	// Parallel bounds how many entries of one PREADV/PWRITEV run at once
 	// (default 16).
 	Parallel int
-	// Logger receives connection and client events (nil discards).
+	// Logger receives connection and client events, and one line per
+	// request (docs/metrics.md) (nil discards).
 	Logger *slog.Logger
+	// SlowRequest is the duration past which a request is logged at
+	// Warn (0: metrics.DefaultSlowRequest; negative: never).
+	SlowRequest time.Duration
+	// MetricsListen is a HOST:PORT serving /metrics, /healthz and
+	// /readyz ("": none; the agent is per user and mostly started on
+	// demand, so metrics are opt-in).
+	MetricsListen string
+	// Version is reported in shoal_build_info.
+	Version string
 	// Open builds a Go client for a session (default: shoal.Dial for
 	// addresses, shoal.OpenLocal for a data directory).
 	Open func(ctx context.Context, spec ClientSpec) (*shoal.Client, error)
@@ -123,6 +133,7 @@ type Agent struct {
 	wg     sync.WaitGroup
 	nextID atomic.Int64
 	stats  stats
+	obs    *observer
 }
 
 type clientEntry struct {
@@ -171,6 +182,13 @@ func New(cfg Config) (*Agent, error) {
 	ln.SetUnlinkOnClose(true)
 	_ = os.Chmod(cfg.Socket, 0o600)
 	a.ln, a.lock = ln, lock
+	// After the lock: an agent that finds another one running must not
+	// take (or fail on) the metrics port.
+	if a.obs, err = newObserver(a); err != nil {
+		ln.Close()
+		lock.Close()
+		return nil, err
+	}
 	a.mu.clients = map[ClientSpec]*clientEntry{}
 	a.mu.sessions = map[uint64]*session{}
 	a.mu.shared = map[uint64]sharedFH{}
@@ -191,6 +209,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	a.wg.Add(1)
 	go a.janitor(ctx, cancel)
+	a.obs.serve()
 	var err error
 	for {
 		c, aerr := a.ln.AcceptUnix()
@@ -255,6 +274,7 @@ func (a *Agent) closeClient(e *clientEntry) {
 // shutdown ends every connection, session and client.
 func (a *Agent) shutdown() {
 	a.ln.Close()
+	a.obs.close()
 	a.mu.Lock()
 	for c := range a.mu.conns {
 		c.nc.Close()

@@ -72,11 +72,17 @@ func (c *conn) run(ctx context.Context) {
 		id := binary.LittleEndian.Uint32(body)
 		op := binary.LittleEndian.Uint16(body[4:])
 		c.out.reset(id)
+		start := time.Now()
 		c.a.stats.begin()
-		c.dispatch(ctx, op, &dec{b: body[reqHeader:]})
+		c.a.obs.metrics.AgentBegin()
+		res := c.dispatch(ctx, op, &dec{b: body[reqHeader:]})
 		c.a.stats.end()
 		c.closeFDs()
-		if _, err := c.nc.Write(c.out.frame()); err != nil {
+		out := c.out.frame()
+		_, werr := c.nc.Write(out)
+		// Timed to the answer written, as the HTTP surfaces are.
+		c.observe(ctx, op, start, &res, 4+len(body), len(out))
+		if werr != nil {
 			return
 		}
 		if cap(c.out.b) > 1<<20 {

@@ -36,4 +36,7 @@
 //   - Every error answered names its operation and path, and its errno
 //     is fserr.Errno's, the one mapping FUSE uses too (optable.go).
 //   - The agent exits after Config.IdleTimeout with no connection.
+//   - Every request passes dispatch once, and is timed, counted and
+//     logged there (observe.go) under its opcode's name and errno name,
+//     never under anything the caller sent (docs/metrics.md).
 package agent

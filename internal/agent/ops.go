@@ -418,6 +418,7 @@ func opOpen(r *req) error {
 	if inline < 0 || inline > MaxFrame-64 {
 		return syscall.EINVAL
 	}
+	r.mutates = flags&(os.O_CREATE|os.O_TRUNC) != 0
 	h, err := s.open(path, flags, fsMode(uint32(mode)))
 	if err != nil {
 		return err
@@ -555,13 +556,16 @@ func (r *req) iovIO(write bool) error {
 	}
 	defer done()
 	if write {
-		return r.pwrite(h, off, buf)
+		n, err := r.pwriteN(h, off, buf)
+		r.shmIn = int64(n)
+		return err
 	}
 	f, err := r.file(h)
 	if err != nil {
 		return err
 	}
 	got, err := f.ReadAt(buf, off)
+	r.shmOut = int64(got)
 	if err != nil && err != io.EOF {
 		return err
 	}
@@ -744,9 +748,15 @@ func (s *session) open(path string, flags int, perm fs.FileMode) (int64, error) 
 // pwrite writes data at off, or with off < 0 at the handle's offset (the
 // end, for O_APPEND), and answers the count and the offset after it.
 func (r *req) pwrite(h, off int64, data []byte) error {
+	_, err := r.pwriteN(h, off, data)
+	return err
+}
+
+// pwriteN is pwrite, also returning how many bytes it wrote.
+func (r *req) pwriteN(h, off int64, data []byte) (int, error) {
 	f, err := r.file(h)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var n int
 	if off < 0 {
@@ -759,11 +769,11 @@ func (r *req) pwrite(h, off int64, data []byte) error {
 		n, err = f.WriteAt(data, off)
 	}
 	if err != nil {
-		return err
+		return n, err
 	}
 	r.e.int(int64(n))
 	r.e.int(off + int64(n))
-	return nil
+	return n, nil
 }
 
 // batch runs PREADV/PWRITEV entries concurrently, at most s.parallel at
@@ -780,6 +790,7 @@ func (r *req) batch(write bool) error {
 		return d.err
 	}
 	res := make([]int64, n)
+	var moved atomic.Int64 // shared-memory bytes, for metrics
 	one := func(i int) {
 		x := ents[i]
 		buf, done, err := s.useIov(x.id, x.ioff, x.n)
@@ -802,6 +813,7 @@ func (r *req) batch(write bool) error {
 				err = nil
 			}
 		}
+		moved.Add(int64(got))
 		if err != nil {
 			res[i] = -int64(errnoOf(err))
 			return
@@ -832,6 +844,11 @@ func (r *req) batch(write bool) error {
 			}()
 		}
 		wg.Wait()
+	}
+	if write {
+		r.shmIn = moved.Load()
+	} else {
+		r.shmOut = moved.Load()
 	}
 	r.e.int(int64(n))
 	for _, v := range res {

@@ -33,6 +33,11 @@ type req struct {
 	// table), set by the handler as it decodes; an error that does not
 	// carry its own path is reported with it.
 	path string
+	// For metrics and the request log (observe.go): bytes the request
+	// moved through shared memory, and an OPEN that may create or
+	// truncate.
+	shmIn, shmOut int64
+	mutates       bool
 }
 
 // pathArg decodes a path argument and records it for errors.
@@ -156,8 +161,9 @@ func lookupOp(op uint16) *opSpec {
 	return nil
 }
 
-// dispatch runs one request and leaves its response in c.out.
-func (c *conn) dispatch(ctx context.Context, op uint16, d *dec) {
+// dispatch runs one request and leaves its response in c.out. It is the
+// one place every request passes, so it reports what observe needs.
+func (c *conn) dispatch(ctx context.Context, op uint16, d *dec) result {
 	spec := lookupOp(op)
 	r := &c.req
 	*r = req{c: c, ctx: ctx, d: d, e: &c.out}
@@ -192,7 +198,9 @@ func (c *conn) dispatch(ctx context.Context, op uint16, d *dec) {
 		err = opError(name, r.path, err)
 		c.out.fail(errnoOf(err), err.Error(), pathOf(err))
 	}
+	res := result{spec: spec, err: err, mutates: r.mutates, path: r.path, shmIn: r.shmIn, shmOut: r.shmOut}
 	*r = req{} // drop references until the next request
+	return res
 }
 
 // opError makes every error answered to a caller name its operation and

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
@@ -22,6 +21,7 @@ func newAgentCmd() *cobra.Command {
 		linger   time.Duration
 		parallel int
 		logLevel string
+		logs     logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -30,21 +30,28 @@ func newAgentCmd() *cobra.Command {
 			"over a Unix socket, with payloads in shared memory. One agent serves every process of\n" +
 			"the user and shares one client and cache per filesystem; it exits after --idle-timeout\n" +
 			"with no connection. The socket defaults to $" + agent.SocketEnv + ", else\n" +
-			"$XDG_RUNTIME_DIR/shoal/agent.sock, else /tmp/shoal-<uid>/agent.sock.",
+			"$XDG_RUNTIME_DIR/shoal/agent.sock, else /tmp/shoal-<uid>/agent.sock.\n" +
+			"Metrics are off unless --metrics-listen or $" + agent.MetricsEnv + " names an address\n" +
+			"(the Python package starts the agent with its own environment).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "shoal: agent: --log-level: %v\n", err)
-				return &exitError{code: ExitUsage}
+			logger, err := logs.logger(cmd.ErrOrStderr(), logLevel)
+			if err != nil {
+				return err
 			}
-			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			metricsAt := logs.metricsListen
+			if !cmd.Flags().Changed("metrics-listen") {
+				metricsAt = os.Getenv(agent.MetricsEnv)
+			}
 			a, err := agent.New(agent.Config{
-				Socket:       socket,
-				IdleTimeout:  idle,
-				ClientLinger: linger,
-				Parallel:     parallel,
-				Logger:       logger,
+				Socket:        socket,
+				IdleTimeout:   idle,
+				ClientLinger:  linger,
+				Parallel:      parallel,
+				Logger:        logger,
+				SlowRequest:   logs.slowRequest(),
+				MetricsListen: metricsAt,
+				Version:       version(),
 			})
 			if errors.Is(err, agent.ErrRunning) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "shoal: agent: already running on %s\n", socketOr(socket))
@@ -54,7 +61,11 @@ func newAgentCmd() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "shoal: agent: %v\n", err)
 				return &exitError{code: ExitFail}
 			}
-			logger.Info("agent: serving", "socket", a.Socket(), "pid", os.Getpid())
+			if at := a.MetricsAddr(); at != "" {
+				logger.Info("agent: serving", "socket", a.Socket(), "pid", os.Getpid(), "metrics", "http://"+at+"/metrics")
+			} else {
+				logger.Info("agent: serving", "socket", a.Socket(), "pid", os.Getpid())
+			}
 			if err := a.Run(cmd.Context()); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "shoal: agent: %v\n", err)
 				return &exitError{code: ExitFail}
@@ -68,6 +79,8 @@ func newAgentCmd() *cobra.Command {
 	f.DurationVar(&linger, "client-linger", time.Minute, "keep an unused filesystem client (and its cache) open this long")
 	f.IntVar(&parallel, "parallel", 16, "how many entries of one preadv/pwritev batch run at once")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	logs.register(cmd)
+	f.Lookup("metrics-listen").Usage = "HOST:PORT serving /metrics, /healthz and /readyz (default $" + agent.MetricsEnv + ", else none)"
 	return cmd
 }
 

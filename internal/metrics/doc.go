@@ -14,13 +14,18 @@
 //     set), S3 action names, block and store operation names, status
 //     codes and outcomes, surface names, store kinds, engine kinds (the
 //     implementing package's name), cache tiers and filesystem names (the
-//     registry's, bounded by the operator).
+//     registry's, bounded by the operator), and for the agent its opcode
+//     table's names, errno names (AgentOutcome) and handle kinds.
 //     A request the classifiers do not recognise is labelled "other".
 //   - Counting happens once: the request middleware counts requests and
 //     bytes; collectors read the libraries' own counters, never a second
 //     count of the same thing.
 //   - A Set is per process (per Server in tests), never the global
 //     prometheus registry, so several servers in one process do not clash.
+//
+// The agent has no listener of its own kind here: internal/agent's
+// dispatcher reports each request with AgentBegin and AgentDone, and its
+// state through AgentCollector.
 //
 // Request ids: a gRPC call made in a session with a request id (the
 // shoal-session and shoal-request metadata the client sends for

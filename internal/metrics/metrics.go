@@ -38,6 +38,10 @@ type Options struct {
 	// SlowRequest is the duration past which a request is logged at Warn
 	// (0: DefaultSlowRequest; negative: never).
 	SlowRequest time.Duration
+	// Surfaces are the surfaces the process serves, whose per-surface
+	// series exist from the start (default: grpc, s3 and block, the
+	// server roles'; the agent's is agent).
+	Surfaces []string
 }
 
 // EnsureDefaults fills unset fields.
@@ -50,6 +54,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Version == "" {
 		o.Version = "(devel)"
+	}
+	if o.Surfaces == nil {
+		o.Surfaces = []string{SurfaceGRPC, SurfaceS3, SurfaceBlock}
 	}
 }
 
@@ -66,6 +73,7 @@ type Set struct {
 	grpcDur  *prometheus.HistogramVec
 	s3Dur    *prometheus.HistogramVec
 	blockDur *prometheus.HistogramVec
+	agentDur *prometheus.HistogramVec
 	kvOps    *prometheus.CounterVec
 	reqBytes *prometheus.CounterVec
 	rspBytes *prometheus.CounterVec
@@ -103,6 +111,11 @@ func New(opts Options) *Set {
 		Help:    "Latency of block HTTP requests by operation and HTTP status code.",
 		Buckets: latencyBuckets,
 	}, []string{"op", "code"})
+	s.agentDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "shoal_agent_request_duration_seconds",
+		Help:    "Latency of the agent's requests by opcode name and outcome (ok or the errno's name).",
+		Buckets: latencyBuckets,
+	}, []string{"op", "outcome"})
 	s.kvOps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shoal_kv_operations_total",
 		Help: "KV table operations served over gRPC, by operation and status code.",
@@ -143,11 +156,11 @@ func New(opts Options) *Set {
 		Help: "When the process started, in seconds since the epoch.",
 	})
 	start.Set(float64(time.Now().UnixNano()) / 1e9)
-	s.reg.MustRegister(s.grpcDur, s.s3Dur, s.blockDur, s.kvOps, s.reqBytes, s.rspBytes, s.inflight, s.slow, s.storeDur, s.storeBytes, info, start,
+	s.reg.MustRegister(s.grpcDur, s.s3Dur, s.blockDur, s.agentDur, s.kvOps, s.reqBytes, s.rspBytes, s.inflight, s.slow, s.storeDur, s.storeBytes, info, start,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series that exist from the start, so dashboards and rate() see
 	// zero rather than nothing before the first request.
-	for _, sf := range []string{SurfaceGRPC, SurfaceS3, SurfaceBlock} {
+	for _, sf := range opts.Surfaces {
 		s.reqBytes.WithLabelValues(sf)
 		s.rspBytes.WithLabelValues(sf)
 		s.inflight.WithLabelValues(sf)
@@ -191,6 +204,9 @@ type done struct {
 	ttfb     time.Duration // until the response header; 0 when unknown
 	in, out  int64
 	attrs    []slog.Attr
+	// more appends attributes that cost something to build, called only
+	// when the line is written.
+	more func([]slog.Attr) []slog.Attr
 }
 
 // logRequest writes d's one line: Warn if slow, else Info for mutations
@@ -223,6 +239,9 @@ func (s *Set) logRequest(ctx context.Context, d *done) {
 		attrs = append(attrs, slog.Int64("out", d.out))
 	}
 	attrs = append(attrs, d.attrs...)
+	if d.more != nil {
+		attrs = d.more(attrs)
+	}
 	if slow {
 		// The breakdown we can measure from outside the handler: time
 		// to the response header (the work) and the rest (the transfer).

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/metadata"
@@ -92,6 +93,17 @@ func TestGRPCID(t *testing.T) {
 		id, _ := s.grpcID(metadata.NewIncomingContext(context.Background(), tc.md))
 		if tc.want != "" && id != tc.want || tc.want == "" && !strings.HasPrefix(id, s.idPrefix+"-") {
 			t.Errorf("%v: id %q, want %q", tc.md, id, tc.want)
+		}
+	}
+}
+
+func TestAgentOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		e    syscall.Errno
+		want string
+	}{{0, "ok"}, {syscall.ENOENT, "ENOENT"}, {syscall.EIO, "EIO"}, {syscall.Errno(100000), "other"}} {
+		if got := AgentOutcome(tc.e); got != tc.want {
+			t.Errorf("AgentOutcome(%d) = %q, want %q", tc.e, got, tc.want)
 		}
 	}
 }
