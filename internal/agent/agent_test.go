@@ -532,13 +532,13 @@ func TestHandlesOutliveTheirConnection(t *testing.T) {
 	dir := t.TempDir()
 	tc := dialAgent(t, a)
 	id, secret := build(tc, dir)
-	tc.ok(OpSetOpt, "timeout_ms", "50")
+	tc.ok(OpSetOpt, "timeout_ms", "500")
 	opener := dialAgent(t, a)
 	opener.ok(OpAttach, id, secret)
 	w := opener.ok(OpOpen, "f", int64(os.O_CREATE|os.O_WRONLY|os.O_TRUNC), 0o644).int()
 	dh := opener.ok(OpOpenDir, ".").int()
 	opener.c.Close()
-	time.Sleep(100 * time.Millisecond) // past the timeout, and the opener's connection is gone
+	time.Sleep(700 * time.Millisecond) // past the timeout, and the opener's connection is gone
 
 	data := bytes.Repeat([]byte("x"), 100)
 	var wg sync.WaitGroup

@@ -521,7 +521,7 @@ func opPread(r *req) error {
 	}
 	start := len(e.b)
 	e.b = slices.Grow(e.b, 4+int(n))[:start+4+int(n)]
-	got, err := f.ReadAt(e.b[start+4:], off)
+	got, err := f.ReadAtContext(r.ctx, e.b[start+4:], off)
 	if err != nil && err != io.EOF {
 		return err
 	}
@@ -564,7 +564,7 @@ func (r *req) iovIO(write bool) error {
 	if err != nil {
 		return err
 	}
-	got, err := f.ReadAt(buf, off)
+	got, err := f.ReadAtContext(r.ctx, buf, off)
 	r.shmOut = int64(got)
 	if err != nil && err != io.EOF {
 		return err
@@ -611,7 +611,7 @@ func opFsync(r *req) error {
 	if err != nil {
 		return err
 	}
-	return f.Sync()
+	return f.SyncContext(r.ctx)
 }
 
 func opIovReg(r *req) error {
@@ -760,13 +760,13 @@ func (r *req) pwriteN(h, off int64, data []byte) (int, error) {
 	}
 	var n int
 	if off < 0 {
-		n, err = f.Write(data)
+		n, err = f.WriteContext(r.ctx, data)
 		if err == nil {
 			off, err = f.Seek(0, io.SeekCurrent)
 			off -= int64(n)
 		}
 	} else {
-		n, err = f.WriteAt(data, off)
+		n, err = f.WriteAtContext(r.ctx, data, off)
 	}
 	if err != nil {
 		return n, err
@@ -806,9 +806,9 @@ func (r *req) batch(write bool) error {
 		}
 		var got int
 		if write {
-			got, err = f.WriteAt(buf, x.off)
+			got, err = f.WriteAtContext(r.ctx, buf, x.off)
 		} else {
-			got, err = f.ReadAt(buf, x.off)
+			got, err = f.ReadAtContext(r.ctx, buf, x.off)
 			if err == io.EOF {
 				err = nil
 			}

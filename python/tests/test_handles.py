@@ -101,10 +101,10 @@ def test_one_opener_eight_users(own, d):
 
 
 def test_request_timeout_bounds_no_handle(own, d):
-    own.set_option("read_timeout_ms", 50)
+    own.set_option("read_timeout_ms", 500)
     f = own.open(d + "/slow", "wb")
     fd = own.open(d + "/slowfd", os.O_CREAT | os.O_RDWR)
-    time.sleep(0.2)  # well past the open request's deadline
+    time.sleep(0.7)  # well past the open request's deadline
     big = os.urandom(1 << 20)
     f.write(b"small")
     f.write(big)
