@@ -499,11 +499,17 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 	const op = "readat"
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if err := f.usable(op, false); err != nil {
-		return 0, err
+	if f.closed {
+		return 0, fserr.E(op, f.name, fserr.Closed)
 	}
 	if off < 0 {
 		return 0, fserr.E(op, f.name, fserr.Invalid)
+	}
+	if len(p) == 0 {
+		return 0, nil // as os.File: an empty read asks nothing of the handle's mode
+	}
+	if err := f.usable(op, false); err != nil {
+		return 0, err
 	}
 	total := 0
 	for total < len(p) {
