@@ -27,8 +27,19 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-unit:
-	$(GO) test $(TESTFLAGS) $(PKGS)
+# The engine and store conformance tests start real servers: PostgreSQL
+# from Debian's package (installed by `tools`) and versitygw, built here
+# into .cache/bin and handed to the tests in SHOAL_VERSITYGW. A test whose
+# server is missing skips, saying why.
+VERSITYGW := .cache/bin/versitygw
+VERSITYGW_VERSION := v1.8.0
+
+$(VERSITYGW):
+	@GOBIN=$(abspath .cache/bin) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION) || \
+		echo "versitygw not built: the S3 store's tests will be skipped"
+
+unit: tools $(VERSITYGW)
+	SHOAL_VERSITYGW=$(abspath $(VERSITYGW)) $(GO) test $(TESTFLAGS) $(PKGS)
 
 # The Python side runs in a virtualenv made here, so a fresh machine needs
 # only python3 (with venv) beside Go. The stamp reinstalls when the
@@ -54,13 +65,18 @@ $(AWSVENV)/.stamp:
 	$(AWSVENV)/bin/pip install -q --disable-pip-version-check awscli
 	touch $@
 
-# rclone (a Debian package) drives one S3 test; installed here when missing
-# and this is root, so a fresh machine runs it too (the test skips, saying
-# why, where it cannot be installed).
+# rclone (a Debian package) drives one S3 test, and postgresql's initdb and
+# pg_ctl start the PostgreSQL engine's test servers; installed here when
+# missing and this is root, so a fresh machine runs them too (the tests
+# skip, saying why, where they cannot be installed).
 tools:
 	@command -v rclone >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone) >/dev/null 2>&1; } || \
 		echo "rclone not installed: its S3 test will be skipped"
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1; } || \
+		echo "postgresql not installed: the PostgreSQL engine's tests will be skipped"
 
 pytest: build tools $(VENV)/.stamp $(AWSVENV)/.stamp
 	SHOAL_BIN=$(abspath $(BIN)) SHOAL_AWS_CLI=$(abspath $(AWSVENV))/bin/aws $(PY) -m pytest -q python/tests

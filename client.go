@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,10 +15,9 @@ import (
 	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv"
-	"github.com/shoalfs/shoal/internal/kv/badger"
-	"github.com/shoalfs/shoal/internal/lockfile"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
+	"github.com/shoalfs/shoal/internal/storage"
 )
 
 // Option configures a Client.
@@ -38,6 +36,8 @@ type options struct {
 	fsName      string // "" is the default filesystem
 	token       string
 	tls         *tls.Config
+	metaURL     string // engine URL for OpenLocal ("" = badger in its dir)
+	storeURL    string // block store URL for OpenLocal ("" = file in its dir)
 }
 
 func defaultOptions() options {
@@ -137,11 +137,13 @@ type core struct {
 // OpenLocal opens (creating if needed) a filesystem kept in dir: dir/LOCK
 // is the process lock, dir/meta the Badger engine holding every
 // filesystem's metadata and dir/blocks/<fs-id> each filesystem's blocks
-// (the layout `shoal server --data dir` uses). WithFS picks the
-// filesystem, "default" when not given. Only one Client in one process
-// may hold a directory at a time: another opener gets an error of kind
-// KindBusy naming the holder's pid and command line (a running server
-// holds it too: reach its data with Dial).
+// (the layout `shoal server --data dir` uses). WithStorage puts the
+// engine or the blocks elsewhere (etcd, PostgreSQL, S3), and dir may then
+// be "" when neither default is used. WithFS picks the filesystem,
+// "default" when not given. Only one Client in one process may hold a
+// directory at a time: another opener gets an error of kind KindBusy
+// naming the holder's pid and command line (a running server holds it
+// too: reach its data with Dial).
 func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error) {
 	const op = "openlocal"
 	o := defaultOptions()
@@ -149,28 +151,24 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 		opt(&o)
 	}
 	o.ensureDefaults()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fserr.E(op, dir, err)
-	}
-	lock, err := lockfile.Acquire(datadir.Lock(dir))
+	st, err := storage.Open(ctx, storage.Config{
+		DataDir:    dir,
+		Meta:       o.metaURL,
+		Store:      o.storeURL,
+		SyncWrites: o.syncWrites,
+		Logger:     o.logger,
+	})
 	if err != nil {
 		return nil, fserr.E(op, dir, err)
 	}
-	undo := []func() error{lock.Close}
+	undo := []func() error{st.Close}
 	fail := func(err error) (*Client, error) {
 		for i := len(undo) - 1; i >= 0; i-- {
 			_ = undo[i]()
 		}
 		return nil, fserr.E(op, dir, err)
 	}
-	if err := datadir.Migrate(dir); err != nil {
-		return fail(err)
-	}
-	eng, err := badger.Open(datadir.Meta(dir), badger.Options{SyncWrites: o.syncWrites, Logger: o.logger})
-	if err != nil {
-		return fail(err)
-	}
-	undo = append(undo, eng.Close)
+	eng := st.Engine.KV
 	info, err := meta.EnsureDefaultFS(ctx, eng)
 	if err == nil && o.fsName != "" && o.fsName != datadir.DefaultFS {
 		info, err = meta.LookupFS(ctx, eng, o.fsName)
@@ -178,16 +176,23 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 	if err != nil {
 		return fail(err)
 	}
-	store, err := datadir.OpenBlocks(dir, info.ID, o.logger)
+	store, err := st.Blocks.Open(ctx, info.ID)
 	if err != nil {
 		return fail(err)
 	}
 	undo = append(undo, store.Close)
-	// This process holds the directory lock, so it is the engine's only
-	// user: open counts may live in memory, and every session other than
-	// its own was left by a dead process.
-	m, err := meta.New(ctx, eng, meta.Config{ID: info.ID, Logger: o.logger, Exclusive: true, CleanStaleSessions: true,
-		Capacity: o.capacity, Space: func() (uint64, error) { return datadir.Space(dir) }})
+	// On an engine of its own (the embedded one: this process holds the
+	// directory lock) open counts may live in memory, and every session
+	// other than its own was left by a dead process. A shared engine
+	// has other users, live ones among them.
+	shared := st.Engine.Shared
+	var space func() (uint64, error)
+	if dir != "" && o.storeURL == "" {
+		// The blocks are in dir: df shows the room left on their disk.
+		space = func() (uint64, error) { return datadir.Space(dir) }
+	}
+	m, err := meta.New(ctx, eng, meta.Config{ID: info.ID, Logger: o.logger, Exclusive: !shared, CleanStaleSessions: !shared,
+		Capacity: o.capacity, Space: space})
 	if err != nil {
 		return fail(err)
 	}
@@ -196,10 +201,7 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 	if err != nil {
 		return fail(err)
 	}
-	var syncer kv.Syncer
-	if s, ok := kv.Engine(eng).(kv.Syncer); ok {
-		syncer = s
-	}
+	syncer := st.Engine.Syncer()
 	// After an unclean shutdown the previous process's uncommitted blocks
 	// wait in sweep ranges; collect them now rather than at the first
 	// background pass, so the directory is clean as soon as it is open.
@@ -212,12 +214,21 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 	if err != nil {
 		return fail(err)
 	}
-	// newClient closes meta and data itself; the engine, store and lock
-	// go after them, the lock last so no one opens the directory while
-	// the engine is still flushing.
-	c := newClient(m, store, d, syncer, o, store.Close, kvt.Close, eng.Close, lock.Close)
+	// newClient closes meta and data itself; the store, the tables and
+	// the storage (engine, then lock) go after them, the lock last so no
+	// one opens the directory while the engine is still flushing.
+	c := newClient(m, store, d, syncer, o, store.Close, kvt.Close, st.Close)
 	c.core.tables = localTables{kvt}
 	return c, nil
+}
+
+// WithStorage puts OpenLocal's metadata engine and block store at URLs
+// instead of under its directory ("" keeps that default):
+// badger:///DIR, etcd://HOST:2379[,HOST...]/PREFIX or
+// postgres://USER@HOST/DB for the engine; file:///DIR or
+// s3://BUCKET/PREFIX?endpoint=URL for the blocks (docs/storage.md).
+func WithStorage(metaURL, storeURL string) Option {
+	return func(o *options) { o.metaURL, o.storeURL = metaURL, storeURL }
 }
 
 func (o *options) ensureDefaults() {

@@ -1,5 +1,5 @@
 package api
 
 // inline.proto imports shoal.proto (for Attr, Slice and ChunkWrite), so it
-// is compiled on its own against the same proto_path, like kv.proto.
+// is compiled on its own against the same proto_path, like kvtable.proto.
 //go:generate protoc --proto_path=shoal/v1 --go_out=shoalv1 --go_opt=paths=source_relative --go-grpc_out=shoalv1 --go-grpc_opt=paths=source_relative inline.proto

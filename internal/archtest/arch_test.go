@@ -128,6 +128,7 @@ var layers = []struct {
 	{"internal/rpc", 35},
 	{"internal/metrics", 33}, // above data, kv and objstore: it wraps stores, reads engines and caches
 	{"internal/data", 32},
+	{"internal/storage", 31},
 	{"internal/meta", 30},
 	{"internal/blockserver", 30},
 	{"internal/kvtable", 30},
@@ -137,6 +138,7 @@ var layers = []struct {
 	{"internal/kv", 15},
 	{"internal/lockfile", 5},
 	{"internal/blockfmt", 3},
+	{"internal/testserver", 5},
 	{"internal/fserr", 0},
 	{"internal/progress", 0},
 	{"internal/ring", 0}, // placement: the Python SDK is its twin, so it must stay pure

@@ -9,12 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
-	"github.com/shoalfs/shoal/internal/kv/badger"
-	"github.com/shoalfs/shoal/internal/lockfile"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/rpc"
+	"github.com/shoalfs/shoal/internal/storage"
 )
 
 func envToken() string { return os.Getenv("SHOAL_TOKEN") }
@@ -36,13 +34,15 @@ func newAdminCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	var t target
+	var loc storageFlags
 	targetFlags(fs, &t, true)
+	loc.register(fs, true)
 	fs.AddCommand(
-		adminFSCmd(&t, "create NAME", "Create a filesystem", 1),
-		adminFSCmd(&t, "list", "List the filesystems", 0),
-		adminFSCmd(&t, "delete NAME", "Delete an empty filesystem (not \"default\")", 1),
+		adminFSCmd(&t, &loc, "create NAME", "Create a filesystem", 1),
+		adminFSCmd(&t, &loc, "list", "List the filesystems", 0),
+		adminFSCmd(&t, &loc, "delete NAME", "Delete an empty filesystem (not \"default\")", 1),
 	)
-	cmd.AddCommand(fs)
+	cmd.AddCommand(fs, newAdminMigrateCmd())
 	return cmd
 }
 
@@ -53,14 +53,17 @@ type fsAdmin interface {
 	DeleteFS(ctx context.Context, name string) error
 }
 
-func adminFSCmd(t *target, use, short string, nargs int) *cobra.Command {
+func adminFSCmd(t *target, loc *storageFlags, use, short string, nargs int) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(nargs)}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := t.resolve(cmd); err != nil {
 			return err
 		}
 		r := newReporter(cmd)
-		a, closeAdmin, err := openAdmin(cmd.Context(), t)
+		if err := loc.check(t); err != nil {
+			return err
+		}
+		a, closeAdmin, err := openAdmin(cmd.Context(), t, loc)
 		if err != nil {
 			r.fail(t.String(), err)
 			return r.err()
@@ -104,7 +107,7 @@ func adminFSCmd(t *target, use, short string, nargs int) *cobra.Command {
 }
 
 // openAdmin reaches the registry of t.
-func openAdmin(ctx context.Context, t *target) (fsAdmin, func() error, error) {
+func openAdmin(ctx context.Context, t *target, loc *storageFlags) (fsAdmin, func() error, error) {
 	if t.remote() {
 		conn, err := dialAdmin(ctx, t)
 		if err != nil {
@@ -112,71 +115,81 @@ func openAdmin(ctx context.Context, t *target) (fsAdmin, func() error, error) {
 		}
 		return conn.Admin(), conn.Close, nil
 	}
-	return openLocalAdmin(ctx, t.dir)
+	return openLocalAdmin(ctx, t.dir, loc)
 }
 
 func dialAdmin(ctx context.Context, t *target) (*rpc.Conn, error) {
 	return rpc.Dial(ctx, splitAddrs(t.addr), rpc.ClientOptions{Token: t.token, FSName: t.fs})
 }
 
-// localAdmin edits the registry of a data directory no server holds.
+// localAdmin edits the registry of storage no server holds.
 type localAdmin struct {
-	dir string
-	eng *badger.Engine
+	st *storage.Storage
 }
 
-func openLocalAdmin(ctx context.Context, dir string) (fsAdmin, func() error, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return nil, nil, err
-	}
-	lock, err := lockfile.Acquire(datadir.Lock(dir))
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := datadir.Migrate(dir); err != nil {
-		lock.Close()
-		return nil, nil, err
-	}
-	eng, err := badger.Open(datadir.Meta(dir), badger.Options{})
-	if err != nil {
-		lock.Close()
-		return nil, nil, err
-	}
-	if _, err := meta.EnsureDefaultFS(ctx, eng); err != nil {
-		eng.Close()
-		lock.Close()
-		return nil, nil, err
-	}
-	closeFn := func() error {
-		err := eng.Close()
-		if lerr := lock.Close(); err == nil {
-			err = lerr
+func openLocalAdmin(ctx context.Context, dir string, loc *storageFlags) (fsAdmin, func() error, error) {
+	// Administering a directory that does not exist would create an
+	// empty one; with both URLs given the directory holds only the lock.
+	if loc.meta == "" || loc.store == "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, nil, err
 		}
-		return err
 	}
-	return &localAdmin{dir: dir, eng: eng}, closeFn, nil
+	st, err := storage.Open(ctx, storage.Config{DataDir: dir, Meta: loc.meta, Store: loc.store})
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := meta.EnsureDefaultFS(ctx, st.Engine.KV); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return &localAdmin{st: st}, st.Close, nil
 }
 
 func (a *localAdmin) ListFS(ctx context.Context) ([]meta.FSInfo, error) {
-	return meta.ListFS(ctx, a.eng)
+	return meta.ListFS(ctx, a.st.Engine.KV)
 }
 
 func (a *localAdmin) CreateFS(ctx context.Context, name string) (meta.FSInfo, error) {
-	return meta.CreateFS(ctx, a.eng, name)
+	return meta.CreateFS(ctx, a.st.Engine.KV, name)
 }
 
 // DeleteFS also removes the filesystem's blocks: only garbage of deleted
 // files can be left there, since the filesystem was empty.
 func (a *localAdmin) DeleteFS(ctx context.Context, name string) error {
-	info, err := meta.LookupFS(ctx, a.eng, name)
+	info, err := meta.LookupFS(ctx, a.st.Engine.KV, name)
 	if err != nil {
 		return err
 	}
-	if err := meta.DeleteFS(ctx, a.eng, name); err != nil {
+	if err := meta.DeleteFS(ctx, a.st.Engine.KV, name); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(datadir.Blocks(a.dir, info.ID)); err != nil {
+	if err := a.st.Blocks.Remove(ctx, info.ID); err != nil {
 		return fserr.E("admin fs delete", name, err)
+	}
+	return nil
+}
+
+// storageFlags are --meta and --store of the commands that open storage
+// themselves (admin, fsck): where the engine and the blocks are when not
+// under --data.
+type storageFlags struct {
+	meta, store string
+}
+
+func (f *storageFlags) register(cmd *cobra.Command, persistent bool) {
+	flags := cmd.Flags()
+	if persistent {
+		flags = cmd.PersistentFlags()
+	}
+	flags.StringVar(&f.meta, "meta", "", "metadata engine URL instead of the one under --data (badger:///DIR, etcd://HOST:2379/PREFIX, postgres://USER@HOST/DB)")
+	flags.StringVar(&f.store, "store", "", "block store URL instead of the one under --data (file:///DIR, s3://BUCKET/PREFIX?endpoint=URL)")
+}
+
+// check refuses URLs with --addr: a server has its storage already.
+func (f *storageFlags) check(t *target) error {
+	if t.remote() && (f.meta != "" || f.store != "") {
+		return &usageError{"--meta and --store open storage directly; they exclude --addr, which reaches a server that has its own"}
 	}
 	return nil
 }

@@ -6,13 +6,16 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shoalfs/shoal"
 )
 
 func newFsckCmd() *cobra.Command {
 	var t target
+	var loc storageFlags
 	var verifyData, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "fsck [--data DIR | --addr HOST:PORT] [--fs NAME] [--verify-data] [--json]",
+		Use:   "fsck [--data DIR [--meta URL] [--store URL] | --addr HOST:PORT] [--fs NAME] [--verify-data] [--json]",
 		Short: "Verify every invariant of a filesystem",
 		Long: "Verify the metadata invariants (every entry points at a live inode, link\n" +
 			"counts match, every slice reference is accounted for) and the block store (no\n" +
@@ -22,6 +25,7 @@ func newFsckCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 	}
 	targetFlags(cmd, &t, false)
+	loc.register(cmd, false)
 	cmd.Flags().BoolVar(&verifyData, "verify-data", false, "read every block and check its CRC (slow)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -33,14 +37,32 @@ func newFsckCmd() *cobra.Command {
 		if err := t.resolve(cmd); err != nil {
 			return err
 		}
+		if err := loc.check(&t); err != nil {
+			return err
+		}
 		// Checking a directory that does not exist would create an empty
-		// filesystem and call it clean.
-		if !t.remote() {
+		// filesystem and call it clean. With both URLs given the
+		// directory holds only the lock.
+		if !t.remote() && (loc.meta == "" || loc.store == "") {
 			if _, err := os.Stat(t.dir); err != nil {
 				return opfail(t.dir, osReason(err))
 			}
 		}
-		c, closeClient, err := t.open(cmd)
+		var c *shoal.Client
+		var closeClient func() error
+		var err error
+		if loc.meta != "" || loc.store != "" {
+			opts := []shoal.Option{shoal.WithStorage(loc.meta, loc.store), shoal.WithGCInterval(0)}
+			if t.fs != "" {
+				opts = append(opts, shoal.WithFS(t.fs))
+			}
+			var lc *shoal.Client
+			if lc, err = shoal.OpenLocal(cmd.Context(), t.dir, opts...); err == nil {
+				c, closeClient = lc.WithContext(cmd.Context()), lc.Close
+			}
+		} else {
+			c, closeClient, err = t.open(cmd)
+		}
 		if err != nil {
 			return opfail(t.String(), err)
 		}

@@ -39,24 +39,27 @@ func newServerCmd(role serveRole) *cobra.Command {
 		cmd.Short = "Run a Shoal server: the meta and worker roles in one process"
 		cmd.Long = "Run the meta role (gRPC API: namespaces, sessions, admin; --listen) and the worker\n" +
 			"role (block transfer over HTTP; --worker-listen) in one process, on the embedded\n" +
-			"engine and block directory in --data. Both listen on 127.0.0.1 unless told otherwise;\n" +
+			"engine and block directory in --data, or on the engine at --meta URL and the block store\n" +
+			"at --store URL (etcd, PostgreSQL, S3: docs/storage.md; --data then holds only the lock and the S3 root key).\n" +
+			"Both listen on 127.0.0.1 unless told otherwise;\n" +
 			"listening beyond loopback requires --tokens. SIGTERM or SIGINT stops it cleanly:\n" +
 			"in-flight requests finish, the engine is closed. Clients connect with --addr\n" +
 			"(shoal fs --addr HOST:PORT ...) or shoal.Dial in Go."
 		cmd.Example = "  shoal server --data ./data\n" +
-			"  shoal server --data /srv/shoal --listen 0.0.0.0:7700 --worker-listen 0.0.0.0:7701 --tokens /etc/shoal/tokens"
+			"  shoal server --data /srv/shoal --listen 0.0.0.0:7700 --worker-listen 0.0.0.0:7701 --tokens /etc/shoal/tokens\n" +
+			"  shoal server --meta postgres://shoal@db:5432/shoal --store 's3://blocks/shoal?endpoint=http://minio:9000'"
 	case roleMeta:
 		cfg.Roles = server.RoleMeta
-		cmd.Use = "meta --data DIR --worker-url URL [--listen HOST:PORT] [--tokens FILE]"
-		cmd.Short = "Run the meta role alone (gRPC API over the engine in --data)"
+		cmd.Use = "meta [--data DIR | --meta URL] --worker-url URL [--listen HOST:PORT] [--tokens FILE]"
+		cmd.Short = "Run the meta role alone (gRPC API over the engine in --data or at --meta)"
 		cmd.Long = "Run only the meta role. Block transfer is served by workers elsewhere: name each\n" +
 			"with --worker-url (announced to clients, and used by the server's garbage\n" +
 			"collector to delete blocks, with --token when the workers have tokens)."
 		cmd.Example = "  shoal meta --data /srv/meta --worker-url http://10.0.0.6:7701 --tokens tokens --listen 0.0.0.0:7700"
 	case roleWorker:
 		cfg.Roles = server.RoleWorker
-		cmd.Use = "worker --data DIR --meta HOST:PORT [--worker-listen HOST:PORT] [--tokens FILE]"
-		cmd.Short = "Run the worker role alone (block transfer over HTTP from --data)"
+		cmd.Use = "worker [--data DIR | --store URL] --meta HOST:PORT [--worker-listen HOST:PORT] [--tokens FILE]"
+		cmd.Short = "Run the worker role alone (block transfer over HTTP from --data or --store)"
 		cmd.Long = "Run only the worker role: serve the blocks under --data/blocks over HTTP. The\n" +
 			"filesystem registry comes from the meta server given with --meta (with --token when\n" +
 			"it has tokens); tell the meta server about this worker with its --worker-url."
@@ -64,6 +67,12 @@ func newServerCmd(role serveRole) *cobra.Command {
 	}
 	f := cmd.Flags()
 	dataFlag(cmd, &cfg.DataDir, false)
+	if role != roleWorker {
+		f.StringVar(&cfg.MetaURL, "meta", "", "metadata engine URL: badger:///DIR (default: DIR/meta under --data), etcd://HOST:2379[,HOST:2379]/PREFIX, postgres://USER@HOST:5432/DB (docs/storage.md)")
+	}
+	if role != roleMeta {
+		f.StringVar(&cfg.StoreURL, "store", "", "block store URL: file:///DIR (default: DIR/blocks under --data), s3://BUCKET/PREFIX?endpoint=URL (docs/storage.md)")
+	}
 	if role != roleWorker {
 		f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "gRPC API address (HOST:PORT)")
 		f.DurationVar(&cfg.SessionTTL, "session-ttl", 30*time.Second, "a client session ends this long after its last heartbeat")

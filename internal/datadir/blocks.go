@@ -20,8 +20,10 @@ import (
 // engine: blocks of up to SmallBlockMax bytes live there instead of one
 // file each. It sits beside Blocks(dir, id), not inside it, so the file
 // store's listings never see the engine's own files.
-func SmallBlocks(dir string, id uint32) string {
-	return filepath.Join(dir, "blocks", strconv.FormatUint(uint64(id), 10)+".kv")
+func SmallBlocks(dir string, id uint32) string { return smallBlocksIn(BlocksRoot(dir), id) }
+
+func smallBlocksIn(root string, id uint32) string {
+	return filepath.Join(root, strconv.FormatUint(uint64(id), 10)+".kv")
 }
 
 // SmallBlockMax is the largest block object kept in the small-object
@@ -39,12 +41,20 @@ const SmallBlockMax = blockfmt.SmallObjectMax
 // apart from the metadata (shoal worker) serves the same directory, and
 // removing a filesystem's blocks is RemoveBlocks. Close closes all of it.
 func OpenBlocks(dir string, id uint32, logger *slog.Logger) (objstore.Store, error) {
+	return OpenBlocksAt(BlocksRoot(dir), id, logger)
+}
+
+// OpenBlocksAt is OpenBlocks for a blocks root given directly (a
+// file:// block store outside a data directory): filesystem id's blocks
+// are root/<id>/ and root/<id>.kv/.
+func OpenBlocksAt(root string, id uint32, logger *slog.Logger) (objstore.Store, error) {
 	const op = "datadir.OpenBlocks"
-	large, err := filestore.Open(Blocks(dir, id), filestore.Options{})
+	dir := root
+	large, err := filestore.Open(blocksIn(root, id), filestore.Options{})
 	if err != nil {
 		return nil, fserr.E(op, dir, err)
 	}
-	eng, err := badger.Open(SmallBlocks(dir, id), badger.Options{Logger: logger})
+	eng, err := badger.Open(smallBlocksIn(root, id), badger.Options{Logger: logger})
 	if err != nil {
 		large.Close()
 		return nil, fserr.E(op, dir, err)
@@ -55,8 +65,11 @@ func OpenBlocks(dir string, id uint32, logger *slog.Logger) (objstore.Store, err
 
 // RemoveBlocks deletes every block of filesystem id (its store must be
 // closed).
-func RemoveBlocks(dir string, id uint32) error {
-	return errors.Join(os.RemoveAll(Blocks(dir, id)), os.RemoveAll(SmallBlocks(dir, id)))
+func RemoveBlocks(dir string, id uint32) error { return RemoveBlocksAt(BlocksRoot(dir), id) }
+
+// RemoveBlocksAt is RemoveBlocks for a blocks root given directly.
+func RemoveBlocksAt(root string, id uint32) error {
+	return errors.Join(os.RemoveAll(blocksIn(root, id)), os.RemoveAll(smallBlocksIn(root, id)))
 }
 
 // ownedKV is a kvstore that owns its engine: closing the store closes it.

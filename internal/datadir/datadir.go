@@ -36,9 +36,15 @@ func Lock(dir string) string { return filepath.Join(dir, "LOCK") }
 // Meta returns the directory of dir's metadata engine.
 func Meta(dir string) string { return filepath.Join(dir, "meta") }
 
+// BlocksRoot returns dir's blocks directory, the root under which every
+// filesystem's blocks live (the default file:// block store).
+func BlocksRoot(dir string) string { return filepath.Join(dir, "blocks") }
+
 // Blocks returns the block store directory of filesystem id in dir.
-func Blocks(dir string, id uint32) string {
-	return filepath.Join(dir, "blocks", strconv.FormatUint(uint64(id), 10))
+func Blocks(dir string, id uint32) string { return blocksIn(BlocksRoot(dir), id) }
+
+func blocksIn(root string, id uint32) string {
+	return filepath.Join(root, strconv.FormatUint(uint64(id), 10))
 }
 
 // legacyTop is the top-level directory of block keys (internal/data's

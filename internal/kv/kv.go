@@ -1,6 +1,6 @@
 // Package kv is the seam between Shoal's metadata and the transactional,
 // ordered key-value engines that store it (Badger embedded by default, etcd,
-// an in-memory engine for tests).
+// PostgreSQL, an in-memory engine for tests).
 //
 // Every metadata operation is one transaction. Update runs fn in a
 // read-write transaction and commits it; if the commit conflicts with a

@@ -1,6 +1,6 @@
 // Package objstore is the seam between Shoal's data path and the stores
 // that keep file data as immutable objects (blocks): a local directory (the
-// default), memory (tests), and later S3-compatible stores.
+// default), memory (tests), and S3-compatible stores (objstore/s3).
 //
 // Objects are written whole and never modified: Put of an existing key
 // replaces it atomically (readers see the old or the new object, never a

@@ -12,7 +12,7 @@ import (
 	"github.com/shoalfs/shoal/internal/kvtable"
 )
 
-// The KV service (api/shoal/v1/kv.proto) is a thin adapter over a
+// The KV service (api/shoal/v1/kvtable.proto) is a thin adapter over a
 // kvtable.Store: every rpc is one call of the store or of a table, and
 // every error is the store's, mapped by toStatus. Scans keep no state on
 // the server: each Scan call reads one batch and returns the scanner's

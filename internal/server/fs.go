@@ -135,7 +135,7 @@ func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err 
 		}
 	}()
 	if cfg.Roles&RoleWorker != 0 {
-		fst, err := datadir.OpenBlocks(cfg.DataDir, info.ID, cfg.Logger)
+		fst, err := r.s.storage.Blocks.Open(ctx, info.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -148,10 +148,12 @@ func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err 
 			space = func() (uint64, error) { return datadir.Space(cfg.DataDir) }
 		}
 		st.fs, err = meta.New(ctx, r.s.eng, meta.Config{
-			Space:      space,
-			ID:         info.ID,
-			Logger:     cfg.Logger,
-			Exclusive:  true,
+			Space:  space,
+			ID:     info.ID,
+			Logger: cfg.Logger,
+			// Exclusive only on an engine of its own: other meta
+			// processes on a shared one change what a cache would hold.
+			Exclusive:  !r.s.shared,
 			SessionTTL: cfg.SessionTTL,
 			Capacity:   cfg.Capacity,
 			// Sessions outlive a restart: clients resume them, and the
@@ -228,7 +230,7 @@ func (r *registry) reconcile(ctx context.Context) ([]meta.FSInfo, error) {
 			r.s.log.Warn("server: closing deleted filesystem", "fs", st.info.Name, "err", err)
 		}
 		if r.s.cfg.Roles&RoleWorker != 0 && !ids[st.info.ID] {
-			if err := datadir.RemoveBlocks(r.s.cfg.DataDir, st.info.ID); err != nil {
+			if err := r.s.storage.Blocks.Remove(ctx, st.info.ID); err != nil {
 				r.s.log.Warn("server: removing a deleted filesystem's blocks", "id", st.info.ID, "err", err)
 			}
 		}

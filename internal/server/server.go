@@ -1,8 +1,10 @@
 // Package server assembles a Shoal server process: the meta role (the
 // gRPC API of internal/rpc over the namespaces of internal/meta, on the
-// embedded Badger engine of a data directory) and the worker role (the
-// block HTTP server of internal/blockserver over one local block store
-// per filesystem), in one process or apart.
+// engine internal/storage opens: the embedded Badger engine of a data
+// directory by default, etcd or PostgreSQL by URL) and the worker role
+// (the block HTTP server of internal/blockserver over one block store per
+// filesystem: a local directory by default, S3 by URL), in one process or
+// apart.
 //
 // Data directory layout: see internal/datadir (DIR/LOCK, DIR/meta,
 // DIR/blocks/<fs-id>), the same as shoal.OpenLocal, so a directory
@@ -33,8 +35,8 @@
 // hold for the bytes too.
 //
 // Invariants: a filesystem is served by exactly one meta.FS in the
-// process (opened on first use, Exclusive: the process holds the engine
-// alone); sessions are never closed by a shutdown (clients resume them
+// process (opened on first use; Exclusive only on an engine no other
+// process shares); sessions are never closed by a shutdown (clients resume them
 // after a restart), only expired.
 package server
 
@@ -58,14 +60,12 @@ import (
 
 	"github.com/shoalfs/shoal/internal/blockfmt"
 	"github.com/shoalfs/shoal/internal/blockserver"
-	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv"
-	"github.com/shoalfs/shoal/internal/kv/badger"
 	"github.com/shoalfs/shoal/internal/kvtable"
-	"github.com/shoalfs/shoal/internal/lockfile"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/rpc"
+	"github.com/shoalfs/shoal/internal/storage"
 )
 
 // Role is a set of roles a process runs.
@@ -103,8 +103,17 @@ const (
 // Config configures a Server. The zero value runs every role on the
 // default loopback addresses; DataDir is required.
 type Config struct {
-	// DataDir holds the data (see internal/datadir).
+	// DataDir holds the data (see internal/datadir): the process lock,
+	// and the engine and blocks unless MetaURL and StoreURL put them
+	// elsewhere.
 	DataDir string
+	// MetaURL is the engine (internal/storage: badger:///DIR,
+	// etcd://..., postgres://...); "" is Badger in DataDir. Used by the
+	// meta role.
+	MetaURL string
+	// StoreURL is the block store (file:///DIR, s3://...); "" is
+	// DataDir/blocks. Used by the worker role.
+	StoreURL string
 	// Roles run by this process (0: RoleAll).
 	Roles Role
 	// Listen is the gRPC address of the meta role (default DefaultListen;
@@ -245,10 +254,11 @@ type Server struct {
 	started time.Time
 	tlsCfg  *tls.Config
 
-	lock   *lockfile.Lock
-	eng    *badger.Engine // nil for a worker alone
-	reg    *registry
-	tables *kvtable.Store // the KV tables in eng (meta role)
+	storage *storage.Storage // the data directory's lock, the engine, the block stores
+	eng     kv.Engine        // storage's engine; nil for a worker alone
+	shared  bool             // eng has other users (etcd, PostgreSQL)
+	reg     *registry
+	tables  *kvtable.Store // the KV tables in eng (meta role)
 
 	grpcLn, httpLn net.Listener
 	grpc           *grpc.Server
@@ -287,20 +297,18 @@ func New(cfg Config) (_ *Server, err error) {
 		}
 		s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fserr.E(op, cfg.DataDir, err)
-	}
-	if s.lock, err = lockfile.Acquire(datadir.Lock(cfg.DataDir)); err != nil {
-		return nil, fserr.E(op, cfg.DataDir, err)
-	}
-	if err := datadir.Migrate(cfg.DataDir); err != nil {
+	if s.storage, err = storage.Open(context.Background(), storage.Config{
+		DataDir:  cfg.DataDir,
+		Meta:     cfg.MetaURL,
+		Store:    cfg.StoreURL,
+		NoEngine: cfg.Roles&RoleMeta == 0,
+		NoBlocks: cfg.Roles&RoleWorker == 0,
+		Logger:   cfg.Logger,
+	}); err != nil {
 		return nil, err
 	}
-	if cfg.Roles&RoleMeta != 0 {
-		s.eng, err = badger.Open(datadir.Meta(cfg.DataDir), badger.Options{Logger: cfg.Logger})
-		if err != nil {
-			return nil, fserr.E(op, cfg.DataDir, err)
-		}
+	if e := s.storage.Engine; e != nil {
+		s.eng, s.shared = e.KV, e.Shared
 	}
 	if cfg.Roles&RoleWorker != 0 {
 		if s.httpLn, err = net.Listen("tcp", cfg.WorkerListen); err != nil {
@@ -433,6 +441,12 @@ func lookupToken(tokens map[string]rpc.Token, tok string) (rpc.Token, bool) {
 func (s *Server) Banner(w io.Writer) {
 	fmt.Fprintf(w, "shoal %s %s\n", s.cfg.Roles, s.cfg.Version)
 	fmt.Fprintf(w, "  data dir:  %s\n", s.cfg.DataDir)
+	if e := s.storage.Engine; e != nil {
+		fmt.Fprintf(w, "  engine:    %s\n", e.URL)
+	}
+	if b := s.storage.Blocks; b != nil {
+		fmt.Fprintf(w, "  store:     %s\n", b.URL)
+	}
 	if a := s.Addr(); a != "" {
 		fmt.Fprintf(w, "  api:       %s (gRPC%s)\n", a, map[bool]string{true: ", TLS"}[s.tlsCfg != nil])
 	}
@@ -584,11 +598,8 @@ func (s *Server) Close() error {
 		if s.tables != nil {
 			errs = append(errs, s.tables.Close())
 		}
-		if s.eng != nil {
-			errs = append(errs, s.eng.Close())
-		}
-		if s.lock != nil {
-			errs = append(errs, s.lock.Close())
+		if s.storage != nil {
+			errs = append(errs, s.storage.Close())
 		}
 		s.closeErr = errors.Join(errs...)
 	})

@@ -1,87 +1,16 @@
 // Package etcdtest starts a real, single-member etcd server inside the test
-// process, for tests of anything that runs over etcd.
-//
-// The server listens on 127.0.0.1 only, keeps its data in the test's
-// temporary directory, skips fsync (tests need no durability against power
-// loss), logs nothing, and is stopped when the test ends. MaxTxnOps is
-// raised to 10,000: Shoal's etcd engine checks every key a transaction read
-// in its commit, so real deployments need --max-txn-ops raised the same way.
+// process; it forwards to internal/testserver/etcd, the shared home of the
+// test servers, and stays for the tests that import it by this name.
 package etcdtest
 
 import (
-	"fmt"
-	"net"
-	"net/url"
 	"testing"
-	"time"
 
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
+	"github.com/shoalfs/shoal/internal/testserver/etcd"
 )
 
 // MaxTxnOps is the server's --max-txn-ops.
-const MaxTxnOps = 10000
+const MaxTxnOps = etcd.MaxTxnOps
 
 // Start starts a server and returns its client endpoints.
-func Start(t testing.TB) []string {
-	t.Helper()
-	var lastErr error
-	for range 3 { // the free ports may be taken before etcd binds them
-		eps, err := start(t)
-		if err == nil {
-			return eps
-		}
-		lastErr = err
-	}
-	t.Fatalf("etcdtest: start etcd: %v", lastErr)
-	return nil
-}
-
-func start(t testing.TB) ([]string, error) {
-	clientURL, err := freeURL()
-	if err != nil {
-		return nil, err
-	}
-	peerURL, err := freeURL()
-	if err != nil {
-		return nil, err
-	}
-	cfg := embed.NewConfig()
-	cfg.Name = "shoal-test"
-	cfg.Dir = t.TempDir()
-	cfg.ListenClientUrls = []url.URL{*clientURL}
-	cfg.AdvertiseClientUrls = []url.URL{*clientURL}
-	cfg.ListenPeerUrls = []url.URL{*peerURL}
-	cfg.AdvertisePeerUrls = []url.URL{*peerURL}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.MaxTxnOps = MaxTxnOps
-	cfg.UnsafeNoFsync = true
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		e.Close()
-		return nil, err
-	case <-time.After(30 * time.Second):
-		e.Close()
-		return nil, fmt.Errorf("etcdtest: server not ready after 30s")
-	}
-	t.Cleanup(e.Close)
-	return []string{clientURL.String()}, nil
-}
-
-func freeURL() (*url.URL, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return &url.URL{Scheme: "http", Host: addr}, nil
-}
+func Start(t testing.TB) []string { return etcd.Start(t) }

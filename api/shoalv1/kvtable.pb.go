@@ -18,7 +18,7 @@
 // versions:
 // 	protoc-gen-go v1.36.11
 // 	protoc        v3.21.12
-// source: kv.proto
+// source: kvtable.proto
 
 package shoalv1
 
@@ -46,7 +46,7 @@ type KVTableName struct {
 
 func (x *KVTableName) Reset() {
 	*x = KVTableName{}
-	mi := &file_kv_proto_msgTypes[0]
+	mi := &file_kvtable_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -58,7 +58,7 @@ func (x *KVTableName) String() string {
 func (*KVTableName) ProtoMessage() {}
 
 func (x *KVTableName) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[0]
+	mi := &file_kvtable_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -71,7 +71,7 @@ func (x *KVTableName) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVTableName.ProtoReflect.Descriptor instead.
 func (*KVTableName) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{0}
+	return file_kvtable_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *KVTableName) GetName() string {
@@ -91,7 +91,7 @@ type KVCreateTableRequest struct {
 
 func (x *KVCreateTableRequest) Reset() {
 	*x = KVCreateTableRequest{}
-	mi := &file_kv_proto_msgTypes[1]
+	mi := &file_kvtable_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +103,7 @@ func (x *KVCreateTableRequest) String() string {
 func (*KVCreateTableRequest) ProtoMessage() {}
 
 func (x *KVCreateTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[1]
+	mi := &file_kvtable_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +116,7 @@ func (x *KVCreateTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVCreateTableRequest.ProtoReflect.Descriptor instead.
 func (*KVCreateTableRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{1}
+	return file_kvtable_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *KVCreateTableRequest) GetName() string {
@@ -145,7 +145,7 @@ type KVTableInfo struct {
 
 func (x *KVTableInfo) Reset() {
 	*x = KVTableInfo{}
-	mi := &file_kv_proto_msgTypes[2]
+	mi := &file_kvtable_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -157,7 +157,7 @@ func (x *KVTableInfo) String() string {
 func (*KVTableInfo) ProtoMessage() {}
 
 func (x *KVTableInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[2]
+	mi := &file_kvtable_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -170,7 +170,7 @@ func (x *KVTableInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVTableInfo.ProtoReflect.Descriptor instead.
 func (*KVTableInfo) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{2}
+	return file_kvtable_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *KVTableInfo) GetName() string {
@@ -210,7 +210,7 @@ type KVTableList struct {
 
 func (x *KVTableList) Reset() {
 	*x = KVTableList{}
-	mi := &file_kv_proto_msgTypes[3]
+	mi := &file_kvtable_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +222,7 @@ func (x *KVTableList) String() string {
 func (*KVTableList) ProtoMessage() {}
 
 func (x *KVTableList) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[3]
+	mi := &file_kvtable_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +235,7 @@ func (x *KVTableList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVTableList.ProtoReflect.Descriptor instead.
 func (*KVTableList) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{3}
+	return file_kvtable_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *KVTableList) GetTables() []*KVTableInfo {
@@ -255,7 +255,7 @@ type KVKey struct {
 
 func (x *KVKey) Reset() {
 	*x = KVKey{}
-	mi := &file_kv_proto_msgTypes[4]
+	mi := &file_kvtable_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -267,7 +267,7 @@ func (x *KVKey) String() string {
 func (*KVKey) ProtoMessage() {}
 
 func (x *KVKey) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[4]
+	mi := &file_kvtable_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -280,7 +280,7 @@ func (x *KVKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVKey.ProtoReflect.Descriptor instead.
 func (*KVKey) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{4}
+	return file_kvtable_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *KVKey) GetHashKey() []byte {
@@ -308,7 +308,7 @@ type KVPair struct {
 
 func (x *KVPair) Reset() {
 	*x = KVPair{}
-	mi := &file_kv_proto_msgTypes[5]
+	mi := &file_kvtable_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +320,7 @@ func (x *KVPair) String() string {
 func (*KVPair) ProtoMessage() {}
 
 func (x *KVPair) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[5]
+	mi := &file_kvtable_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +333,7 @@ func (x *KVPair) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVPair.ProtoReflect.Descriptor instead.
 func (*KVPair) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{5}
+	return file_kvtable_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *KVPair) GetSortKey() []byte {
@@ -362,7 +362,7 @@ type KVRecord struct {
 
 func (x *KVRecord) Reset() {
 	*x = KVRecord{}
-	mi := &file_kv_proto_msgTypes[6]
+	mi := &file_kvtable_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +374,7 @@ func (x *KVRecord) String() string {
 func (*KVRecord) ProtoMessage() {}
 
 func (x *KVRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[6]
+	mi := &file_kvtable_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +387,7 @@ func (x *KVRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVRecord.ProtoReflect.Descriptor instead.
 func (*KVRecord) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{6}
+	return file_kvtable_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *KVRecord) GetHashKey() []byte {
@@ -421,7 +421,7 @@ type KVFilter struct {
 
 func (x *KVFilter) Reset() {
 	*x = KVFilter{}
-	mi := &file_kv_proto_msgTypes[7]
+	mi := &file_kvtable_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +433,7 @@ func (x *KVFilter) String() string {
 func (*KVFilter) ProtoMessage() {}
 
 func (x *KVFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[7]
+	mi := &file_kvtable_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +446,7 @@ func (x *KVFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVFilter.ProtoReflect.Descriptor instead.
 func (*KVFilter) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{7}
+	return file_kvtable_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *KVFilter) GetType() int32 {
@@ -476,7 +476,7 @@ type KVSetRequest struct {
 
 func (x *KVSetRequest) Reset() {
 	*x = KVSetRequest{}
-	mi := &file_kv_proto_msgTypes[8]
+	mi := &file_kvtable_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +488,7 @@ func (x *KVSetRequest) String() string {
 func (*KVSetRequest) ProtoMessage() {}
 
 func (x *KVSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[8]
+	mi := &file_kvtable_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +501,7 @@ func (x *KVSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVSetRequest.ProtoReflect.Descriptor instead.
 func (*KVSetRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{8}
+	return file_kvtable_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *KVSetRequest) GetTable() string {
@@ -550,7 +550,7 @@ type KVKeyRequest struct {
 
 func (x *KVKeyRequest) Reset() {
 	*x = KVKeyRequest{}
-	mi := &file_kv_proto_msgTypes[9]
+	mi := &file_kvtable_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +562,7 @@ func (x *KVKeyRequest) String() string {
 func (*KVKeyRequest) ProtoMessage() {}
 
 func (x *KVKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[9]
+	mi := &file_kvtable_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +575,7 @@ func (x *KVKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVKeyRequest.ProtoReflect.Descriptor instead.
 func (*KVKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{9}
+	return file_kvtable_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KVKeyRequest) GetTable() string {
@@ -609,7 +609,7 @@ type KVGetReply struct {
 
 func (x *KVGetReply) Reset() {
 	*x = KVGetReply{}
-	mi := &file_kv_proto_msgTypes[10]
+	mi := &file_kvtable_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +621,7 @@ func (x *KVGetReply) String() string {
 func (*KVGetReply) ProtoMessage() {}
 
 func (x *KVGetReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[10]
+	mi := &file_kvtable_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +634,7 @@ func (x *KVGetReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVGetReply.ProtoReflect.Descriptor instead.
 func (*KVGetReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{10}
+	return file_kvtable_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *KVGetReply) GetFound() bool {
@@ -660,7 +660,7 @@ type KVExistReply struct {
 
 func (x *KVExistReply) Reset() {
 	*x = KVExistReply{}
-	mi := &file_kv_proto_msgTypes[11]
+	mi := &file_kvtable_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +672,7 @@ func (x *KVExistReply) String() string {
 func (*KVExistReply) ProtoMessage() {}
 
 func (x *KVExistReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[11]
+	mi := &file_kvtable_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +685,7 @@ func (x *KVExistReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVExistReply.ProtoReflect.Descriptor instead.
 func (*KVExistReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{11}
+	return file_kvtable_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *KVExistReply) GetExist() bool {
@@ -705,7 +705,7 @@ type KVTTLReply struct {
 
 func (x *KVTTLReply) Reset() {
 	*x = KVTTLReply{}
-	mi := &file_kv_proto_msgTypes[12]
+	mi := &file_kvtable_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +717,7 @@ func (x *KVTTLReply) String() string {
 func (*KVTTLReply) ProtoMessage() {}
 
 func (x *KVTTLReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[12]
+	mi := &file_kvtable_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +730,7 @@ func (x *KVTTLReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVTTLReply.ProtoReflect.Descriptor instead.
 func (*KVTTLReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{12}
+	return file_kvtable_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *KVTTLReply) GetFound() bool {
@@ -760,7 +760,7 @@ type KVIncrRequest struct {
 
 func (x *KVIncrRequest) Reset() {
 	*x = KVIncrRequest{}
-	mi := &file_kv_proto_msgTypes[13]
+	mi := &file_kvtable_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +772,7 @@ func (x *KVIncrRequest) String() string {
 func (*KVIncrRequest) ProtoMessage() {}
 
 func (x *KVIncrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[13]
+	mi := &file_kvtable_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +785,7 @@ func (x *KVIncrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVIncrRequest.ProtoReflect.Descriptor instead.
 func (*KVIncrRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{13}
+	return file_kvtable_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KVIncrRequest) GetTable() string {
@@ -832,7 +832,7 @@ type KVIncrReply struct {
 
 func (x *KVIncrReply) Reset() {
 	*x = KVIncrReply{}
-	mi := &file_kv_proto_msgTypes[14]
+	mi := &file_kvtable_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +844,7 @@ func (x *KVIncrReply) String() string {
 func (*KVIncrReply) ProtoMessage() {}
 
 func (x *KVIncrReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[14]
+	mi := &file_kvtable_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +857,7 @@ func (x *KVIncrReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVIncrReply.ProtoReflect.Descriptor instead.
 func (*KVIncrReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{14}
+	return file_kvtable_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KVIncrReply) GetValue() int64 {
@@ -879,7 +879,7 @@ type KVMultiSetRequest struct {
 
 func (x *KVMultiSetRequest) Reset() {
 	*x = KVMultiSetRequest{}
-	mi := &file_kv_proto_msgTypes[15]
+	mi := &file_kvtable_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +891,7 @@ func (x *KVMultiSetRequest) String() string {
 func (*KVMultiSetRequest) ProtoMessage() {}
 
 func (x *KVMultiSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[15]
+	mi := &file_kvtable_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +904,7 @@ func (x *KVMultiSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVMultiSetRequest.ProtoReflect.Descriptor instead.
 func (*KVMultiSetRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{15}
+	return file_kvtable_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KVMultiSetRequest) GetTable() string {
@@ -949,7 +949,7 @@ type KVMultiGetRequest struct {
 
 func (x *KVMultiGetRequest) Reset() {
 	*x = KVMultiGetRequest{}
-	mi := &file_kv_proto_msgTypes[16]
+	mi := &file_kvtable_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -961,7 +961,7 @@ func (x *KVMultiGetRequest) String() string {
 func (*KVMultiGetRequest) ProtoMessage() {}
 
 func (x *KVMultiGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[16]
+	mi := &file_kvtable_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -974,7 +974,7 @@ func (x *KVMultiGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVMultiGetRequest.ProtoReflect.Descriptor instead.
 func (*KVMultiGetRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{16}
+	return file_kvtable_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *KVMultiGetRequest) GetTable() string {
@@ -1038,7 +1038,7 @@ type KVMultiGetOptRequest struct {
 
 func (x *KVMultiGetOptRequest) Reset() {
 	*x = KVMultiGetOptRequest{}
-	mi := &file_kv_proto_msgTypes[17]
+	mi := &file_kvtable_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1050,7 @@ func (x *KVMultiGetOptRequest) String() string {
 func (*KVMultiGetOptRequest) ProtoMessage() {}
 
 func (x *KVMultiGetOptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[17]
+	mi := &file_kvtable_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1063,7 @@ func (x *KVMultiGetOptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVMultiGetOptRequest.ProtoReflect.Descriptor instead.
 func (*KVMultiGetOptRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{17}
+	return file_kvtable_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KVMultiGetOptRequest) GetTable() string {
@@ -1153,7 +1153,7 @@ type KVMultiGetReply struct {
 
 func (x *KVMultiGetReply) Reset() {
 	*x = KVMultiGetReply{}
-	mi := &file_kv_proto_msgTypes[18]
+	mi := &file_kvtable_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1165,7 @@ func (x *KVMultiGetReply) String() string {
 func (*KVMultiGetReply) ProtoMessage() {}
 
 func (x *KVMultiGetReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[18]
+	mi := &file_kvtable_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1178,7 @@ func (x *KVMultiGetReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVMultiGetReply.ProtoReflect.Descriptor instead.
 func (*KVMultiGetReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{18}
+	return file_kvtable_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KVMultiGetReply) GetKvs() []*KVPair {
@@ -1207,7 +1207,7 @@ type KVGetSortKeysRequest struct {
 
 func (x *KVGetSortKeysRequest) Reset() {
 	*x = KVGetSortKeysRequest{}
-	mi := &file_kv_proto_msgTypes[19]
+	mi := &file_kvtable_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1219,7 @@ func (x *KVGetSortKeysRequest) String() string {
 func (*KVGetSortKeysRequest) ProtoMessage() {}
 
 func (x *KVGetSortKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[19]
+	mi := &file_kvtable_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1232,7 @@ func (x *KVGetSortKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVGetSortKeysRequest.ProtoReflect.Descriptor instead.
 func (*KVGetSortKeysRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{19}
+	return file_kvtable_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KVGetSortKeysRequest) GetTable() string {
@@ -1273,7 +1273,7 @@ type KVSortKeysReply struct {
 
 func (x *KVSortKeysReply) Reset() {
 	*x = KVSortKeysReply{}
-	mi := &file_kv_proto_msgTypes[20]
+	mi := &file_kvtable_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1285,7 @@ func (x *KVSortKeysReply) String() string {
 func (*KVSortKeysReply) ProtoMessage() {}
 
 func (x *KVSortKeysReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[20]
+	mi := &file_kvtable_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1298,7 @@ func (x *KVSortKeysReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVSortKeysReply.ProtoReflect.Descriptor instead.
 func (*KVSortKeysReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{20}
+	return file_kvtable_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KVSortKeysReply) GetSortKeys() [][]byte {
@@ -1325,7 +1325,7 @@ type KVHashKeyRequest struct {
 
 func (x *KVHashKeyRequest) Reset() {
 	*x = KVHashKeyRequest{}
-	mi := &file_kv_proto_msgTypes[21]
+	mi := &file_kvtable_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1337,7 @@ func (x *KVHashKeyRequest) String() string {
 func (*KVHashKeyRequest) ProtoMessage() {}
 
 func (x *KVHashKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[21]
+	mi := &file_kvtable_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1350,7 @@ func (x *KVHashKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVHashKeyRequest.ProtoReflect.Descriptor instead.
 func (*KVHashKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{21}
+	return file_kvtable_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *KVHashKeyRequest) GetTable() string {
@@ -1378,7 +1378,7 @@ type KVMultiDelRequest struct {
 
 func (x *KVMultiDelRequest) Reset() {
 	*x = KVMultiDelRequest{}
-	mi := &file_kv_proto_msgTypes[22]
+	mi := &file_kvtable_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1390,7 @@ func (x *KVMultiDelRequest) String() string {
 func (*KVMultiDelRequest) ProtoMessage() {}
 
 func (x *KVMultiDelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[22]
+	mi := &file_kvtable_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1403,7 @@ func (x *KVMultiDelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVMultiDelRequest.ProtoReflect.Descriptor instead.
 func (*KVMultiDelRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{22}
+	return file_kvtable_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *KVMultiDelRequest) GetTable() string {
@@ -1442,7 +1442,7 @@ type KVDelRangeRequest struct {
 
 func (x *KVDelRangeRequest) Reset() {
 	*x = KVDelRangeRequest{}
-	mi := &file_kv_proto_msgTypes[23]
+	mi := &file_kvtable_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1454,7 @@ func (x *KVDelRangeRequest) String() string {
 func (*KVDelRangeRequest) ProtoMessage() {}
 
 func (x *KVDelRangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[23]
+	mi := &file_kvtable_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1467,7 @@ func (x *KVDelRangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVDelRangeRequest.ProtoReflect.Descriptor instead.
 func (*KVDelRangeRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{23}
+	return file_kvtable_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *KVDelRangeRequest) GetTable() string {
@@ -1528,7 +1528,7 @@ type KVCountReply struct {
 
 func (x *KVCountReply) Reset() {
 	*x = KVCountReply{}
-	mi := &file_kv_proto_msgTypes[24]
+	mi := &file_kvtable_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1540,7 @@ func (x *KVCountReply) String() string {
 func (*KVCountReply) ProtoMessage() {}
 
 func (x *KVCountReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[24]
+	mi := &file_kvtable_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1553,7 @@ func (x *KVCountReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVCountReply.ProtoReflect.Descriptor instead.
 func (*KVCountReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{24}
+	return file_kvtable_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *KVCountReply) GetCount() int64 {
@@ -1580,7 +1580,7 @@ type KVCheckAndSetRequest struct {
 
 func (x *KVCheckAndSetRequest) Reset() {
 	*x = KVCheckAndSetRequest{}
-	mi := &file_kv_proto_msgTypes[25]
+	mi := &file_kvtable_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1592,7 @@ func (x *KVCheckAndSetRequest) String() string {
 func (*KVCheckAndSetRequest) ProtoMessage() {}
 
 func (x *KVCheckAndSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[25]
+	mi := &file_kvtable_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1605,7 @@ func (x *KVCheckAndSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVCheckAndSetRequest.ProtoReflect.Descriptor instead.
 func (*KVCheckAndSetRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{25}
+	return file_kvtable_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KVCheckAndSetRequest) GetTable() string {
@@ -1683,7 +1683,7 @@ type KVMutation struct {
 
 func (x *KVMutation) Reset() {
 	*x = KVMutation{}
-	mi := &file_kv_proto_msgTypes[26]
+	mi := &file_kvtable_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1695,7 @@ func (x *KVMutation) String() string {
 func (*KVMutation) ProtoMessage() {}
 
 func (x *KVMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[26]
+	mi := &file_kvtable_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1708,7 @@ func (x *KVMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVMutation.ProtoReflect.Descriptor instead.
 func (*KVMutation) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{26}
+	return file_kvtable_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *KVMutation) GetOp() int32 {
@@ -1754,7 +1754,7 @@ type KVCheckAndMutateRequest struct {
 
 func (x *KVCheckAndMutateRequest) Reset() {
 	*x = KVCheckAndMutateRequest{}
-	mi := &file_kv_proto_msgTypes[27]
+	mi := &file_kvtable_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1766,7 @@ func (x *KVCheckAndMutateRequest) String() string {
 func (*KVCheckAndMutateRequest) ProtoMessage() {}
 
 func (x *KVCheckAndMutateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[27]
+	mi := &file_kvtable_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1779,7 @@ func (x *KVCheckAndMutateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVCheckAndMutateRequest.ProtoReflect.Descriptor instead.
 func (*KVCheckAndMutateRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{27}
+	return file_kvtable_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *KVCheckAndMutateRequest) GetTable() string {
@@ -1843,7 +1843,7 @@ type KVCheckReply struct {
 
 func (x *KVCheckReply) Reset() {
 	*x = KVCheckReply{}
-	mi := &file_kv_proto_msgTypes[28]
+	mi := &file_kvtable_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +1855,7 @@ func (x *KVCheckReply) String() string {
 func (*KVCheckReply) ProtoMessage() {}
 
 func (x *KVCheckReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[28]
+	mi := &file_kvtable_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +1868,7 @@ func (x *KVCheckReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVCheckReply.ProtoReflect.Descriptor instead.
 func (*KVCheckReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{28}
+	return file_kvtable_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *KVCheckReply) GetSucceed() bool {
@@ -1913,7 +1913,7 @@ type KVCompareExchangeRequest struct {
 
 func (x *KVCompareExchangeRequest) Reset() {
 	*x = KVCompareExchangeRequest{}
-	mi := &file_kv_proto_msgTypes[29]
+	mi := &file_kvtable_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +1925,7 @@ func (x *KVCompareExchangeRequest) String() string {
 func (*KVCompareExchangeRequest) ProtoMessage() {}
 
 func (x *KVCompareExchangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[29]
+	mi := &file_kvtable_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +1938,7 @@ func (x *KVCompareExchangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVCompareExchangeRequest.ProtoReflect.Descriptor instead.
 func (*KVCompareExchangeRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{29}
+	return file_kvtable_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *KVCompareExchangeRequest) GetTable() string {
@@ -1994,7 +1994,7 @@ type KVCompareExchangeReply struct {
 
 func (x *KVCompareExchangeReply) Reset() {
 	*x = KVCompareExchangeReply{}
-	mi := &file_kv_proto_msgTypes[30]
+	mi := &file_kvtable_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2006,7 @@ func (x *KVCompareExchangeReply) String() string {
 func (*KVCompareExchangeReply) ProtoMessage() {}
 
 func (x *KVCompareExchangeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[30]
+	mi := &file_kvtable_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2019,7 @@ func (x *KVCompareExchangeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVCompareExchangeReply.ProtoReflect.Descriptor instead.
 func (*KVCompareExchangeReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{30}
+	return file_kvtable_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *KVCompareExchangeReply) GetSucceed() bool {
@@ -2053,7 +2053,7 @@ type KVBatchKeysRequest struct {
 
 func (x *KVBatchKeysRequest) Reset() {
 	*x = KVBatchKeysRequest{}
-	mi := &file_kv_proto_msgTypes[31]
+	mi := &file_kvtable_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2065,7 @@ func (x *KVBatchKeysRequest) String() string {
 func (*KVBatchKeysRequest) ProtoMessage() {}
 
 func (x *KVBatchKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[31]
+	mi := &file_kvtable_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2078,7 @@ func (x *KVBatchKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVBatchKeysRequest.ProtoReflect.Descriptor instead.
 func (*KVBatchKeysRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{31}
+	return file_kvtable_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *KVBatchKeysRequest) GetTable() string {
@@ -2107,7 +2107,7 @@ type KVSetItem struct {
 
 func (x *KVSetItem) Reset() {
 	*x = KVSetItem{}
-	mi := &file_kv_proto_msgTypes[32]
+	mi := &file_kvtable_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2119,7 +2119,7 @@ func (x *KVSetItem) String() string {
 func (*KVSetItem) ProtoMessage() {}
 
 func (x *KVSetItem) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[32]
+	mi := &file_kvtable_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2132,7 +2132,7 @@ func (x *KVSetItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVSetItem.ProtoReflect.Descriptor instead.
 func (*KVSetItem) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{32}
+	return file_kvtable_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *KVSetItem) GetHashKey() []byte {
@@ -2173,7 +2173,7 @@ type KVBatchSetRequest struct {
 
 func (x *KVBatchSetRequest) Reset() {
 	*x = KVBatchSetRequest{}
-	mi := &file_kv_proto_msgTypes[33]
+	mi := &file_kvtable_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2185,7 @@ func (x *KVBatchSetRequest) String() string {
 func (*KVBatchSetRequest) ProtoMessage() {}
 
 func (x *KVBatchSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[33]
+	mi := &file_kvtable_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2198,7 @@ func (x *KVBatchSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVBatchSetRequest.ProtoReflect.Descriptor instead.
 func (*KVBatchSetRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{33}
+	return file_kvtable_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *KVBatchSetRequest) GetTable() string {
@@ -2226,7 +2226,7 @@ type KVBatchGetItem struct {
 
 func (x *KVBatchGetItem) Reset() {
 	*x = KVBatchGetItem{}
-	mi := &file_kv_proto_msgTypes[34]
+	mi := &file_kvtable_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2238,7 @@ func (x *KVBatchGetItem) String() string {
 func (*KVBatchGetItem) ProtoMessage() {}
 
 func (x *KVBatchGetItem) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[34]
+	mi := &file_kvtable_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2251,7 @@ func (x *KVBatchGetItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVBatchGetItem.ProtoReflect.Descriptor instead.
 func (*KVBatchGetItem) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{34}
+	return file_kvtable_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *KVBatchGetItem) GetFound() bool {
@@ -2284,7 +2284,7 @@ type KVBatchGetReply struct {
 
 func (x *KVBatchGetReply) Reset() {
 	*x = KVBatchGetReply{}
-	mi := &file_kv_proto_msgTypes[35]
+	mi := &file_kvtable_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2296,7 @@ func (x *KVBatchGetReply) String() string {
 func (*KVBatchGetReply) ProtoMessage() {}
 
 func (x *KVBatchGetReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[35]
+	mi := &file_kvtable_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2309,7 @@ func (x *KVBatchGetReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVBatchGetReply.ProtoReflect.Descriptor instead.
 func (*KVBatchGetReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{35}
+	return file_kvtable_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *KVBatchGetReply) GetItems() []*KVBatchGetItem {
@@ -2328,7 +2328,7 @@ type KVItemResult struct {
 
 func (x *KVItemResult) Reset() {
 	*x = KVItemResult{}
-	mi := &file_kv_proto_msgTypes[36]
+	mi := &file_kvtable_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2340,7 @@ func (x *KVItemResult) String() string {
 func (*KVItemResult) ProtoMessage() {}
 
 func (x *KVItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[36]
+	mi := &file_kvtable_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2353,7 @@ func (x *KVItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVItemResult.ProtoReflect.Descriptor instead.
 func (*KVItemResult) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{36}
+	return file_kvtable_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *KVItemResult) GetError() *ErrorDetail {
@@ -2372,7 +2372,7 @@ type KVBatchReply struct {
 
 func (x *KVBatchReply) Reset() {
 	*x = KVBatchReply{}
-	mi := &file_kv_proto_msgTypes[37]
+	mi := &file_kvtable_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2384,7 +2384,7 @@ func (x *KVBatchReply) String() string {
 func (*KVBatchReply) ProtoMessage() {}
 
 func (x *KVBatchReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[37]
+	mi := &file_kvtable_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2397,7 +2397,7 @@ func (x *KVBatchReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVBatchReply.ProtoReflect.Descriptor instead.
 func (*KVBatchReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{37}
+	return file_kvtable_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *KVBatchReply) GetItems() []*KVItemResult {
@@ -2421,7 +2421,7 @@ type KVScanOptions struct {
 
 func (x *KVScanOptions) Reset() {
 	*x = KVScanOptions{}
-	mi := &file_kv_proto_msgTypes[38]
+	mi := &file_kvtable_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2433,7 +2433,7 @@ func (x *KVScanOptions) String() string {
 func (*KVScanOptions) ProtoMessage() {}
 
 func (x *KVScanOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[38]
+	mi := &file_kvtable_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2446,7 +2446,7 @@ func (x *KVScanOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVScanOptions.ProtoReflect.Descriptor instead.
 func (*KVScanOptions) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{38}
+	return file_kvtable_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *KVScanOptions) GetBatchSize() int32 {
@@ -2510,7 +2510,7 @@ type KVScanRequest struct {
 
 func (x *KVScanRequest) Reset() {
 	*x = KVScanRequest{}
-	mi := &file_kv_proto_msgTypes[39]
+	mi := &file_kvtable_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2522,7 +2522,7 @@ func (x *KVScanRequest) String() string {
 func (*KVScanRequest) ProtoMessage() {}
 
 func (x *KVScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[39]
+	mi := &file_kvtable_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2535,7 +2535,7 @@ func (x *KVScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVScanRequest.ProtoReflect.Descriptor instead.
 func (*KVScanRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{39}
+	return file_kvtable_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *KVScanRequest) GetTable() string {
@@ -2590,7 +2590,7 @@ type KVScanReply struct {
 
 func (x *KVScanReply) Reset() {
 	*x = KVScanReply{}
-	mi := &file_kv_proto_msgTypes[40]
+	mi := &file_kvtable_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2602,7 +2602,7 @@ func (x *KVScanReply) String() string {
 func (*KVScanReply) ProtoMessage() {}
 
 func (x *KVScanReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[40]
+	mi := &file_kvtable_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2615,7 +2615,7 @@ func (x *KVScanReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVScanReply.ProtoReflect.Descriptor instead.
 func (*KVScanReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{40}
+	return file_kvtable_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *KVScanReply) GetRecords() []*KVRecord {
@@ -2643,7 +2643,7 @@ type KVUnorderedScannersRequest struct {
 
 func (x *KVUnorderedScannersRequest) Reset() {
 	*x = KVUnorderedScannersRequest{}
-	mi := &file_kv_proto_msgTypes[41]
+	mi := &file_kvtable_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2655,7 @@ func (x *KVUnorderedScannersRequest) String() string {
 func (*KVUnorderedScannersRequest) ProtoMessage() {}
 
 func (x *KVUnorderedScannersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[41]
+	mi := &file_kvtable_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2668,7 @@ func (x *KVUnorderedScannersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVUnorderedScannersRequest.ProtoReflect.Descriptor instead.
 func (*KVUnorderedScannersRequest) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{41}
+	return file_kvtable_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *KVUnorderedScannersRequest) GetTable() string {
@@ -2701,7 +2701,7 @@ type KVUnorderedScannersReply struct {
 
 func (x *KVUnorderedScannersReply) Reset() {
 	*x = KVUnorderedScannersReply{}
-	mi := &file_kv_proto_msgTypes[42]
+	mi := &file_kvtable_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +2713,7 @@ func (x *KVUnorderedScannersReply) String() string {
 func (*KVUnorderedScannersReply) ProtoMessage() {}
 
 func (x *KVUnorderedScannersReply) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[42]
+	mi := &file_kvtable_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +2726,7 @@ func (x *KVUnorderedScannersReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVUnorderedScannersReply.ProtoReflect.Descriptor instead.
 func (*KVUnorderedScannersReply) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{42}
+	return file_kvtable_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *KVUnorderedScannersReply) GetCursors() [][]byte {
@@ -2738,9 +2738,9 @@ func (x *KVUnorderedScannersReply) GetCursors() [][]byte {
 
 var File_kv_proto protoreflect.FileDescriptor
 
-const file_kv_proto_rawDesc = "" +
+const file_kvtable_proto_rawDesc = "" +
 	"\n" +
-	"\bkv.proto\x12\bshoal.v1\x1a\vshoal.proto\"!\n" +
+	"\rkvtable.proto\x12\bshoal.v1\x1a\vshoal.proto\"!\n" +
 	"\vKVTableName\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"K\n" +
 	"\x14KVCreateTableRequest\x12\x12\n" +
@@ -2970,19 +2970,19 @@ const file_kv_proto_rawDesc = "" +
 	"\x14GetUnorderedScanners\x12$.shoal.v1.KVUnorderedScannersRequest\x1a\".shoal.v1.KVUnorderedScannersReplyB&Z$github.com/shoalfs/shoal/api/shoalv1b\x06proto3"
 
 var (
-	file_kv_proto_rawDescOnce sync.Once
-	file_kv_proto_rawDescData []byte
+	file_kvtable_proto_rawDescOnce sync.Once
+	file_kvtable_proto_rawDescData []byte
 )
 
-func file_kv_proto_rawDescGZIP() []byte {
-	file_kv_proto_rawDescOnce.Do(func() {
-		file_kv_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_kv_proto_rawDesc), len(file_kv_proto_rawDesc)))
+func file_kvtable_proto_rawDescGZIP() []byte {
+	file_kvtable_proto_rawDescOnce.Do(func() {
+		file_kvtable_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_kvtable_proto_rawDesc), len(file_kvtable_proto_rawDesc)))
 	})
-	return file_kv_proto_rawDescData
+	return file_kvtable_proto_rawDescData
 }
 
-var file_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
-var file_kv_proto_goTypes = []any{
+var file_kvtable_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_kvtable_proto_goTypes = []any{
 	(*KVTableName)(nil),                // 0: shoal.v1.KVTableName
 	(*KVCreateTableRequest)(nil),       // 1: shoal.v1.KVCreateTableRequest
 	(*KVTableInfo)(nil),                // 2: shoal.v1.KVTableInfo
@@ -3029,7 +3029,7 @@ var file_kv_proto_goTypes = []any{
 	(*ErrorDetail)(nil),                // 43: shoal.v1.ErrorDetail
 	(*Empty)(nil),                      // 44: shoal.v1.Empty
 }
-var file_kv_proto_depIdxs = []int32{
+var file_kvtable_proto_depIdxs = []int32{
 	2,  // 0: shoal.v1.KVTableList.tables:type_name -> shoal.v1.KVTableInfo
 	5,  // 1: shoal.v1.KVMultiSetRequest.kvs:type_name -> shoal.v1.KVPair
 	7,  // 2: shoal.v1.KVMultiGetOptRequest.sort_key_filter:type_name -> shoal.v1.KVFilter
@@ -3104,8 +3104,8 @@ var file_kv_proto_depIdxs = []int32{
 	0,  // [0:17] is the sub-list for field type_name
 }
 
-func init() { file_kv_proto_init() }
-func file_kv_proto_init() {
+func init() { file_kvtable_proto_init() }
+func file_kvtable_proto_init() {
 	if File_kv_proto != nil {
 		return
 	}
@@ -3114,17 +3114,17 @@ func file_kv_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kv_proto_rawDesc), len(file_kv_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kvtable_proto_rawDesc), len(file_kvtable_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_kv_proto_goTypes,
-		DependencyIndexes: file_kv_proto_depIdxs,
-		MessageInfos:      file_kv_proto_msgTypes,
+		GoTypes:           file_kvtable_proto_goTypes,
+		DependencyIndexes: file_kvtable_proto_depIdxs,
+		MessageInfos:      file_kvtable_proto_msgTypes,
 	}.Build()
 	File_kv_proto = out.File
-	file_kv_proto_goTypes = nil
-	file_kv_proto_depIdxs = nil
+	file_kvtable_proto_goTypes = nil
+	file_kvtable_proto_depIdxs = nil
 }

@@ -1,5 +1,0 @@
-package api
-
-// kv.proto imports shoal.proto (for Empty and ErrorDetail), so it is
-// compiled on its own against the same proto_path.
-//go:generate protoc --proto_path=shoal/v1 --go_out=shoalv1 --go_opt=paths=source_relative --go-grpc_out=shoalv1 --go-grpc_opt=paths=source_relative kv.proto
