@@ -94,7 +94,14 @@ func Dial(ctx context.Context, addrs string, opts ...Option) (*Client, error) {
 	// With a non-super token the block server wants, for each block, the
 	// grant the server issued with the file's slice records (or slice
 	// ids): the Conn keeps them and renews them when they expire.
-	ropts := remote.Options{Token: o.token, FailoverURLs: urls[1:], Retries: 20, Grants: conn.Grants()}
+	// Each block goes to its holder on the ring of live workers that meta
+	// lists (refreshed in the background), then to the next members.
+	placement, err := rpc.NewPlacement(ctx, conn, 0, o.logger)
+	if err != nil {
+		conn.Close()
+		return nil, wrap(op, addrs, err)
+	}
+	ropts := remote.Options{Token: o.token, FailoverURLs: urls[1:], Retries: 20, Grants: conn.Grants(), Placer: placement}
 	if o.tls != nil {
 		ropts.Transport = &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -113,13 +120,14 @@ func Dial(ctx context.Context, addrs string, opts ...Option) (*Client, error) {
 	d, err := data.New(m, store, dcfg)
 	if err != nil {
 		store.Close()
+		placement.Close()
 		conn.Close()
 		return nil, wrap(op, addrs, err)
 	}
 	// The remote meta syncs the server's engine (Meta.Sync), which
 	// File.Sync needs after committing its slices.
 	syncer, _ := m.(kv.Syncer)
-	c := newClient(m, store, d, syncer, o, store.Close, conn.Close)
+	c := newClient(m, store, d, syncer, o, store.Close, placement.Close, conn.Close)
 	c.core.tables = remoteTables{conn.KV()}
 	return c, nil
 }

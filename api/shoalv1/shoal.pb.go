@@ -2835,6 +2835,292 @@ func (x *StatusReply) GetFs() []*FSStatus {
 	return nil
 }
 
+// WorkerLease is one worker's registration: it lapses at expires unless
+// the worker heartbeats again.
+type WorkerLease struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`                // stable across restarts: its place on the ring
+	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`              // block HTTP base URL
+	Capacity      uint64                 `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`   // bytes offered (informational)
+	Heartbeat     int64                  `protobuf:"varint,4,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"` // ns since the epoch, set by meta
+	Expires       int64                  `protobuf:"varint,5,opt,name=expires,proto3" json:"expires,omitempty"`     // ns since the epoch, set by meta
+	Ttl           int64                  `protobuf:"varint,6,opt,name=ttl,proto3" json:"ttl,omitempty"`             // ns, asked for by the worker
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerLease) Reset() {
+	*x = WorkerLease{}
+	mi := &file_shoal_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerLease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerLease) ProtoMessage() {}
+
+func (x *WorkerLease) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerLease.ProtoReflect.Descriptor instead.
+func (*WorkerLease) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *WorkerLease) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WorkerLease) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *WorkerLease) GetCapacity() uint64 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *WorkerLease) GetHeartbeat() int64 {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return 0
+}
+
+func (x *WorkerLease) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+func (x *WorkerLease) GetTtl() int64 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+type RingParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Vnodes        uint32                 `protobuf:"varint,2,opt,name=vnodes,proto3" json:"vnodes,omitempty"`
+	Hash          string                 `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RingParams) Reset() {
+	*x = RingParams{}
+	mi := &file_shoal_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RingParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RingParams) ProtoMessage() {}
+
+func (x *RingParams) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RingParams.ProtoReflect.Descriptor instead.
+func (*RingParams) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RingParams) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *RingParams) GetVnodes() uint32 {
+	if x != nil {
+		return x.Vnodes
+	}
+	return 0
+}
+
+func (x *RingParams) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+type MembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	All           bool                   `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"` // expired leases not yet pruned too (for status)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersRequest) Reset() {
+	*x = MembersRequest{}
+	mi := &file_shoal_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersRequest) ProtoMessage() {}
+
+func (x *MembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
+func (*MembersRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *MembersRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+type MemberList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ring          *RingParams            `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	Workers       []*WorkerLease         `protobuf:"bytes,2,rep,name=workers,proto3" json:"workers,omitempty"` // live ones unless all was asked, by id
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberList) Reset() {
+	*x = MemberList{}
+	mi := &file_shoal_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberList) ProtoMessage() {}
+
+func (x *MemberList) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberList.ProtoReflect.Descriptor instead.
+func (*MemberList) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *MemberList) GetRing() *RingParams {
+	if x != nil {
+		return x.Ring
+	}
+	return nil
+}
+
+func (x *MemberList) GetWorkers() []*WorkerLease {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+type WorkerID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerID) Reset() {
+	*x = WorkerID{}
+	mi := &file_shoal_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerID) ProtoMessage() {}
+
+func (x *WorkerID) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerID.ProtoReflect.Descriptor instead.
+func (*WorkerID) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *WorkerID) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 var File_shoal_proto protoreflect.FileDescriptor
 
 const file_shoal_proto_rawDesc = "" +
@@ -3034,7 +3320,27 @@ const file_shoal_proto_rawDesc = "" +
 	"\x06listen\x18\x04 \x03(\tR\x06listen\x12\x1d\n" +
 	"\n" +
 	"block_urls\x18\x05 \x03(\tR\tblockUrls\x12\"\n" +
-	"\x02fs\x18\x06 \x03(\v2\x12.shoal.v1.FSStatusR\x02fs2\xd1\r\n" +
+	"\x02fs\x18\x06 \x03(\v2\x12.shoal.v1.FSStatusR\x02fs\"\x95\x01\n" +
+	"\vWorkerLease\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1a\n" +
+	"\bcapacity\x18\x03 \x01(\x04R\bcapacity\x12\x1c\n" +
+	"\theartbeat\x18\x04 \x01(\x03R\theartbeat\x12\x18\n" +
+	"\aexpires\x18\x05 \x01(\x03R\aexpires\x12\x10\n" +
+	"\x03ttl\x18\x06 \x01(\x03R\x03ttl\"R\n" +
+	"\n" +
+	"RingParams\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\rR\aversion\x12\x16\n" +
+	"\x06vnodes\x18\x02 \x01(\rR\x06vnodes\x12\x12\n" +
+	"\x04hash\x18\x03 \x01(\tR\x04hash\"\"\n" +
+	"\x0eMembersRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"g\n" +
+	"\n" +
+	"MemberList\x12(\n" +
+	"\x04ring\x18\x01 \x01(\v2\x14.shoal.v1.RingParamsR\x04ring\x12/\n" +
+	"\aworkers\x18\x02 \x03(\v2\x15.shoal.v1.WorkerLeaseR\aworkers\"\x1a\n" +
+	"\bWorkerID\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id2\xd1\r\n" +
 	"\x04Meta\x123\n" +
 	"\aResolve\x12\x18.shoal.v1.ResolveRequest\x1a\x0e.shoal.v1.Attr\x121\n" +
 	"\x06Lookup\x12\x17.shoal.v1.LookupRequest\x1a\x0e.shoal.v1.Attr\x12/\n" +
@@ -3080,7 +3386,11 @@ const file_shoal_proto_rawDesc = "" +
 	"\x06ListFS\x12\x0f.shoal.v1.Empty\x1a\x10.shoal.v1.FSList\x12.\n" +
 	"\bCreateFS\x12\x10.shoal.v1.FSName\x1a\x10.shoal.v1.FSInfo\x12-\n" +
 	"\bDeleteFS\x12\x10.shoal.v1.FSName\x1a\x0f.shoal.v1.Empty\x120\n" +
-	"\x06Status\x12\x0f.shoal.v1.Empty\x1a\x15.shoal.v1.StatusReplyB&Z$github.com/shoalfs/shoal/api/shoalv1b\x06proto3"
+	"\x06Status\x12\x0f.shoal.v1.Empty\x1a\x15.shoal.v1.StatusReply2\xad\x01\n" +
+	"\aCluster\x129\n" +
+	"\tHeartbeat\x12\x15.shoal.v1.WorkerLease\x1a\x15.shoal.v1.WorkerLease\x12,\n" +
+	"\x05Leave\x12\x12.shoal.v1.WorkerID\x1a\x0f.shoal.v1.Empty\x129\n" +
+	"\aMembers\x12\x18.shoal.v1.MembersRequest\x1a\x14.shoal.v1.MemberListB&Z$github.com/shoalfs/shoal/api/shoalv1b\x06proto3"
 
 var (
 	file_shoal_proto_rawDescOnce sync.Once
@@ -3094,7 +3404,7 @@ func file_shoal_proto_rawDescGZIP() []byte {
 	return file_shoal_proto_rawDescData
 }
 
-var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_shoal_proto_goTypes = []any{
 	(*Attr)(nil),                 // 0: shoal.v1.Attr
 	(*Entry)(nil),                // 1: shoal.v1.Entry
@@ -3143,6 +3453,11 @@ var file_shoal_proto_goTypes = []any{
 	(*FSList)(nil),               // 44: shoal.v1.FSList
 	(*FSStatus)(nil),             // 45: shoal.v1.FSStatus
 	(*StatusReply)(nil),          // 46: shoal.v1.StatusReply
+	(*WorkerLease)(nil),          // 47: shoal.v1.WorkerLease
+	(*RingParams)(nil),           // 48: shoal.v1.RingParams
+	(*MembersRequest)(nil),       // 49: shoal.v1.MembersRequest
+	(*MemberList)(nil),           // 50: shoal.v1.MemberList
+	(*WorkerID)(nil),             // 51: shoal.v1.WorkerID
 }
 var file_shoal_proto_depIdxs = []int32{
 	0,  // 0: shoal.v1.Entry.attr:type_name -> shoal.v1.Attr
@@ -3159,95 +3474,103 @@ var file_shoal_proto_depIdxs = []int32{
 	4,  // 11: shoal.v1.FSStatus.usage:type_name -> shoal.v1.StatFS
 	5,  // 12: shoal.v1.FSStatus.sessions:type_name -> shoal.v1.SessionInfo
 	45, // 13: shoal.v1.StatusReply.fs:type_name -> shoal.v1.FSStatus
-	9,  // 14: shoal.v1.Meta.Resolve:input_type -> shoal.v1.ResolveRequest
-	10, // 15: shoal.v1.Meta.Lookup:input_type -> shoal.v1.LookupRequest
-	11, // 16: shoal.v1.Meta.GetAttr:input_type -> shoal.v1.InoRequest
-	12, // 17: shoal.v1.Meta.SetAttr:input_type -> shoal.v1.SetAttrRequest
-	13, // 18: shoal.v1.Meta.Access:input_type -> shoal.v1.AccessRequest
-	14, // 19: shoal.v1.Meta.Mknod:input_type -> shoal.v1.MknodRequest
-	15, // 20: shoal.v1.Meta.Create:input_type -> shoal.v1.CreateRequest
-	16, // 21: shoal.v1.Meta.Mkdir:input_type -> shoal.v1.MkdirRequest
-	17, // 22: shoal.v1.Meta.Unlink:input_type -> shoal.v1.RemoveRequest
-	17, // 23: shoal.v1.Meta.Rmdir:input_type -> shoal.v1.RemoveRequest
-	18, // 24: shoal.v1.Meta.Rename:input_type -> shoal.v1.RenameRequest
-	19, // 25: shoal.v1.Meta.Link:input_type -> shoal.v1.LinkRequest
-	20, // 26: shoal.v1.Meta.Symlink:input_type -> shoal.v1.SymlinkRequest
-	11, // 27: shoal.v1.Meta.Readlink:input_type -> shoal.v1.InoRequest
-	22, // 28: shoal.v1.Meta.ReadDir:input_type -> shoal.v1.ReadDirRequest
-	24, // 29: shoal.v1.Meta.GetXattr:input_type -> shoal.v1.XattrRequest
-	24, // 30: shoal.v1.Meta.SetXattr:input_type -> shoal.v1.XattrRequest
-	11, // 31: shoal.v1.Meta.ListXattr:input_type -> shoal.v1.InoRequest
-	24, // 32: shoal.v1.Meta.RemoveXattr:input_type -> shoal.v1.XattrRequest
-	8,  // 33: shoal.v1.Meta.StatFS:input_type -> shoal.v1.Empty
-	27, // 34: shoal.v1.Meta.Open:input_type -> shoal.v1.OpenRequest
-	11, // 35: shoal.v1.Meta.Release:input_type -> shoal.v1.InoRequest
-	28, // 36: shoal.v1.Meta.ReadChunk:input_type -> shoal.v1.ReadChunkRequest
-	30, // 37: shoal.v1.Meta.Write:input_type -> shoal.v1.WriteRequest
-	31, // 38: shoal.v1.Meta.CompactChunk:input_type -> shoal.v1.CompactChunkRequest
-	32, // 39: shoal.v1.Meta.Reclaim:input_type -> shoal.v1.LimitRequest
-	32, // 40: shoal.v1.Meta.FreedSlices:input_type -> shoal.v1.LimitRequest
-	34, // 41: shoal.v1.Meta.ForgetSlices:input_type -> shoal.v1.SliceIDs
-	32, // 42: shoal.v1.Meta.SweepRanges:input_type -> shoal.v1.LimitRequest
-	36, // 43: shoal.v1.Meta.ForgetSweep:input_type -> shoal.v1.Ranges
-	8,  // 44: shoal.v1.Meta.LiveSlices:input_type -> shoal.v1.Empty
-	8,  // 45: shoal.v1.Meta.Check:input_type -> shoal.v1.Empty
-	8,  // 46: shoal.v1.Meta.Sync:input_type -> shoal.v1.Empty
-	38, // 47: shoal.v1.Session.Create:input_type -> shoal.v1.CreateSessionRequest
-	40, // 48: shoal.v1.Session.Resume:input_type -> shoal.v1.ResumeSessionRequest
-	41, // 49: shoal.v1.Session.Heartbeat:input_type -> shoal.v1.SessionID
-	41, // 50: shoal.v1.Session.Close:input_type -> shoal.v1.SessionID
-	42, // 51: shoal.v1.Session.AllocSliceIDs:input_type -> shoal.v1.AllocRequest
-	8,  // 52: shoal.v1.Admin.ListFS:input_type -> shoal.v1.Empty
-	43, // 53: shoal.v1.Admin.CreateFS:input_type -> shoal.v1.FSName
-	43, // 54: shoal.v1.Admin.DeleteFS:input_type -> shoal.v1.FSName
-	8,  // 55: shoal.v1.Admin.Status:input_type -> shoal.v1.Empty
-	0,  // 56: shoal.v1.Meta.Resolve:output_type -> shoal.v1.Attr
-	0,  // 57: shoal.v1.Meta.Lookup:output_type -> shoal.v1.Attr
-	0,  // 58: shoal.v1.Meta.GetAttr:output_type -> shoal.v1.Attr
-	0,  // 59: shoal.v1.Meta.SetAttr:output_type -> shoal.v1.Attr
-	8,  // 60: shoal.v1.Meta.Access:output_type -> shoal.v1.Empty
-	0,  // 61: shoal.v1.Meta.Mknod:output_type -> shoal.v1.Attr
-	0,  // 62: shoal.v1.Meta.Create:output_type -> shoal.v1.Attr
-	0,  // 63: shoal.v1.Meta.Mkdir:output_type -> shoal.v1.Attr
-	8,  // 64: shoal.v1.Meta.Unlink:output_type -> shoal.v1.Empty
-	8,  // 65: shoal.v1.Meta.Rmdir:output_type -> shoal.v1.Empty
-	8,  // 66: shoal.v1.Meta.Rename:output_type -> shoal.v1.Empty
-	0,  // 67: shoal.v1.Meta.Link:output_type -> shoal.v1.Attr
-	0,  // 68: shoal.v1.Meta.Symlink:output_type -> shoal.v1.Attr
-	21, // 69: shoal.v1.Meta.Readlink:output_type -> shoal.v1.ReadlinkResponse
-	23, // 70: shoal.v1.Meta.ReadDir:output_type -> shoal.v1.ReadDirResponse
-	25, // 71: shoal.v1.Meta.GetXattr:output_type -> shoal.v1.XattrValue
-	8,  // 72: shoal.v1.Meta.SetXattr:output_type -> shoal.v1.Empty
-	26, // 73: shoal.v1.Meta.ListXattr:output_type -> shoal.v1.XattrNames
-	8,  // 74: shoal.v1.Meta.RemoveXattr:output_type -> shoal.v1.Empty
-	4,  // 75: shoal.v1.Meta.StatFS:output_type -> shoal.v1.StatFS
-	0,  // 76: shoal.v1.Meta.Open:output_type -> shoal.v1.Attr
-	8,  // 77: shoal.v1.Meta.Release:output_type -> shoal.v1.Empty
-	29, // 78: shoal.v1.Meta.ReadChunk:output_type -> shoal.v1.Slices
-	0,  // 79: shoal.v1.Meta.Write:output_type -> shoal.v1.Attr
-	8,  // 80: shoal.v1.Meta.CompactChunk:output_type -> shoal.v1.Empty
-	33, // 81: shoal.v1.Meta.Reclaim:output_type -> shoal.v1.Count
-	29, // 82: shoal.v1.Meta.FreedSlices:output_type -> shoal.v1.Slices
-	8,  // 83: shoal.v1.Meta.ForgetSlices:output_type -> shoal.v1.Empty
-	36, // 84: shoal.v1.Meta.SweepRanges:output_type -> shoal.v1.Ranges
-	8,  // 85: shoal.v1.Meta.ForgetSweep:output_type -> shoal.v1.Empty
-	29, // 86: shoal.v1.Meta.LiveSlices:output_type -> shoal.v1.Slices
-	37, // 87: shoal.v1.Meta.Check:output_type -> shoal.v1.CheckResponse
-	8,  // 88: shoal.v1.Meta.Sync:output_type -> shoal.v1.Empty
-	39, // 89: shoal.v1.Session.Create:output_type -> shoal.v1.SessionReply
-	39, // 90: shoal.v1.Session.Resume:output_type -> shoal.v1.SessionReply
-	8,  // 91: shoal.v1.Session.Heartbeat:output_type -> shoal.v1.Empty
-	8,  // 92: shoal.v1.Session.Close:output_type -> shoal.v1.Empty
-	35, // 93: shoal.v1.Session.AllocSliceIDs:output_type -> shoal.v1.Range
-	44, // 94: shoal.v1.Admin.ListFS:output_type -> shoal.v1.FSList
-	6,  // 95: shoal.v1.Admin.CreateFS:output_type -> shoal.v1.FSInfo
-	8,  // 96: shoal.v1.Admin.DeleteFS:output_type -> shoal.v1.Empty
-	46, // 97: shoal.v1.Admin.Status:output_type -> shoal.v1.StatusReply
-	56, // [56:98] is the sub-list for method output_type
-	14, // [14:56] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	48, // 14: shoal.v1.MemberList.ring:type_name -> shoal.v1.RingParams
+	47, // 15: shoal.v1.MemberList.workers:type_name -> shoal.v1.WorkerLease
+	9,  // 16: shoal.v1.Meta.Resolve:input_type -> shoal.v1.ResolveRequest
+	10, // 17: shoal.v1.Meta.Lookup:input_type -> shoal.v1.LookupRequest
+	11, // 18: shoal.v1.Meta.GetAttr:input_type -> shoal.v1.InoRequest
+	12, // 19: shoal.v1.Meta.SetAttr:input_type -> shoal.v1.SetAttrRequest
+	13, // 20: shoal.v1.Meta.Access:input_type -> shoal.v1.AccessRequest
+	14, // 21: shoal.v1.Meta.Mknod:input_type -> shoal.v1.MknodRequest
+	15, // 22: shoal.v1.Meta.Create:input_type -> shoal.v1.CreateRequest
+	16, // 23: shoal.v1.Meta.Mkdir:input_type -> shoal.v1.MkdirRequest
+	17, // 24: shoal.v1.Meta.Unlink:input_type -> shoal.v1.RemoveRequest
+	17, // 25: shoal.v1.Meta.Rmdir:input_type -> shoal.v1.RemoveRequest
+	18, // 26: shoal.v1.Meta.Rename:input_type -> shoal.v1.RenameRequest
+	19, // 27: shoal.v1.Meta.Link:input_type -> shoal.v1.LinkRequest
+	20, // 28: shoal.v1.Meta.Symlink:input_type -> shoal.v1.SymlinkRequest
+	11, // 29: shoal.v1.Meta.Readlink:input_type -> shoal.v1.InoRequest
+	22, // 30: shoal.v1.Meta.ReadDir:input_type -> shoal.v1.ReadDirRequest
+	24, // 31: shoal.v1.Meta.GetXattr:input_type -> shoal.v1.XattrRequest
+	24, // 32: shoal.v1.Meta.SetXattr:input_type -> shoal.v1.XattrRequest
+	11, // 33: shoal.v1.Meta.ListXattr:input_type -> shoal.v1.InoRequest
+	24, // 34: shoal.v1.Meta.RemoveXattr:input_type -> shoal.v1.XattrRequest
+	8,  // 35: shoal.v1.Meta.StatFS:input_type -> shoal.v1.Empty
+	27, // 36: shoal.v1.Meta.Open:input_type -> shoal.v1.OpenRequest
+	11, // 37: shoal.v1.Meta.Release:input_type -> shoal.v1.InoRequest
+	28, // 38: shoal.v1.Meta.ReadChunk:input_type -> shoal.v1.ReadChunkRequest
+	30, // 39: shoal.v1.Meta.Write:input_type -> shoal.v1.WriteRequest
+	31, // 40: shoal.v1.Meta.CompactChunk:input_type -> shoal.v1.CompactChunkRequest
+	32, // 41: shoal.v1.Meta.Reclaim:input_type -> shoal.v1.LimitRequest
+	32, // 42: shoal.v1.Meta.FreedSlices:input_type -> shoal.v1.LimitRequest
+	34, // 43: shoal.v1.Meta.ForgetSlices:input_type -> shoal.v1.SliceIDs
+	32, // 44: shoal.v1.Meta.SweepRanges:input_type -> shoal.v1.LimitRequest
+	36, // 45: shoal.v1.Meta.ForgetSweep:input_type -> shoal.v1.Ranges
+	8,  // 46: shoal.v1.Meta.LiveSlices:input_type -> shoal.v1.Empty
+	8,  // 47: shoal.v1.Meta.Check:input_type -> shoal.v1.Empty
+	8,  // 48: shoal.v1.Meta.Sync:input_type -> shoal.v1.Empty
+	38, // 49: shoal.v1.Session.Create:input_type -> shoal.v1.CreateSessionRequest
+	40, // 50: shoal.v1.Session.Resume:input_type -> shoal.v1.ResumeSessionRequest
+	41, // 51: shoal.v1.Session.Heartbeat:input_type -> shoal.v1.SessionID
+	41, // 52: shoal.v1.Session.Close:input_type -> shoal.v1.SessionID
+	42, // 53: shoal.v1.Session.AllocSliceIDs:input_type -> shoal.v1.AllocRequest
+	8,  // 54: shoal.v1.Admin.ListFS:input_type -> shoal.v1.Empty
+	43, // 55: shoal.v1.Admin.CreateFS:input_type -> shoal.v1.FSName
+	43, // 56: shoal.v1.Admin.DeleteFS:input_type -> shoal.v1.FSName
+	8,  // 57: shoal.v1.Admin.Status:input_type -> shoal.v1.Empty
+	47, // 58: shoal.v1.Cluster.Heartbeat:input_type -> shoal.v1.WorkerLease
+	51, // 59: shoal.v1.Cluster.Leave:input_type -> shoal.v1.WorkerID
+	49, // 60: shoal.v1.Cluster.Members:input_type -> shoal.v1.MembersRequest
+	0,  // 61: shoal.v1.Meta.Resolve:output_type -> shoal.v1.Attr
+	0,  // 62: shoal.v1.Meta.Lookup:output_type -> shoal.v1.Attr
+	0,  // 63: shoal.v1.Meta.GetAttr:output_type -> shoal.v1.Attr
+	0,  // 64: shoal.v1.Meta.SetAttr:output_type -> shoal.v1.Attr
+	8,  // 65: shoal.v1.Meta.Access:output_type -> shoal.v1.Empty
+	0,  // 66: shoal.v1.Meta.Mknod:output_type -> shoal.v1.Attr
+	0,  // 67: shoal.v1.Meta.Create:output_type -> shoal.v1.Attr
+	0,  // 68: shoal.v1.Meta.Mkdir:output_type -> shoal.v1.Attr
+	8,  // 69: shoal.v1.Meta.Unlink:output_type -> shoal.v1.Empty
+	8,  // 70: shoal.v1.Meta.Rmdir:output_type -> shoal.v1.Empty
+	8,  // 71: shoal.v1.Meta.Rename:output_type -> shoal.v1.Empty
+	0,  // 72: shoal.v1.Meta.Link:output_type -> shoal.v1.Attr
+	0,  // 73: shoal.v1.Meta.Symlink:output_type -> shoal.v1.Attr
+	21, // 74: shoal.v1.Meta.Readlink:output_type -> shoal.v1.ReadlinkResponse
+	23, // 75: shoal.v1.Meta.ReadDir:output_type -> shoal.v1.ReadDirResponse
+	25, // 76: shoal.v1.Meta.GetXattr:output_type -> shoal.v1.XattrValue
+	8,  // 77: shoal.v1.Meta.SetXattr:output_type -> shoal.v1.Empty
+	26, // 78: shoal.v1.Meta.ListXattr:output_type -> shoal.v1.XattrNames
+	8,  // 79: shoal.v1.Meta.RemoveXattr:output_type -> shoal.v1.Empty
+	4,  // 80: shoal.v1.Meta.StatFS:output_type -> shoal.v1.StatFS
+	0,  // 81: shoal.v1.Meta.Open:output_type -> shoal.v1.Attr
+	8,  // 82: shoal.v1.Meta.Release:output_type -> shoal.v1.Empty
+	29, // 83: shoal.v1.Meta.ReadChunk:output_type -> shoal.v1.Slices
+	0,  // 84: shoal.v1.Meta.Write:output_type -> shoal.v1.Attr
+	8,  // 85: shoal.v1.Meta.CompactChunk:output_type -> shoal.v1.Empty
+	33, // 86: shoal.v1.Meta.Reclaim:output_type -> shoal.v1.Count
+	29, // 87: shoal.v1.Meta.FreedSlices:output_type -> shoal.v1.Slices
+	8,  // 88: shoal.v1.Meta.ForgetSlices:output_type -> shoal.v1.Empty
+	36, // 89: shoal.v1.Meta.SweepRanges:output_type -> shoal.v1.Ranges
+	8,  // 90: shoal.v1.Meta.ForgetSweep:output_type -> shoal.v1.Empty
+	29, // 91: shoal.v1.Meta.LiveSlices:output_type -> shoal.v1.Slices
+	37, // 92: shoal.v1.Meta.Check:output_type -> shoal.v1.CheckResponse
+	8,  // 93: shoal.v1.Meta.Sync:output_type -> shoal.v1.Empty
+	39, // 94: shoal.v1.Session.Create:output_type -> shoal.v1.SessionReply
+	39, // 95: shoal.v1.Session.Resume:output_type -> shoal.v1.SessionReply
+	8,  // 96: shoal.v1.Session.Heartbeat:output_type -> shoal.v1.Empty
+	8,  // 97: shoal.v1.Session.Close:output_type -> shoal.v1.Empty
+	35, // 98: shoal.v1.Session.AllocSliceIDs:output_type -> shoal.v1.Range
+	44, // 99: shoal.v1.Admin.ListFS:output_type -> shoal.v1.FSList
+	6,  // 100: shoal.v1.Admin.CreateFS:output_type -> shoal.v1.FSInfo
+	8,  // 101: shoal.v1.Admin.DeleteFS:output_type -> shoal.v1.Empty
+	46, // 102: shoal.v1.Admin.Status:output_type -> shoal.v1.StatusReply
+	47, // 103: shoal.v1.Cluster.Heartbeat:output_type -> shoal.v1.WorkerLease
+	8,  // 104: shoal.v1.Cluster.Leave:output_type -> shoal.v1.Empty
+	50, // 105: shoal.v1.Cluster.Members:output_type -> shoal.v1.MemberList
+	61, // [61:106] is the sub-list for method output_type
+	16, // [16:61] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
@@ -3261,9 +3584,9 @@ func file_shoal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_proto_rawDesc), len(file_shoal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   52,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_shoal_proto_goTypes,
 		DependencyIndexes: file_shoal_proto_depIdxs,

@@ -63,7 +63,8 @@ func newServerCmd(role serveRole) *cobra.Command {
 		cmd.Short = "Run the worker role alone (block transfer over HTTP from --data or --store)"
 		cmd.Long = "Run only the worker role: serve the blocks under --data/blocks over HTTP. The\n" +
 			"filesystem registry comes from the meta server given with --meta (with --token when\n" +
-			"it has tokens); tell the meta server about this worker with its --worker-url."
+			"it has tokens), with which the worker keeps a lease so clients place blocks on it\n" +
+			"(docs/cluster.md); the meta server's --worker-url is where its garbage collector deletes blocks."
 		cmd.Example = "  shoal worker --data /srv/blocks --meta 10.0.0.5:7700 --worker-listen 0.0.0.0:7701 --tokens tokens --token PEER"
 	}
 	f := cmd.Flags()
@@ -83,6 +84,8 @@ func newServerCmd(role serveRole) *cobra.Command {
 	}
 	if role != roleMeta {
 		f.StringVar(&cfg.WorkerListen, "worker-listen", server.DefaultWorkerListen, "block HTTP address (HOST:PORT)")
+		f.StringVar(&cfg.WorkerID, "worker-id", "", "this worker's id in the worker registry, its place on the ring: keep it across restarts (default: its block address HOST:PORT)")
+		f.DurationVar(&cfg.LeaseTTL, "lease-ttl", server.DefaultLeaseTTL, "the worker's lease lapses this long after its last heartbeat (docs/cluster.md)")
 	}
 	if role == roleWorker {
 		f.StringVar(&metaAddrs, "meta", "", "meta server address(es), HOST:PORT[,HOST:PORT]")

@@ -9,7 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoalfs/shoal/internal/fserr"
+	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/progress"
+	"github.com/shoalfs/shoal/internal/ring"
+	"github.com/shoalfs/shoal/internal/rpc"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -42,11 +46,22 @@ func newStatusCmd() *cobra.Command {
 			r.fail(t.String(), err)
 			return r.err()
 		}
+		// A server without the Cluster service (an older one) has no
+		// worker registry to show.
+		members, err := conn.Cluster().Members(cmd.Context(), true)
+		if err != nil && !fserr.Is(fserr.NotSupported, err) {
+			r.fail(t.String(), err)
+			return r.err()
+		}
 		w := cmd.OutOrStdout()
 		if asJSON {
 			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")
-			if err := enc.Encode(st); err != nil {
+			if err := enc.Encode(struct {
+				rpc.Status
+				Ring    ring.Params
+				Workers []meta.Worker
+			}{st, members.Ring, members.Workers}); err != nil {
 				r.fail("", err)
 			}
 			return r.err()
@@ -62,13 +77,27 @@ func newStatusCmd() *cobra.Command {
 			nsess += len(f.Sessions)
 		}
 		tw.Flush()
+		now := time.Now()
+		if len(members.Workers) > 0 {
+			fmt.Fprintf(w, "\nring:    %s, %d live workers\n", members.Ring, live(members.Workers, now))
+			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "WORKER\tURL\tCAPACITY\tLAST HEARTBEAT\tLEASE")
+			for _, wk := range members.Workers {
+				lease := "expires in " + wk.Expires.Sub(now).Round(100*time.Millisecond).String()
+				if !wk.Live(now) {
+					lease = "expired " + now.Sub(wk.Expires).Round(time.Second).String() + " ago"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", wk.ID, wk.URL, progress.Bytes(int64(wk.Capacity)),
+					now.Sub(wk.Heartbeat).Round(100*time.Millisecond), lease)
+			}
+			tw.Flush()
+		}
 		if nsess == 0 {
 			return r.err()
 		}
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SESSION\tFS\tCLIENT\tHOST\tPID\tADDR\tOPEN\tSTARTED\tLAST HEARTBEAT")
-		now := time.Now()
 		for _, f := range st.FS {
 			for _, s := range f.Sessions {
 				id := fmt.Sprint(s.ID)
@@ -83,6 +112,17 @@ func newStatusCmd() *cobra.Command {
 		return r.err()
 	}
 	return cmd
+}
+
+// live counts the workers whose lease holds at now.
+func live(ws []meta.Worker, now time.Time) int {
+	n := 0
+	for _, w := range ws {
+		if w.Live(now) {
+			n++
+		}
+	}
+	return n
 }
 
 // splitAddrs splits a comma-separated address list.

@@ -135,6 +135,8 @@ var grpcReads = map[string]bool{
 	"ReadChunk": true, "FreedSlices": true, "SweepRanges": true, "LiveSlices": true, "Check": true,
 	// Session, Admin, Inline
 	"Heartbeat": true, "ListFS": true, "Status": true, "OpenRead": true,
+	// Cluster (Heartbeat above)
+	"Members": true,
 	// KV
 	"ListTables": true, "DescribeTable": true, "Get": true, "Exist": true, "TTL": true, "MultiGet": true,
 	"MultiGetOpt": true, "GetSortKeys": true, "SortKeyCount": true, "BatchGet": true, "Scan": true,

@@ -121,11 +121,12 @@ func (s *Server) GRPCOptions() []grpc.ServerOption {
 	}
 }
 
-// Register adds the Meta, Session and Admin services to g.
+// Register adds the Meta, Session, Admin and Cluster services to g.
 func (s *Server) Register(g *grpc.Server) {
 	pb.RegisterMetaServer(g, &metaServer{s: s})
 	pb.RegisterSessionServer(g, &sessionServer{s: s})
 	pb.RegisterAdminServer(g, &adminServer{s: s})
+	pb.RegisterClusterServer(g, &clusterServer{s: s})
 }
 
 // call is what the interceptors derive from a call's metadata.

@@ -14,7 +14,6 @@ import (
 	"github.com/shoalfs/shoal/internal/metrics"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/objstore/remote"
-	"github.com/shoalfs/shoal/internal/rpc"
 )
 
 // fsState is one served filesystem.
@@ -241,20 +240,11 @@ func (r *registry) reconcile(ctx context.Context) ([]meta.FSInfo, error) {
 
 // remoteList asks the meta server for the registry (a worker alone).
 func (r *registry) remoteList(ctx context.Context) ([]meta.FSInfo, error) {
-	r.s.peerMu.Lock()
-	defer r.s.peerMu.Unlock()
-	if r.s.peer == nil {
-		conn, err := rpc.Dial(ctx, r.s.cfg.MetaAddrs, rpc.ClientOptions{
-			Token:  r.s.cfg.PeerToken,
-			Client: "shoal-worker/" + r.s.cfg.Version,
-			Logger: r.s.cfg.Logger,
-		})
-		if err != nil {
-			return nil, err
-		}
-		r.s.peer = conn
+	conn, err := r.s.peerConn(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return r.s.peer.Admin().ListFS(ctx)
+	return conn.Admin().ListFS(ctx)
 }
 
 // open returns the open filesystems.
@@ -276,6 +266,7 @@ func (r *registry) gcLoop(ctx context.Context, every time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
+			r.releaseGC()
 			return
 		case <-t.C:
 		}
@@ -284,6 +275,7 @@ func (r *registry) gcLoop(ctx context.Context, every time.Duration) {
 }
 
 func (r *registry) gcOnce(ctx context.Context) {
+	r.s.pruneLeases(ctx)
 	if _, err := r.reconcile(ctx); err != nil && ctx.Err() == nil {
 		r.s.log.Warn("server: reading the filesystem registry", "err", err)
 	}
@@ -298,8 +290,45 @@ func (r *registry) gcOnce(ctx context.Context) {
 		if n > 0 {
 			r.s.log.Info("server: sessions expired", "fs", st.info.Name, "count", n)
 		}
+		if !r.claimGC(ctx, st) {
+			continue // another meta process collects this filesystem
+		}
 		if _, err := st.gc.GC(ctx); err != nil && ctx.Err() == nil {
 			r.s.log.Warn("server: garbage collection", "fs", st.info.Name, "err", err)
+		}
+	}
+}
+
+// claimGC reports whether this process may collect st's garbage now: on
+// an engine of its own always; on a shared one only while it holds the
+// collector's claim in the engine (meta.FS.ClaimGC), which it renews
+// every pass, so two meta processes never collect the same garbage.
+func (r *registry) claimGC(ctx context.Context, st *fsState) bool {
+	if !r.s.shared {
+		return true
+	}
+	held, err := st.fs.ClaimGC(ctx, r.s.gcOwner, r.s.gcClaimTTL())
+	if err != nil {
+		if ctx.Err() == nil {
+			r.s.log.Warn("server: claiming garbage collection", "fs", st.info.Name, "err", err)
+		}
+		return false
+	}
+	return held
+}
+
+// releaseGC gives up the collector's claims on a clean stop.
+func (r *registry) releaseGC() {
+	if !r.s.shared {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, st := range r.states() {
+		if st.fs != nil {
+			if err := st.fs.ReleaseGC(ctx, r.s.gcOwner); err != nil {
+				r.s.log.Warn("server: releasing garbage collection", "fs", st.info.Name, "err", err)
+			}
 		}
 	}
 }

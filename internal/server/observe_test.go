@@ -138,7 +138,7 @@ func workload(t *testing.T, srv *server.Server, round int) {
 func grpcMethods() map[string]bool {
 	out := map[string]bool{"Check": true, "Watch": true, "List": true}
 	for _, d := range []grpc.ServiceDesc{pb.Meta_ServiceDesc, pb.Session_ServiceDesc, pb.Admin_ServiceDesc,
-		pb.KV_ServiceDesc, pb.Inline_ServiceDesc, pb.Clone_ServiceDesc} {
+		pb.KV_ServiceDesc, pb.Inline_ServiceDesc, pb.Clone_ServiceDesc, pb.Cluster_ServiceDesc} {
 		for _, m := range d.Methods {
 			out[m.MethodName] = true
 		}

@@ -146,6 +146,16 @@ type Config struct {
 	// GrantTTL is the lifetime of the block grants issued to non-super
 	// tokens (0: rpc.DefaultGrantTTL); clients renew them.
 	GrantTTL time.Duration
+	// WorkerID is the worker role's id in the worker registry, its place
+	// on the ring: keep it across restarts (default: its advertised
+	// block address, host:port).
+	WorkerID string
+	// WorkerCapacity is the bytes the worker offers, recorded in its
+	// lease (informational).
+	WorkerCapacity uint64
+	// LeaseTTL is the worker lease's lifetime without a heartbeat (0:
+	// DefaultLeaseTTL; at most meta.MaxWorkerTTL).
+	LeaseTTL time.Duration
 	// Capacity is a byte quota on every filesystem served (0: none; df
 	// then shows the room on the data directory's disk).
 	Capacity uint64
@@ -191,6 +201,9 @@ func (c *Config) EnsureDefaults() {
 	if c.GCInterval == 0 {
 		c.GCInterval = DefaultGCInterval
 	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -227,6 +240,9 @@ func (c *Config) Validate() error {
 					l, TokenFileFormat)
 			}
 		}
+	}
+	if c.LeaseTTL > meta.MaxWorkerTTL {
+		return fserr.Errorf(op, fserr.Invalid, "server: lease ttl %v is over %v", c.LeaseTTL, meta.MaxWorkerTTL)
 	}
 	return nil
 }
@@ -276,6 +292,9 @@ type Server struct {
 	grpc           *grpc.Server
 	http           *http.Server
 	blockURLs      []string
+	workerID       string // the worker role's lease (lease.go)
+	workerURL      string
+	gcOwner        string // this process's name in the collector's claims
 	peerMu         sync.Mutex
 	peer           *rpc.Conn // worker alone: the meta server, dialled on first use
 	s3             *s3Role   // nil unless S3 is on
@@ -294,7 +313,7 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now()}
+	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now(), gcOwner: gcOwner()}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -331,7 +350,12 @@ func New(cfg Config) (_ *Server, err error) {
 		if s.tlsCfg != nil {
 			scheme = "https://"
 		}
-		s.blockURLs = append(s.blockURLs, scheme+advertised(s.httpLn.Addr()))
+		s.workerURL = scheme + advertised(s.httpLn.Addr())
+		s.blockURLs = append(s.blockURLs, s.workerURL)
+		s.workerID = cfg.WorkerID
+		if s.workerID == "" {
+			s.workerID = advertised(s.httpLn.Addr())
+		}
 	}
 	if len(cfg.WorkerURLs) > 0 {
 		s.blockURLs = append([]string(nil), cfg.WorkerURLs...)
@@ -531,6 +555,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.eng != nil && s.cfg.GCInterval > 0 {
 		gcDone.Go(func() { s.reg.gcLoop(gctx, s.cfg.GCInterval) })
 	}
+	if s.http != nil {
+		gcDone.Go(func() { s.leaseLoop(gctx) })
+	}
 	s.log.Info("server: started", "roles", s.cfg.Roles.String(), "api", s.Addr(), "blocks", s.WorkerAddr(), "data", s.cfg.DataDir)
 
 	var runErr error
@@ -652,7 +679,7 @@ func (b backend) Status(ctx context.Context) (rpc.StatusInfo, error) {
 	info := rpc.StatusInfo{
 		Version:   b.s.cfg.Version,
 		Started:   b.s.started,
-		BlockURLs: b.s.BlockURLs(),
+		BlockURLs: b.s.announcedURLs(ctx),
 	}
 	if a := b.s.Addr(); a != "" {
 		info.Listen = append(info.Listen, a)

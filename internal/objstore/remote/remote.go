@@ -17,6 +17,11 @@
 //     a grant expired (header Shoal-Grant-Error: expired) is retried once
 //     after Granter.Renew. A non-super token reaches blocks only that way
 //     (internal/blockserver); a super token needs no grant.
+//   - With Options.Placer, a request about a block goes first to the
+//     workers the placer lists for its key (the ring's walk: the holder,
+//     then the next members), then to the configured URLs; every worker
+//     serves every block of the shared store, so placement only decides
+//     whose cache holds it, never whether it can be read.
 package remote
 
 import (
@@ -63,6 +68,16 @@ type Options struct {
 	// Grants supplies the block grants a non-super token presents; nil
 	// sends none.
 	Grants Granter
+	// Placer picks the workers for each block key (internal/rpc's
+	// placement over the ring of live workers); nil sends every request
+	// to the base URL first.
+	Placer Placer
+}
+
+// Placer lists, for a block key, the base URLs of the workers to try in
+// order. An empty list leaves the request to the configured URLs.
+type Placer interface {
+	Place(key string) []string
 }
 
 // Granter supplies block grants (see internal/blockserver): the meta
@@ -102,7 +117,8 @@ const maxBody = 64 << 20
 
 // Store is an objstore.Store backed by a block server.
 type Store struct {
-	bases  []string // base URLs, each ending in the filesystem's path ("/v1/fs/x/")
+	suffix string   // the filesystem's path ("/v1/fs/x/")
+	bases  []string // base URLs, each ending in suffix
 	opts   Options
 	client *http.Client
 	cur    atomic.Int32 // index into bases of the server last reached
@@ -137,7 +153,7 @@ func New(baseURL, fsName string, opts Options) *Store {
 	if fsName != "" {
 		suffix = "/v1/fs/" + url.PathEscape(fsName) + "/"
 	}
-	s := &Store{opts: opts}
+	s := &Store{opts: opts, suffix: suffix}
 	for _, u := range append([]string{baseURL}, opts.FailoverURLs...) {
 		s.bases = append(s.bases, strings.TrimSuffix(u, "/")+suffix)
 	}
@@ -171,6 +187,7 @@ func New(baseURL, fsName string, opts Options) *Store {
 // request is one logical call, replayable on every attempt.
 type request struct {
 	op, key string
+	place   string // the block key that picks the workers ("" for any)
 	method  string
 	path    string // after the base: "blocks/" + escaped key, or "sync"
 	query   url.Values
@@ -234,10 +251,21 @@ func (s *Store) doRounds(ctx context.Context, rq *request) error {
 			case <-t.C:
 			}
 		}
+		for _, base := range s.placed(rq) {
+			err := s.attempt(ctx, base, rq)
+			var re *retryable
+			if !errors.As(err, &re) {
+				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			last = re.err
+		}
 		start := int(s.cur.Load())
 		for i := range s.bases {
 			idx := (start + i) % len(s.bases)
-			err := s.attempt(ctx, idx, rq)
+			err := s.attempt(ctx, s.bases[idx], rq)
 			var re *retryable
 			if !errors.As(err, &re) {
 				if ctx.Err() == nil {
@@ -258,8 +286,21 @@ func (s *Store) doRounds(ctx context.Context, rq *request) error {
 	return fserr.E(rq.op, rq.key, fserr.IO, last)
 }
 
-func (s *Store) attempt(ctx context.Context, idx int, rq *request) error {
-	u := s.bases[idx] + rq.path
+// placed returns the base URLs the placer picks for rq, in order.
+func (s *Store) placed(rq *request) []string {
+	if s.opts.Placer == nil || rq.place == "" {
+		return nil
+	}
+	urls := s.opts.Placer.Place(rq.place)
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = strings.TrimSuffix(u, "/") + s.suffix
+	}
+	return out
+}
+
+func (s *Store) attempt(ctx context.Context, base string, rq *request) error {
+	u := base + rq.path
 	if len(rq.query) > 0 {
 		u += "?" + rq.query.Encode()
 	}
@@ -421,7 +462,7 @@ func (s *Store) Get(ctx context.Context, key string, off, length int64) ([]byte,
 		}
 		return []byte{}, nil
 	}
-	rq := &request{op: op, key: key, keys: []string{key}, method: http.MethodGet, path: "blocks/" + escapeKey(key)}
+	rq := &request{op: op, key: key, place: key, keys: []string{key}, method: http.MethodGet, path: "blocks/" + escapeKey(key)}
 	if off > 0 || length > 0 {
 		r := "bytes=" + strconv.FormatInt(off, 10) + "-"
 		if length > 0 && off <= (1<<63-1)-length {
@@ -493,7 +534,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if data == nil {
 		data = []byte{} // a nil body would be sent without Content-Length
 	}
-	return s.do(ctx, &request{op: op, key: key, keys: []string{key}, method: http.MethodPut, path: "blocks/" + escapeKey(key),
+	return s.do(ctx, &request{op: op, key: key, place: key, keys: []string{key}, method: http.MethodPut, path: "blocks/" + escapeKey(key),
 		header: http.Header{"Content-Type": {"application/octet-stream"}}, body: data})
 }
 
@@ -506,7 +547,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.do(ctx, &request{op: op, key: key, keys: []string{key}, method: http.MethodDelete, path: "blocks/" + escapeKey(key)})
+	return s.do(ctx, &request{op: op, key: key, place: key, keys: []string{key}, method: http.MethodDelete, path: "blocks/" + escapeKey(key)})
 }
 
 // Head implements objstore.Store.
@@ -523,7 +564,7 @@ func (s *Store) Head(ctx context.Context, key string) (objstore.Info, error) {
 
 func (s *Store) head(ctx context.Context, op, key string) (objstore.Info, error) {
 	info := objstore.Info{Key: key}
-	err := s.do(ctx, &request{op: op, key: key, keys: []string{key}, method: http.MethodHead, path: "blocks/" + escapeKey(key),
+	err := s.do(ctx, &request{op: op, key: key, place: key, keys: []string{key}, method: http.MethodHead, path: "blocks/" + escapeKey(key),
 		handle: func(resp *http.Response) error {
 			info.Size = resp.ContentLength
 			if t, err := time.Parse(time.RFC3339Nano, resp.Header.Get("Shoal-Mod-Time")); err == nil {
@@ -600,7 +641,9 @@ func (s *Store) Sync(ctx context.Context, keys []string) error {
 	if err != nil {
 		return fserr.E(op, fserr.Invalid, err)
 	}
-	return s.do(ctx, &request{op: op, keys: keys, method: http.MethodPost, path: "sync",
+	// Workers share one store, so any of them syncs every key: the first
+	// key's holder is as good as another.
+	return s.do(ctx, &request{op: op, place: keys[0], keys: keys, method: http.MethodPost, path: "sync",
 		header: http.Header{"Content-Type": {"application/json"}}, body: body})
 }
 
