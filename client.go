@@ -107,13 +107,6 @@ type Client struct {
 	internal bool
 }
 
-// checker is what Check needs from the metadata service beyond
-// meta.Service; the in-process meta.FS has it.
-type checker interface {
-	Check(ctx context.Context) ([]string, error)
-	LiveSlices(ctx context.Context, fn func(meta.Slice) error) error
-}
-
 // core is the state every view of a Client shares.
 type core struct {
 	meta    meta.Service
@@ -344,7 +337,7 @@ func (c *Client) Check(verifyData bool) ([]string, error) {
 	if err := c.check(op, ""); err != nil {
 		return nil, err
 	}
-	ck, ok := c.core.meta.(checker)
+	ck, ok := c.core.meta.(meta.Checker)
 	if !ok {
 		return nil, fserr.E(op, "", fserr.NotSupported)
 	}
@@ -352,7 +345,7 @@ func (c *Client) Check(verifyData bool) ([]string, error) {
 	if err != nil {
 		return problems, wrap(op, "", err)
 	}
-	live := func(fn func(meta.Slice) error) error { return ck.LiveSlices(c.ctx, fn) }
+	live := func(fn func(meta.Slice) error) error { return c.core.meta.LiveSlices(c.ctx, fn) }
 	more, err := c.core.data.CheckBlocks(c.ctx, live, verifyData)
 	problems = append(problems, more...)
 	return problems, wrap(op, "", err)

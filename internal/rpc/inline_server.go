@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -184,9 +183,9 @@ func inlineReadKeys(recs []meta.Slice, max int) []string {
 	return keys
 }
 
-// CreatePath is Meta.Resolve of the parent followed by Meta.Create, so a
-// remote open(O_CREAT) costs one round trip. The request id deduplicates
-// the Create as it would Meta.Create's; the Resolve is a read. Like
+// CreatePath is the session's meta.PathCreator, so a remote
+// open(O_CREAT) costs one round trip. The request id deduplicates the
+// Create as it would Meta.Create's; the Resolve is a read. Like
 // Meta.Create it opens whatever it finds, a symlink included: the client
 // releases what it does not use, as after Meta.Create.
 func (is *inlineServer) CreatePath(ctx context.Context, r *pb.CreatePathRequest) (*pb.CreatePathResponse, error) {
@@ -198,26 +197,14 @@ func (is *inlineServer) CreatePath(ctx context.Context, r *pb.CreatePathRequest)
 	if c.sess == nil {
 		return nil, errNoSession(op)
 	}
-	p := string(r.Path)
-	i := strings.LastIndexByte(p, '/')
-	if i < 0 || i == len(p)-1 {
-		return nil, toStatus(fserr.E(op, p, fserr.Invalid))
-	}
-	dir, base := p[:i], p[i+1:]
-	if dir == "" {
-		dir = "/"
-	}
-	pa, err := c.svc.Resolve(ctx, c.id, dir, true)
+	res, err := c.sess.CreatePath(ctx, c.id, string(r.Path), r.Mode, int(r.Flags), r.Excl)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if pa.Type != meta.TypeDir {
+	if res.ParentNotDir {
 		return &pb.CreatePathResponse{ParentNotDir: true}, nil
 	}
-	a, err := c.svc.Create(ctx, c.id, pa.Ino, base, r.Mode, int(r.Flags), r.Excl)
-	if err != nil {
-		return nil, toStatus(err)
-	}
+	a := res.Attr
 	is.s.grantOpen(c, a.Ino, true) // as Meta.Create: its creator may write a new file whatever the flags
 	return &pb.CreatePathResponse{Attr: attrToPB(&a)}, nil
 }
