@@ -48,7 +48,7 @@ type Checker interface {
 
 // Syncer makes everything committed so far durable against power loss,
 // not only process death: File.Sync calls it after committing its slices.
-// Over an engine that cannot (the in-memory one) it does nothing.
+// Over an engine that cannot, it does nothing.
 type Syncer interface {
 	Sync() error
 }
