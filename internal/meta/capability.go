@@ -11,10 +11,11 @@ import (
 // that one place lists them; docs/architecture.md has the table of which
 // backend offers which. Both backends, in-process (FS, Session) and
 // remote (the rpc client), offer every one whose work the backend can
-// do, so that an operation is equally atomic over either; the exceptions
-// are InlineWriter and OpenReader, whose point is carrying block objects
-// in the call, and the in-process meta holds no block store (its client's
-// data layer reads and writes the store itself, in the same transactions).
+// do, so that an operation is equally atomic over either. The exception
+// is InlineWriter, whose point is carrying block objects in the call: the
+// in-process meta holds no block store (its client's data layer puts the
+// blocks and commits with one Write, the same transaction), and for the
+// same reason the in-process OpenReader returns no block objects.
 // A consumer still checks the assertion, and an older server answers a
 // call it lacks with kind NotSupported, so each has a fallback.
 
@@ -117,4 +118,6 @@ var (
 	_ Syncer      = (*Session)(nil)
 	_ PathCreator = (*FS)(nil)
 	_ PathCreator = (*Session)(nil)
+	_ OpenReader  = (*FS)(nil)
+	_ OpenReader  = (*Session)(nil)
 )

@@ -10,8 +10,8 @@ import (
 
 // The capabilities that the in-process backends offer as compositions
 // of Service calls (capability.go): each is the same transactions a
-// caller would run itself, so the remote backend, whose server runs
-// them, is no less atomic.
+// caller would run itself, and the rpc server runs the session's for the
+// remote backend, so the two are equally atomic.
 
 // CreatePath is Resolve of the parent followed by Create.
 func (fs *FS) CreatePath(ctx context.Context, id Identity, path string, mode uint32, flags int, excl bool) (CreatePathResult, error) {
@@ -49,6 +49,49 @@ func createPath(ctx context.Context, svc Service, id Identity, path string, mode
 		return CreatePathResult{}, err
 	}
 	return CreatePathResult{Attr: a}, nil
+}
+
+// OpenRead is Resolve, Open and ReadChunk of chunk 0. It returns no
+// block objects whatever maxInline says: the in-process meta holds no
+// block store, and its caller's data layer reads the blocks itself.
+func (fs *FS) OpenRead(ctx context.Context, id Identity, path string, follow bool, flags, maxInline int) (OpenReadResult, error) {
+	return openRead(ctx, fs, id, path, follow, flags)
+}
+
+// OpenRead is FS.OpenRead, the handle counted in this session.
+func (s *Session) OpenRead(ctx context.Context, id Identity, path string, follow bool, flags, maxInline int) (OpenReadResult, error) {
+	return openRead(ctx, s, id, path, follow, flags)
+}
+
+// openRead opens (one transaction, deduplicated by ctx's request id as
+// Open's is) what path names, when it is a regular file, and reads its
+// first chunk's records. If that read fails the handle is given back, so
+// the caller sees no open.
+func openRead(ctx context.Context, svc Service, id Identity, path string, follow bool, flags int) (OpenReadResult, error) {
+	if path == "" {
+		path = "/" // the root, as the rpc client sends it
+	}
+	a, err := svc.Resolve(ctx, id, path, follow)
+	if err != nil {
+		return OpenReadResult{}, err
+	}
+	if a.Type != TypeRegular {
+		return OpenReadResult{Attr: a}, nil
+	}
+	a, err = svc.Open(ctx, id, a.Ino, flags)
+	if err != nil {
+		return OpenReadResult{}, err
+	}
+	ss, err := svc.ReadChunk(ctx, a.Ino, 0)
+	if err != nil {
+		// Not under this call's request id, which the Open just recorded
+		// as applied: meta would take the Release for a retry of it and
+		// release nothing. Should the Release fail too, the handle goes
+		// with the session, as any handle its holder lost.
+		_ = svc.Release(WithRequest(context.WithoutCancel(ctx), 0, 0), a.Ino)
+		return OpenReadResult{}, err
+	}
+	return OpenReadResult{Attr: a, Opened: true, Slices: ss}, nil
 }
 
 // Sync syncs the engine when it can (kv.Syncer); otherwise there is

@@ -116,33 +116,38 @@ func (is *inlineServer) OpenRead(ctx context.Context, r *pb.OpenReadRequest) (*p
 	if c.sess == nil {
 		return nil, errNoSession(op)
 	}
-	ino := meta.Ino(r.Ino)
+	flags := int(r.Flags)
+	var (
+		a  meta.Attr
+		ss []meta.Slice
+	)
 	if len(r.Path) > 0 {
-		a, err := c.svc.Resolve(ctx, c.id, string(r.Path), r.Follow)
+		// The session's meta.OpenReader: resolve, open, chunk 0.
+		res, err := c.sess.OpenRead(ctx, c.id, string(r.Path), r.Follow, flags, 0)
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		if a.Type != meta.TypeRegular {
-			return &pb.OpenReadResponse{Attr: attrToPB(&a)}, nil
+		if !res.Opened {
+			return &pb.OpenReadResponse{Attr: attrToPB(&res.Attr)}, nil
 		}
-		ino = a.Ino
-	}
-	flags := int(r.Flags)
-	a, err := c.svc.Open(ctx, c.id, ino, flags)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	is.s.grantOpen(c, a.Ino, writeFlags(flags))
-	ss, err := c.svc.ReadChunk(ctx, a.Ino, 0)
-	if err != nil {
-		// Give the handle back: the client saw no open. Not under this
-		// call's request id, which the Open just recorded as applied: meta
-		// would take the Release for a retry of it and release nothing.
-		relCtx := meta.WithRequest(context.WithoutCancel(ctx), c.sessID, 0)
-		if rerr := c.svc.Release(relCtx, a.Ino); rerr == nil {
-			is.s.grantRelease(c, a.Ino)
+		a, ss = res.Attr, res.Slices
+		is.s.grantOpen(c, a.Ino, writeFlags(flags))
+	} else {
+		a, err = c.svc.Open(ctx, c.id, meta.Ino(r.Ino), flags)
+		if err != nil {
+			return nil, toStatus(err)
 		}
-		return nil, toStatus(err)
+		is.s.grantOpen(c, a.Ino, writeFlags(flags))
+		if ss, err = c.svc.ReadChunk(ctx, a.Ino, 0); err != nil {
+			// Give the handle back: the client saw no open. Not under this
+			// call's request id, which the Open just recorded as applied: meta
+			// would take the Release for a retry of it and release nothing.
+			relCtx := meta.WithRequest(context.WithoutCancel(ctx), c.sessID, 0)
+			if rerr := c.svc.Release(relCtx, a.Ino); rerr == nil {
+				is.s.grantRelease(c, a.Ino)
+			}
+			return nil, toStatus(err)
+		}
 	}
 	is.s.sendReadGrant(ctx, c, a.Ino, ss)
 	out := &pb.OpenReadResponse{Attr: attrToPB(&a), Slices: slicesToPB(ss), Opened: true}
