@@ -112,7 +112,7 @@ type core struct {
 	meta    meta.Service
 	store   objstore.Store
 	data    *data.Layer
-	syncer  kv.Syncer // nil when the engine cannot sync on demand
+	syncer  meta.Syncer // nil when the backend cannot sync on demand
 	id      meta.Identity
 	umask   fs.FileMode
 	logger  *slog.Logger
@@ -230,7 +230,7 @@ func (o *options) dataConfig() data.Config {
 // newClient builds a Client over its layers. It takes ownership of m and
 // d (closed by Close), then runs closers in order. Remote backends and
 // tests over the in-memory engine use it directly.
-func newClient(m meta.Service, s objstore.Store, d *data.Layer, syncer kv.Syncer, o options, closers ...func() error) *Client {
+func newClient(m meta.Service, s objstore.Store, d *data.Layer, syncer meta.Syncer, o options, closers ...func() error) *Client {
 	o.ensureDefaults()
 	co := &core{
 		meta:    m,
