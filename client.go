@@ -14,7 +14,6 @@ import (
 	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
-	"github.com/shoalfs/shoal/internal/kv"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/storage"
@@ -107,19 +106,12 @@ type Client struct {
 	internal bool
 }
 
-// checker is what Check needs from the metadata service beyond
-// meta.Service; the in-process meta.FS has it.
-type checker interface {
-	Check(ctx context.Context) ([]string, error)
-	LiveSlices(ctx context.Context, fn func(meta.Slice) error) error
-}
-
 // core is the state every view of a Client shares.
 type core struct {
 	meta    meta.Service
 	store   objstore.Store
 	data    *data.Layer
-	syncer  kv.Syncer // nil when the engine cannot sync on demand
+	syncer  meta.Syncer // nil when the backend cannot sync on demand
 	id      meta.Identity
 	umask   fs.FileMode
 	logger  *slog.Logger
@@ -243,7 +235,7 @@ func (o *options) dataConfig() data.Config {
 // newClient builds a Client over its layers. It takes ownership of m and
 // d (closed by Close), then runs closers in order. Remote backends and
 // tests over the in-memory engine use it directly.
-func newClient(m meta.Service, s objstore.Store, d *data.Layer, syncer kv.Syncer, o options, closers ...func() error) *Client {
+func newClient(m meta.Service, s objstore.Store, d *data.Layer, syncer meta.Syncer, o options, closers ...func() error) *Client {
 	o.ensureDefaults()
 	co := &core{
 		meta:    m,
@@ -350,7 +342,7 @@ func (c *Client) Check(verifyData bool) ([]string, error) {
 	if err := c.check(op, ""); err != nil {
 		return nil, err
 	}
-	ck, ok := c.core.meta.(checker)
+	ck, ok := c.core.meta.(meta.Checker)
 	if !ok {
 		return nil, fserr.E(op, "", fserr.NotSupported)
 	}
@@ -358,7 +350,7 @@ func (c *Client) Check(verifyData bool) ([]string, error) {
 	if err != nil {
 		return problems, wrap(op, "", err)
 	}
-	live := func(fn func(meta.Slice) error) error { return ck.LiveSlices(c.ctx, fn) }
+	live := func(fn func(meta.Slice) error) error { return c.core.meta.LiveSlices(c.ctx, fn) }
 	more, err := c.core.data.CheckBlocks(c.ctx, live, verifyData)
 	problems = append(problems, more...)
 	return problems, wrap(op, "", err)

@@ -13,7 +13,7 @@ import (
 	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/datadir"
 	"github.com/shoalfs/shoal/internal/fserr"
-	"github.com/shoalfs/shoal/internal/kv"
+	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore/remote"
 	"github.com/shoalfs/shoal/internal/rpc"
 )
@@ -126,7 +126,7 @@ func Dial(ctx context.Context, addrs string, opts ...Option) (*Client, error) {
 	}
 	// The remote meta syncs the server's engine (Meta.Sync), which
 	// File.Sync needs after committing its slices.
-	syncer, _ := m.(kv.Syncer)
+	syncer, _ := m.(meta.Syncer)
 	c := newClient(m, store, d, syncer, o, store.Close, placement.Close, conn.Close)
 	c.core.tables = remoteTables{conn.KV()}
 	return c, nil

@@ -12,7 +12,6 @@ import (
 	"github.com/shoalfs/shoal/internal/data"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/meta"
-	"github.com/shoalfs/shoal/internal/rpc"
 )
 
 // File is an open file or directory. Each File has its own offset; it
@@ -374,23 +373,17 @@ func (c *Client) openExisting(op, name, n string, a meta.Attr, flag int) (*File,
 	return c.newFile(name, n, oa, flag), nil
 }
 
-// pathCreator is the remote meta service's one-call create (rpc's
-// Inline.CreatePath).
-type pathCreator interface {
-	CreatePath(ctx context.Context, id meta.Identity, path string, mode uint32, flags int, excl bool) (rpc.CreatePathResult, error)
-}
-
 // createPath resolves n's parent and creates or opens its last element
 // (n is not the root) in one round trip when the meta service can. It
 // reports one=false, having done nothing, when the caller must resolve
 // and create in two calls: a server without the call, or an O_TRUNC
 // while this client buffers writes, which must be flushed before the
 // truncate and so need the inode first.
-func (c *Client) createPath(n string, flag int, perm fs.FileMode, excl bool) (r rpc.CreatePathResult, one bool, err error) {
+func (c *Client) createPath(n string, flag int, perm fs.FileMode, excl bool) (r meta.CreatePathResult, one bool, err error) {
 	if !c.core.data.Inline() || flag&os.O_TRUNC != 0 && c.core.data.Busy() {
 		return r, false, nil
 	}
-	pc, ok := c.core.meta.(pathCreator)
+	pc, ok := c.core.meta.(meta.PathCreator)
 	if !ok {
 		return r, false, nil
 	}
@@ -398,15 +391,9 @@ func (c *Client) createPath(n string, flag int, perm fs.FileMode, excl bool) (r 
 	if fserr.Is(fserr.NotSupported, err) {
 		// As openRead: the Inline service is one, absent or not.
 		c.core.data.NoInline()
-		return rpc.CreatePathResult{}, false, nil
+		return meta.CreatePathResult{}, false, nil
 	}
 	return r, true, err
-}
-
-// openReader is the remote meta service's one-call open for reading
-// (rpc's Inline.OpenRead).
-type openReader interface {
-	OpenRead(ctx context.Context, id meta.Identity, path string, follow bool, flags, maxInline int) (rpc.OpenReadResult, error)
 }
 
 // openRead opens name for reading in one round trip when the meta
@@ -418,7 +405,7 @@ func (c *Client) openRead(op, name, n string, flag int, follow bool) (*File, boo
 	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|O_DIRECTORY) != 0 || !c.core.data.Inline() {
 		return nil, false, nil
 	}
-	or, ok := c.core.meta.(openReader)
+	or, ok := c.core.meta.(meta.OpenReader)
 	if !ok {
 		return nil, false, nil
 	}

@@ -38,5 +38,8 @@ func newFromService(m meta.Service, store objstore.Store, opts ...Option) (*Clie
 	if err != nil {
 		return nil, fserr.E("newfromservice", "", err)
 	}
-	return newClient(m, store, d, nil, o), nil
+	// File.Sync reaches the engine as over OpenLocal and Dial: the
+	// in-process meta is a meta.Syncer.
+	syncer, _ := m.(meta.Syncer)
+	return newClient(m, store, d, syncer, o), nil
 }

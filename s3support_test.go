@@ -5,8 +5,6 @@ import (
 	"os"
 	"testing"
 	"time"
-
-	"github.com/shoalfs/shoal/internal/fserr"
 )
 
 func TestPublish(t *testing.T) {
@@ -25,13 +23,8 @@ func TestPublish(t *testing.T) {
 		write("stage/a", "one")
 		mt := time.Unix(1700000000, 42)
 		a, err := c.Publish("stage/a", "dst/obj", PublishOptions{Mtime: mt, Xattr: "user.x", Value: []byte("v"), Check: true})
-		if b.remote {
-			// No wire support yet: callers fall back to SetXattr + Rename.
-			if !fserr.Is(fserr.NotSupported, err) {
-				t.Fatalf("remote publish: %v", err)
-			}
-			return
-		}
+		// Both backends publish in one transaction (the remote one through
+		// the Clone service's Publish).
 		must(t, err)
 		if a.Size != 3 || !a.Mtime.Equal(mt) {
 			t.Fatalf("published attr %+v", a)

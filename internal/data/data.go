@@ -20,7 +20,7 @@
 // is close-to-open: Flush uploads every buffered block and then commits
 // all pending slices of the file with one meta.Write (or, for a close of
 // at most InlineMax bytes over a remote meta with Config.Inline, hands the
-// blocks to one InlineWriter call that stores and commits them; inline.go).
+// blocks to one meta.InlineWriter call that stores and commits them; inline.go).
 // Durability against
 // power loss comes from Sync, which also syncs the inode's blocks in the
 // store (see sync.go) before its caller syncs the metadata.
@@ -81,7 +81,7 @@ type Config struct {
 	// disables background compaction).
 	CompactThreshold int
 	// Inline lets a close commit a small write (InlineMax) with its blocks
-	// inside the commit when the meta.Service is an InlineWriter whose
+	// inside the commit when the Meta is a meta.InlineWriter whose
 	// blocks land in this Layer's store (the remote client).
 	Inline bool
 	// Logger receives background errors (compaction, readahead, block
@@ -157,9 +157,19 @@ type stats struct {
 	compactions                                                   atomic.Int64
 }
 
-// Layer is the data path over one meta.Service and one objstore.Store.
+// Meta is the part of meta.Service the data layer uses: the slice
+// records, the garbage, and a file's attributes (compaction reads its
+// size). A Meta that is also a meta.InlineWriter commits small writes
+// with their blocks when Config.Inline is set.
+type Meta interface {
+	meta.Chunks
+	meta.Reclaimer
+	GetAttr(ctx context.Context, ino meta.Ino) (meta.Attr, error)
+}
+
+// Layer is the data path over one Meta and one objstore.Store.
 type Layer struct {
-	meta   meta.Service
+	meta   Meta
 	store  objstore.Store
 	syncer objstore.Syncer // nil: the store is durable at Put
 	cfg    Config
@@ -198,7 +208,7 @@ type compactKey struct {
 }
 
 // New returns a Layer storing file data in s and slice records in m.
-func New(m meta.Service, s objstore.Store, cfg Config) (*Layer, error) {
+func New(m Meta, s objstore.Store, cfg Config) (*Layer, error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

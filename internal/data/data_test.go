@@ -25,7 +25,7 @@ import (
 
 var ctx = context.Background()
 
-func newLayer(t testing.TB, m meta.Service, s objstore.Store, cfg Config) *Layer {
+func newLayer(t testing.TB, m Meta, s objstore.Store, cfg Config) *Layer {
 	t.Helper()
 	l, err := New(m, s, cfg)
 	if err != nil {

@@ -10,10 +10,10 @@ import (
 	"github.com/shoalfs/shoal/internal/meta"
 )
 
-// fakeMeta implements the meta.Service methods the data layer calls, with
-// the contract's semantics, for unit tests. Other methods panic.
+// fakeMeta implements the Meta methods the data layer calls, with the
+// contract's semantics, for unit tests. Other methods panic.
 type fakeMeta struct {
-	meta.Service
+	Meta
 
 	mu        sync.Mutex
 	nextSlice uint64
@@ -24,6 +24,8 @@ type fakeMeta struct {
 	reclaim   []meta.Ino
 	writes    int
 }
+
+var _ Meta = (*fakeMeta)(nil)
 
 func newFakeMeta() *fakeMeta {
 	return &fakeMeta{

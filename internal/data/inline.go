@@ -16,17 +16,6 @@ import (
 // small-block engine travels in one call either way.
 const InlineMax = blockfmt.SmallMax
 
-// InlineWriter is an optional extension of the meta.Service a Layer runs
-// over (the remote client): WriteInline stores the block objects keys[i]
-// = objs[i] (data plus CRC trailer) in the store the Layer reads from,
-// then commits writes as meta.Write does. It fails with kind
-// fserr.NotSupported, before storing anything, when the service cannot
-// (an older server); the Layer then uploads and commits the usual way.
-// Used only when Config.Inline is set.
-type InlineWriter interface {
-	WriteInline(ctx context.Context, ino meta.Ino, keys []string, objs [][]byte, writes []meta.ChunkWrite, mtime time.Time) (meta.Attr, error)
-}
-
 // inlineBatchLocked reports whether batch may be committed inline: every
 // block is still in memory and not uploading, and they total at most
 // InlineMax bytes. It then marks those blocks uploading so nothing else
@@ -36,7 +25,7 @@ func (st *inode) inlineBatchLocked(batch []*pslice) bool {
 	if !l.cfg.Inline || l.noInline.Load() {
 		return false
 	}
-	if _, ok := l.meta.(InlineWriter); !ok {
+	if _, ok := l.meta.(meta.InlineWriter); !ok {
 		return false
 	}
 	total := 0
@@ -108,7 +97,7 @@ func (st *inode) commitInline(ctx context.Context, batch []*pslice, mtime time.T
 		st.mu.Unlock()
 		return nil, meta.Attr{}, true, nil
 	}
-	attr, err := l.meta.(InlineWriter).WriteInline(ctx, st.ino, keys, objs, writes, mtime)
+	attr, err := l.meta.(meta.InlineWriter).WriteInline(ctx, st.ino, keys, objs, writes, mtime)
 	st.mu.Lock()
 	if fserr.Is(fserr.NotSupported, err) {
 		l.noInline.Store(true)

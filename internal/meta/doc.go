@@ -3,7 +3,11 @@
 // garbage-collection queues, client sessions, request ids and the
 // registry of filesystems, all stored in one kv.Engine (DESIGN.md
 // "Metadata schema"). FS and Session implement Service over any
-// kv.Engine.
+// kv.Engine. Service is composed of Namespace, Handles, Chunks and
+// Reclaimer; the optional capabilities a backend may add (NameLister,
+// Cloner, Publisher, Checker, Syncer, PathCreator, OpenReader,
+// InlineWriter) are declared in capability.go, and docs/architecture.md
+// tables which backend offers which.
 //
 // Every namespace operation is one engine transaction, so the invariants
 // below hold between transactions whatever the interleaving; (*FS).Check

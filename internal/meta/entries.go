@@ -137,13 +137,19 @@ func (h *hold) release(fs *FS) {
 
 // updateHolding runs fn as fs.update does, with a hold for unlinkNode.
 func (fs *FS) updateHolding(ctx context.Context, op string, fn func(kv.Txn, *hold) error) error {
+	return fs.updateHoldingRec(ctx, op, fn, nil, nil)
+}
+
+// updateHoldingRec is updateHolding with fs.update's record and replay,
+// for a call that answers a retried request with what it returned.
+func (fs *FS) updateHoldingRec(ctx context.Context, op string, fn func(kv.Txn, *hold) error, rec func() []byte, replay func(kv.Txn, []byte) error) error {
 	var h hold
 	defer func() { h.release(fs) }()
 	for {
 		err := fs.update(ctx, op, func(tx kv.Txn) error {
 			h.recs = h.recs[:0]
 			return fn(tx, &h)
-		}, nil, nil)
+		}, rec, replay)
 		var rl *errRelock
 		if errors.As(err, &rl) {
 			h.release(fs)

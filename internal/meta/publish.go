@@ -42,17 +42,6 @@ type PublishOptions struct {
 	ExpectCtime int64
 }
 
-// Publisher is offered by a Service that can publish staged files in one
-// transaction (FS, Session), found by type assertion like NameLister.
-type Publisher interface {
-	Publish(ctx context.Context, id Identity, parent Ino, name string, newParent Ino, newName string, o PublishOptions) (Attr, error)
-}
-
-var (
-	_ Publisher = (*FS)(nil)
-	_ Publisher = (*Session)(nil)
-)
-
 // Publish moves the regular file name in parent to newName in newParent,
 // replacing what is there as Rename does, after applying o to it, all in
 // one transaction. It returns the file's attributes as committed.
@@ -80,7 +69,10 @@ func (fs *FS) Publish(ctx context.Context, id Identity, parent Ino, name string,
 	}
 	now := fs.now()
 	var out Attr
-	err := fs.updateHolding(ctx, op, func(tx kv.Txn, h *hold) error {
+	// A retried request (over the wire) answers with the file it
+	// published, as a retried Create does.
+	var pub node
+	err := fs.updateHoldingRec(ctx, op, func(tx kv.Txn, h *hold) error {
 		ino, _, _, found, err := fs.lookupEntry(tx, parent, name)
 		if err != nil {
 			return err
@@ -122,6 +114,12 @@ func (fs *FS) Publish(ctx context.Context, id Identity, parent Ino, name string,
 			return err
 		}
 		out = n.Attr
+		return nil
+	}, func() []byte { return u64bytes(uint64(out.Ino)) }, func(tx kv.Txn, val []byte) error {
+		if err := fs.replayCreate(op, newParent, newName, &pub)(tx, val); err != nil {
+			return err
+		}
+		out = pub.Attr
 		return nil
 	})
 	if err != nil {

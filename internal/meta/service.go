@@ -195,12 +195,28 @@ type ChunkWrite struct {
 }
 
 // Service is the namespace API. It is implemented in-process over a kv
-// engine (FS in this package) and, later, by an RPC client. Every method
-// is one engine transaction unless it says otherwise. Names are single
-// path components; Resolve walks paths.
+// engine (FS and Session in this package) and remotely by the rpc client
+// (rpc.Conn.Meta). Every method is one engine transaction unless it says
+// otherwise. Names are single path components; Resolve walks paths.
+//
+// It is four interfaces, one per thing it serves, so that a consumer
+// names the part it uses (the data layer takes Chunks, Reclaimer and
+// GetAttr; see data.Meta). What a backend may offer beyond Service is
+// in capability.go.
 //
 // Errors are *fserr.Error with the POSIX kind Linux would return.
 type Service interface {
+	Namespace
+	Handles
+	Chunks
+	Reclaimer
+
+	// Close releases the service (and the session it holds).
+	Close() error
+}
+
+// Namespace is the tree of names and the inodes' attributes and xattrs.
+type Namespace interface {
 	// Resolve walks path (absolute, "/"-separated, already cleaned by the
 	// caller or cleaned here) from the root, following symlinks in the
 	// middle and, if follow is set, at the end. It checks search (x)
@@ -215,11 +231,6 @@ type Service interface {
 	// char, block; symlinks go through Symlink). mode is final (the caller
 	// applied its umask).
 	Mknod(ctx context.Context, id Identity, parent Ino, name string, typ Type, mode uint32, rdev uint32) (Attr, error)
-	// Create is Mknod of a regular file that also opens it (counts as an
-	// open handle for delete-on-last-close). With excl unset, an existing
-	// regular file is opened instead (after a write permission check) and
-	// Exist is not returned.
-	Create(ctx context.Context, id Identity, parent Ino, name string, mode uint32, flags int, excl bool) (Attr, error)
 	Mkdir(ctx context.Context, id Identity, parent Ino, name string, mode uint32) (Attr, error)
 	Unlink(ctx context.Context, id Identity, parent Ino, name string) error
 	Rmdir(ctx context.Context, id Identity, parent Ino, name string) error
@@ -240,7 +251,16 @@ type Service interface {
 	RemoveXattr(ctx context.Context, id Identity, ino Ino, name string) error
 
 	StatFS(ctx context.Context) (StatFS, error)
+}
 
+// Handles are the open handles, which keep an unlinked inode's data
+// until the last one goes.
+type Handles interface {
+	// Create is Mknod of a regular file that also opens it (counts as an
+	// open handle for delete-on-last-close). With excl unset, an existing
+	// regular file is opened instead (after a write permission check) and
+	// Exist is not returned.
+	Create(ctx context.Context, id Identity, parent Ino, name string, mode uint32, flags int, excl bool) (Attr, error)
 	// Open checks permission for flags (os.O_RDONLY/O_WRONLY/O_RDWR,
 	// O_APPEND, O_TRUNC: immutable and append-only flags honoured) and
 	// records an open handle on ino; O_TRUNC truncates. Every successful
@@ -249,7 +269,11 @@ type Service interface {
 	// Release drops one open handle. When the last handle of an inode
 	// with no links goes, the inode is queued for reclaim.
 	Release(ctx context.Context, ino Ino) error
+}
 
+// Chunks are a file's slice records, what the data path reads and
+// commits.
+type Chunks interface {
 	// ReadChunk returns chunk index's slice list, oldest first.
 	ReadChunk(ctx context.Context, ino Ino, index uint32) ([]Slice, error)
 	// NewSliceID allocates a slice id (from a per-process batch).
@@ -265,9 +289,11 @@ type Service interface {
 	// kept); otherwise it changes nothing and returns an error of kind
 	// Conflict. The replaced slices are released for garbage collection.
 	CompactChunk(ctx context.Context, ino Ino, index uint32, old []Slice, repl []Slice) error
-	// CloneChunks makes dst's content a copy of src's by sharing slices
-	// (reference counted), used for server-side copy. Optional for now.
+}
 
+// Reclaimer is garbage: the data of deleted inodes, the slices no chunk
+// references any more, and the slice ids of sessions that died.
+type Reclaimer interface {
 	// Reclaim frees the data of up to limit inodes queued for reclaim
 	// (unlinked and closed) and returns how many it handled.
 	Reclaim(ctx context.Context, limit int) (int, error)
@@ -289,31 +315,4 @@ type Service interface {
 	// slice in the freed list, each once. It reads the whole slice table:
 	// for fsck and for sweeping after an unclean shutdown.
 	LiveSlices(ctx context.Context, fn func(Slice) error) error
-
-	// Close releases the service (and the session it holds).
-	Close() error
 }
-
-// NameLister is the name-ordered listing a Service may offer (FS, Session
-// and the RPC client do), found by type assertion: the S3 gateway walks
-// directories in key order with it (see listing.go).
-type NameLister interface {
-	ReadDirByName(ctx context.Context, id Identity, ino Ino, after string, limit int, plus bool) ([]Entry, error)
-	ReadDirByNameXattr(ctx context.Context, id Identity, ino Ino, after string, limit int, name string) ([]Entry, [][]byte, error)
-}
-
-// Cloner shares file data between files without copying bytes (see
-// clone.go), offered like NameLister: server-side copy and multipart
-// completion use it.
-type Cloner interface {
-	CloneChunks(ctx context.Context, id Identity, src, dst Ino) (Attr, error)
-	AppendChunks(ctx context.Context, id Identity, dst, src Ino, offset uint64) (Attr, error)
-	CopyRange(ctx context.Context, id Identity, src Ino, srcOff uint64, dst Ino, dstOff, length uint64) (Attr, error)
-}
-
-var (
-	_ NameLister = (*FS)(nil)
-	_ NameLister = (*Session)(nil)
-	_ Cloner     = (*FS)(nil)
-	_ Cloner     = (*Session)(nil)
-)

@@ -12,7 +12,6 @@ import (
 
 	pb "github.com/shoalfs/shoal/api/shoalv1"
 	"github.com/shoalfs/shoal/internal/fserr"
-	"github.com/shoalfs/shoal/internal/kv"
 	"github.com/shoalfs/shoal/internal/meta"
 )
 
@@ -433,7 +432,7 @@ func (m *metaClient) Check(ctx context.Context) ([]string, error) {
 func (m *metaClient) Close() error { return m.c.Close() }
 
 // Sync makes the server's engine durable (its kv.Syncer), so the Conn's
-// Meta() is a kv.Syncer for File.Sync.
+// Meta() is a meta.Syncer for File.Sync.
 func (m *metaClient) Sync() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -443,4 +442,7 @@ func (m *metaClient) Sync() error {
 	return err
 }
 
-var _ kv.Syncer = (*metaClient)(nil)
+var (
+	_ meta.Syncer  = (*metaClient)(nil)
+	_ meta.Checker = (*metaClient)(nil)
+)

@@ -13,11 +13,16 @@ import (
 )
 
 // The client side of the Inline service: metaClient (Conn.Meta) is a
-// data.InlineWriter. A server without the service (older) or without a
-// block store answers Unimplemented, which reaches the caller as
-// fserr.NotSupported; data.Layer then remembers and stops asking. (The
-// compile-time check that metaClient is one is in inline_test.go: the
-// wire layer does not import the data layer.)
+// meta.InlineWriter, meta.OpenReader and meta.PathCreator. A server
+// without the service (older) or without a block store answers
+// Unimplemented, which reaches the caller as fserr.NotSupported; data.Layer
+// and the SDK then remember and stop asking.
+
+var (
+	_ meta.InlineWriter = (*metaClient)(nil)
+	_ meta.OpenReader   = (*metaClient)(nil)
+	_ meta.PathCreator  = (*metaClient)(nil)
+)
 
 func doInline[R any](ctx context.Context, c *Conn, op string, mutation bool, id *meta.Identity,
 	fn func(ctx context.Context, ic pb.InlineClient) (R, error)) (R, error) {
@@ -54,23 +59,12 @@ func (m *metaClient) WriteInline(ctx context.Context, ino meta.Ino, keys []strin
 	}))
 }
 
-// OpenReadResult is what OpenRead returns. When Opened is false the path
-// named something other than a regular file, Attr is what Resolve
-// returns and nothing was opened.
-type OpenReadResult struct {
-	Attr   meta.Attr
-	Opened bool
-	Slices []meta.Slice // chunk 0's records
-	Keys   []string     // block objects: Keys[i] holds Objs[i]
-	Objs   [][]byte
-}
-
 // OpenRead resolves path (following a final symlink when follow is set)
 // and, when it is a regular file, opens it with flags as Open does, in
 // one call that also returns chunk 0's records and, when the file is at
 // most maxInline bytes, its block objects. It fails with kind
 // fserr.NotSupported on a server without the Inline service.
-func (m *metaClient) OpenRead(ctx context.Context, id meta.Identity, path string, follow bool, flags, maxInline int) (OpenReadResult, error) {
+func (m *metaClient) OpenRead(ctx context.Context, id meta.Identity, path string, follow bool, flags, maxInline int) (meta.OpenReadResult, error) {
 	req := &pb.OpenReadRequest{Path: []byte(path), Follow: follow, Flags: int64(flags), MaxInline: uint64(max(maxInline, 0))}
 	if path == "" {
 		req.Path = []byte("/") // the root, as Resolve("") would
@@ -78,7 +72,7 @@ func (m *metaClient) OpenRead(ctx context.Context, id meta.Identity, path string
 	c := m.c
 	var resp *pb.OpenReadResponse
 	if c.closed.Load() {
-		return OpenReadResult{}, fserr.Errorf("rpc.OpenRead", fserr.Closed, "rpc: connection closed")
+		return meta.OpenReadResult{}, fserr.Errorf("rpc.OpenRead", fserr.Closed, "rpc: connection closed")
 	}
 	// A mutation (it opens a handle, deduplicated by request id), so it
 	// waits for the Releases sent before it as Open does.
@@ -89,10 +83,10 @@ func (m *metaClient) OpenRead(ctx context.Context, id meta.Identity, path string
 		return err
 	})
 	if err != nil {
-		return OpenReadResult{}, err
+		return meta.OpenReadResult{}, err
 	}
 	c.grants.add(hdr)
-	out := OpenReadResult{Attr: attrFromPB(resp.Attr), Opened: resp.Opened}
+	out := meta.OpenReadResult{Attr: attrFromPB(resp.Attr), Opened: resp.Opened}
 	if !resp.Opened {
 		return out, nil
 	}
@@ -105,25 +99,17 @@ func (m *metaClient) OpenRead(ctx context.Context, id meta.Identity, path string
 	return out, nil
 }
 
-// CreatePathResult is what CreatePath returns. ParentNotDir reports that
-// the parent of the path is not a directory; nothing was then created or
-// opened and Attr is zero.
-type CreatePathResult struct {
-	Attr         meta.Attr
-	ParentNotDir bool
-}
-
 // CreatePath resolves the parent of path (following symlinks) and
 // creates or opens its last element as Create does, in one call
 // deduplicated by its request id. As after Create, a handle is open on
 // Attr.Ino whatever its type. path is absolute, clean and not the root.
 // It fails with kind fserr.NotSupported on a server without the call.
-func (m *metaClient) CreatePath(ctx context.Context, id meta.Identity, path string, mode uint32, flags int, excl bool) (CreatePathResult, error) {
+func (m *metaClient) CreatePath(ctx context.Context, id meta.Identity, path string, mode uint32, flags int, excl bool) (meta.CreatePathResult, error) {
 	const op = "rpc.CreatePath"
 	req := &pb.CreatePathRequest{Path: []byte(path), Mode: mode, Flags: int64(flags), Excl: excl}
 	c := m.c
 	if c.closed.Load() {
-		return CreatePathResult{}, fserr.Errorf(op, fserr.Closed, "rpc: connection closed")
+		return meta.CreatePathResult{}, fserr.Errorf(op, fserr.Closed, "rpc: connection closed")
 	}
 	var resp *pb.CreatePathResponse
 	err := c.invoke(ctx, op, true, &id, callOpts{wait: true}, func(ctx context.Context, cc *grpc.ClientConn, _ uint64) error {
@@ -132,12 +118,12 @@ func (m *metaClient) CreatePath(ctx context.Context, id meta.Identity, path stri
 		return err
 	})
 	if err != nil {
-		return CreatePathResult{}, err
+		return meta.CreatePathResult{}, err
 	}
 	if resp.ParentNotDir {
-		return CreatePathResult{ParentNotDir: true}, nil
+		return meta.CreatePathResult{ParentNotDir: true}, nil
 	}
-	out := CreatePathResult{Attr: attrFromPB(resp.Attr)}
+	out := meta.CreatePathResult{Attr: attrFromPB(resp.Attr)}
 	c.opened(out.Attr.Ino)
 	return out, nil
 }

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -117,33 +116,38 @@ func (is *inlineServer) OpenRead(ctx context.Context, r *pb.OpenReadRequest) (*p
 	if c.sess == nil {
 		return nil, errNoSession(op)
 	}
-	ino := meta.Ino(r.Ino)
+	flags := int(r.Flags)
+	var (
+		a  meta.Attr
+		ss []meta.Slice
+	)
 	if len(r.Path) > 0 {
-		a, err := c.svc.Resolve(ctx, c.id, string(r.Path), r.Follow)
+		// The session's meta.OpenReader: resolve, open, chunk 0.
+		res, err := c.sess.OpenRead(ctx, c.id, string(r.Path), r.Follow, flags, 0)
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		if a.Type != meta.TypeRegular {
-			return &pb.OpenReadResponse{Attr: attrToPB(&a)}, nil
+		if !res.Opened {
+			return &pb.OpenReadResponse{Attr: attrToPB(&res.Attr)}, nil
 		}
-		ino = a.Ino
-	}
-	flags := int(r.Flags)
-	a, err := c.svc.Open(ctx, c.id, ino, flags)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	is.s.grantOpen(c, a.Ino, writeFlags(flags))
-	ss, err := c.svc.ReadChunk(ctx, a.Ino, 0)
-	if err != nil {
-		// Give the handle back: the client saw no open. Not under this
-		// call's request id, which the Open just recorded as applied: meta
-		// would take the Release for a retry of it and release nothing.
-		relCtx := meta.WithRequest(context.WithoutCancel(ctx), c.sessID, 0)
-		if rerr := c.svc.Release(relCtx, a.Ino); rerr == nil {
-			is.s.grantRelease(c, a.Ino)
+		a, ss = res.Attr, res.Slices
+		is.s.grantOpen(c, a.Ino, writeFlags(flags))
+	} else {
+		a, err = c.svc.Open(ctx, c.id, meta.Ino(r.Ino), flags)
+		if err != nil {
+			return nil, toStatus(err)
 		}
-		return nil, toStatus(err)
+		is.s.grantOpen(c, a.Ino, writeFlags(flags))
+		if ss, err = c.svc.ReadChunk(ctx, a.Ino, 0); err != nil {
+			// Give the handle back: the client saw no open. Not under this
+			// call's request id, which the Open just recorded as applied: meta
+			// would take the Release for a retry of it and release nothing.
+			relCtx := meta.WithRequest(context.WithoutCancel(ctx), c.sessID, 0)
+			if rerr := c.svc.Release(relCtx, a.Ino); rerr == nil {
+				is.s.grantRelease(c, a.Ino)
+			}
+			return nil, toStatus(err)
+		}
 	}
 	is.s.sendReadGrant(ctx, c, a.Ino, ss)
 	out := &pb.OpenReadResponse{Attr: attrToPB(&a), Slices: slicesToPB(ss), Opened: true}
@@ -184,9 +188,9 @@ func inlineReadKeys(recs []meta.Slice, max int) []string {
 	return keys
 }
 
-// CreatePath is Meta.Resolve of the parent followed by Meta.Create, so a
-// remote open(O_CREAT) costs one round trip. The request id deduplicates
-// the Create as it would Meta.Create's; the Resolve is a read. Like
+// CreatePath is the session's meta.PathCreator, so a remote
+// open(O_CREAT) costs one round trip. The request id deduplicates the
+// Create as it would Meta.Create's; the Resolve is a read. Like
 // Meta.Create it opens whatever it finds, a symlink included: the client
 // releases what it does not use, as after Meta.Create.
 func (is *inlineServer) CreatePath(ctx context.Context, r *pb.CreatePathRequest) (*pb.CreatePathResponse, error) {
@@ -198,26 +202,14 @@ func (is *inlineServer) CreatePath(ctx context.Context, r *pb.CreatePathRequest)
 	if c.sess == nil {
 		return nil, errNoSession(op)
 	}
-	p := string(r.Path)
-	i := strings.LastIndexByte(p, '/')
-	if i < 0 || i == len(p)-1 {
-		return nil, toStatus(fserr.E(op, p, fserr.Invalid))
-	}
-	dir, base := p[:i], p[i+1:]
-	if dir == "" {
-		dir = "/"
-	}
-	pa, err := c.svc.Resolve(ctx, c.id, dir, true)
+	res, err := c.sess.CreatePath(ctx, c.id, string(r.Path), r.Mode, int(r.Flags), r.Excl)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if pa.Type != meta.TypeDir {
+	if res.ParentNotDir {
 		return &pb.CreatePathResponse{ParentNotDir: true}, nil
 	}
-	a, err := c.svc.Create(ctx, c.id, pa.Ino, base, r.Mode, int(r.Flags), r.Excl)
-	if err != nil {
-		return nil, toStatus(err)
-	}
+	a := res.Attr
 	is.s.grantOpen(c, a.Ino, true) // as Meta.Create: its creator may write a new file whatever the flags
 	return &pb.CreatePathResponse{Attr: attrToPB(&a)}, nil
 }

@@ -32,9 +32,6 @@ type blockBackend struct {
 	store objstore.Store
 }
 
-// metaClient is the data layer's InlineWriter (see inline_client.go).
-var _ data.InlineWriter = (*metaClient)(nil)
-
 func (b blockBackend) BlockStore(context.Context, string) (objstore.Store, error) {
 	return b.store, nil
 }
@@ -292,7 +289,7 @@ func TestInlineWriteGrants(t *testing.T) {
 		key := fmt.Sprintf("chunks/%d/%d/%d_0_%d", id/1_000_000, id/1_000, id, len(p))
 		return []string{key}, [][]byte{obj}, []meta.ChunkWrite{{Slice: meta.Slice{ID: id, Size: uint32(len(p)), Len: uint32(len(p))}}}
 	}
-	iw := func(m meta.Service) data.InlineWriter { return m.(data.InlineWriter) }
+	iw := func(m meta.Service) meta.InlineWriter { return m.(meta.InlineWriter) }
 
 	keys, objs, ws := block(bob, []byte("evil"))
 	_, err = iw(bob).WriteInline(ctx, f.Ino, keys, objs, ws, time.Now())

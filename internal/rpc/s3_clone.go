@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 
 	"google.golang.org/grpc"
 
@@ -10,11 +11,12 @@ import (
 	"github.com/shoalfs/shoal/internal/meta"
 )
 
-// The Clone service (api/shoal/v1/clone.proto) carries meta.NameLister and
-// meta.Cloner, which the S3 gateway needs and meta.Service does not have.
-// Permissions are meta's own (read on the source, write on the
-// destination), so no data-path grant is needed: a copy only names
-// slices the caller could read.
+// The Clone service (api/shoal/v1/clone.proto) carries meta.NameLister,
+// meta.Cloner and meta.Publisher, which the S3 gateway needs and
+// meta.Service does not have. Permissions are meta's own (read on the
+// source, write on the destination), so no data-path grant is needed: a
+// copy only names slices the caller could read, and a publish changes
+// metadata only.
 
 // RegisterClone adds the Clone service to g (beside Register's).
 func (s *Server) RegisterClone(g *grpc.Server) {
@@ -82,11 +84,39 @@ func (cs *cloneServer) CopyRange(ctx context.Context, r *pb.CopyRangeRequest) (*
 	return attrReply(a, err)
 }
 
-// The client side: metaClient (Conn.Meta) offers both capabilities.
+// Publish is meta.Publisher's, through the caller's session so that its
+// request id makes a retried publish apply once. meta.ErrStale, a cause
+// the ErrorDetail does not carry, comes back as the response's stale flag.
+func (cs *cloneServer) Publish(ctx context.Context, r *pb.PublishRequest) (*pb.PublishResponse, error) {
+	ctx, c, err := cs.s.state(ctx, pb.Clone_Publish_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
+	o := meta.PublishOptions{
+		Ino:         meta.Ino(r.Ino),
+		Mtime:       r.Mtime,
+		Xattr:       string(r.Xattr),
+		Value:       r.Value,
+		Check:       r.Check,
+		Expect:      meta.Ino(r.Expect),
+		ExpectCtime: r.ExpectCtime,
+	}
+	a, err := c.fs.Publish(ctx, c.id, meta.Ino(r.Parent), string(r.Name), meta.Ino(r.NewParent), string(r.NewName), o)
+	if errors.Is(err, meta.ErrStale) {
+		return &pb.PublishResponse{Stale: true}, nil
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.PublishResponse{Attr: attrToPB(&a)}, nil
+}
+
+// The client side: metaClient (Conn.Meta) offers the three capabilities.
 
 var (
 	_ meta.NameLister = (*metaClient)(nil)
 	_ meta.Cloner     = (*metaClient)(nil)
+	_ meta.Publisher  = (*metaClient)(nil)
 )
 
 func doClone[R any](ctx context.Context, c *Conn, op string, mutation bool, id *meta.Identity,
@@ -158,4 +188,33 @@ func (m *metaClient) AppendChunks(ctx context.Context, id meta.Identity, dst, sr
 
 func (m *metaClient) CopyRange(ctx context.Context, id meta.Identity, src meta.Ino, srcOff uint64, dst meta.Ino, dstOff, length uint64) (meta.Attr, error) {
 	return m.copyRange(ctx, id, &pb.CopyRangeRequest{Mode: pb.CopyRangeRequest_RANGE, Src: uint64(src), SrcOff: srcOff, Dst: uint64(dst), DstOff: dstOff, Length: length})
+}
+
+// Publish is meta.Publisher's over the Clone service: one transaction on
+// the server, deduplicated by its request id. A server without the call
+// answers Unimplemented, which reaches the caller as fserr.NotSupported.
+func (m *metaClient) Publish(ctx context.Context, id meta.Identity, parent meta.Ino, name string, newParent meta.Ino, newName string, o meta.PublishOptions) (meta.Attr, error) {
+	const op = "rpc.Publish"
+	req := &pb.PublishRequest{
+		Parent: uint64(parent), Name: []byte(name), NewParent: uint64(newParent), NewName: []byte(newName),
+		Ino: uint64(o.Ino), Mtime: o.Mtime, Xattr: []byte(o.Xattr), Value: o.Value,
+		Check: o.Check, Expect: uint64(o.Expect), ExpectCtime: o.ExpectCtime,
+	}
+	// A mutation: it must not overtake a Release sent before it, as Rename.
+	var resp *pb.PublishResponse
+	if m.c.closed.Load() {
+		return meta.Attr{}, fserr.Errorf(op, fserr.Closed, "rpc: connection closed")
+	}
+	err := m.c.invoke(ctx, op, true, &id, callOpts{wait: true}, func(ctx context.Context, cc *grpc.ClientConn, _ uint64) error {
+		var err error
+		resp, err = pb.NewCloneClient(cc).Publish(ctx, req)
+		return err
+	})
+	if err != nil {
+		return meta.Attr{}, err
+	}
+	if resp.Stale {
+		return meta.Attr{}, fserr.E(op, newName, fserr.Exist, meta.ErrStale)
+	}
+	return attrFromPB(resp.Attr), nil
 }

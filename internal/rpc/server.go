@@ -200,8 +200,8 @@ func (s *Server) logCall(method string, c *call, start time.Time, err error) {
 }
 
 // begin authenticates the call and finds its filesystem (Meta, Session,
-// Inline and Clone calls) and session and request id (Meta and Inline
-// calls, which act in the caller's session).
+// Inline and Clone calls) and session and request id (Meta, Inline and
+// Clone.Publish calls, which act in the caller's session).
 func (s *Server) begin(ctx context.Context, method string) (context.Context, *call, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	c := &call{}
@@ -211,7 +211,9 @@ func (s *Server) begin(ctx context.Context, method string) (context.Context, *ca
 	if err := s.identify(md, c); err != nil {
 		return ctx, c, err
 	}
-	inSession := strings.HasPrefix(method, metaPrefix) || strings.HasPrefix(method, inlinePrefix)
+	// Clone.Publish too: its request id makes a retry apply once.
+	inSession := strings.HasPrefix(method, metaPrefix) || strings.HasPrefix(method, inlinePrefix) ||
+		method == pb.Clone_Publish_FullMethodName
 	if inSession || strings.HasPrefix(method, sessionPrefix) || strings.HasPrefix(method, clonePrefix) {
 		c.fsName = first(md, mdFS)
 		if c.fsName == "" {

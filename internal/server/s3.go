@@ -82,6 +82,18 @@ type borrowedFS struct{ *meta.FS }
 
 func (borrowedFS) Close() error { return nil }
 
+// It is the registry's FS but for Close, with every capability the FS has.
+var (
+	_ meta.Service     = borrowedFS{}
+	_ meta.NameLister  = borrowedFS{}
+	_ meta.Cloner      = borrowedFS{}
+	_ meta.Publisher   = borrowedFS{}
+	_ meta.Checker     = borrowedFS{}
+	_ meta.Syncer      = borrowedFS{}
+	_ meta.PathCreator = borrowedFS{}
+	_ meta.OpenReader  = borrowedFS{}
+)
+
 func newS3Role(s *Server) (_ *s3Role, err error) {
 	const op = "server.S3"
 	cfg := s.cfg.S3
