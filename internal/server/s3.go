@@ -67,13 +67,11 @@ type S3Handler func(ctx context.Context, m meta.Service, store objstore.Store, a
 
 // s3Role is the running S3 role; nil when disabled (its methods accept nil).
 type s3Role struct {
-	ln        net.Listener
-	http      *http.Server
+	httpListener
 	closer    io.Closer
 	accessKey string
 	secretKey string
 	generated string // the file holding a generated key pair, if any
-	tls       bool
 }
 
 // borrowedFS lends the registry's meta.FS to the S3 client: the client
@@ -100,7 +98,7 @@ func newS3Role(s *Server) (_ *s3Role, err error) {
 	if cfg.Listen == "" || cfg.Handler == nil || s.cfg.Roles != RoleAll {
 		return nil, nil
 	}
-	r := &s3Role{accessKey: cfg.AccessKey, secretKey: cfg.SecretKey, tls: s.tlsCfg != nil}
+	r := &s3Role{accessKey: cfg.AccessKey, secretKey: cfg.SecretKey, httpListener: httpListener{tls: s.tlsCfg != nil}}
 	defer func() {
 		if err != nil {
 			r.close()
@@ -192,18 +190,7 @@ func (r *s3Role) serve(errc chan<- error) int {
 	if r == nil {
 		return 0
 	}
-	go func() {
-		var err error
-		if r.tls {
-			err = r.http.ServeTLS(r.ln, "", "")
-		} else {
-			err = r.http.Serve(r.ln)
-		}
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		errc <- err
-	}()
+	r.httpListener.serve(errc)
 	return 1
 }
 
@@ -211,9 +198,7 @@ func (r *s3Role) shutdown(ctx context.Context) {
 	if r == nil {
 		return
 	}
-	if err := r.http.Shutdown(ctx); err != nil {
-		r.http.Close()
-	}
+	r.httpListener.shutdown(ctx)
 }
 
 // close releases the role (after shutdown, or instead of it).
@@ -221,11 +206,7 @@ func (r *s3Role) close() error {
 	if r == nil {
 		return nil
 	}
-	if r.http != nil {
-		r.http.Close()
-	} else if r.ln != nil {
-		r.ln.Close()
-	}
+	r.httpListener.close()
 	if r.closer != nil {
 		return r.closer.Close()
 	}
@@ -236,10 +217,7 @@ func (r *s3Role) banner(w io.Writer) {
 	if r == nil {
 		return
 	}
-	scheme := "http"
-	if r.tls {
-		scheme = "https"
-	}
+	scheme := r.scheme()
 	fmt.Fprintf(w, "  s3:        %s://%s (access key %s)\n", scheme, r.Addr(), r.accessKey)
 	if r.generated != "" {
 		fmt.Fprintf(w, "  s3 keys:   AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s (kept in %s)\n", r.accessKey, r.secretKey, r.generated)

@@ -48,10 +48,8 @@ type ConsoleConfig struct {
 
 // webRole is the running console; nil when off (its methods accept nil).
 type webRole struct {
-	ln      net.Listener
-	http    *http.Server
+	httpListener
 	console Console
-	tls     bool
 }
 
 func newWebRole(s *Server) (_ *webRole, err error) {
@@ -63,7 +61,7 @@ func newWebRole(s *Server) (_ *webRole, err error) {
 		s.log.Warn("server: web console disabled: this program was built without one", "addr", s.cfg.WebListen)
 		return nil, nil
 	}
-	r := &webRole{tls: s.tlsCfg != nil}
+	r := &webRole{httpListener: httpListener{tls: s.tlsCfg != nil}}
 	defer func() {
 		if err != nil {
 			r.close()
@@ -162,18 +160,7 @@ func (r *webRole) serve(errc chan<- error) int {
 	if r == nil {
 		return 0
 	}
-	go func() {
-		var err error
-		if r.tls {
-			err = r.http.ServeTLS(r.ln, "", "")
-		} else {
-			err = r.http.Serve(r.ln)
-		}
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		errc <- err
-	}()
+	r.httpListener.serve(errc)
 	return 1
 }
 
@@ -181,9 +168,7 @@ func (r *webRole) shutdown(ctx context.Context) {
 	if r == nil {
 		return
 	}
-	if err := r.http.Shutdown(ctx); err != nil {
-		r.http.Close()
-	}
+	r.httpListener.shutdown(ctx)
 }
 
 // close stops the listener and the console's clients (before the gRPC
@@ -192,11 +177,7 @@ func (r *webRole) close() error {
 	if r == nil {
 		return nil
 	}
-	if r.http != nil {
-		r.http.Close()
-	} else if r.ln != nil {
-		r.ln.Close()
-	}
+	r.httpListener.close()
 	if r.console != nil {
 		return r.console.Close()
 	}
@@ -207,9 +188,6 @@ func (r *webRole) banner(w io.Writer) {
 	if r == nil {
 		return
 	}
-	scheme := "http"
-	if r.tls {
-		scheme = "https"
-	}
+	scheme := r.scheme()
 	fmt.Fprintf(w, "  console:   %s://%s/\n", scheme, advertised(r.ln.Addr()))
 }
