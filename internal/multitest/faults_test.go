@@ -298,7 +298,8 @@ func TestClusterFaults(t *testing.T) {
 	for _, cl := range clients {
 		wg.Go(func() { cl.run(runCtx) })
 	}
-	wg.Go(func() { observe(runCtx, observer, hist, rand.New(rand.NewPCG(rng.Uint64(), 99))) })
+	obsRng := rand.New(rand.NewPCG(rng.Uint64(), 99))
+	wg.Go(func() { observe(runCtx, observer, hist, obsRng) })
 	stopLoad := func() {
 		cancel()
 		wg.Wait()
