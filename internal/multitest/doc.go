@@ -18,7 +18,12 @@
 //   - the server killed with SIGKILL while clients write and fsync keeps
 //     every fsync-acknowledged byte, fsck stays clean, and the same
 //     clients carry on once it is restarted on the same port
-//     (servercrash_test.go).
+//     (servercrash_test.go);
+//   - a cluster of 3 etcd members, 2 meta and 3 worker processes and
+//     versitygw, one process at a time killed and restarted under 4
+//     writing clients, keeps every acknowledged byte, create and rename,
+//     checks clean, resumes, and its namespace history is linearizable
+//     (faults_test.go, with porcupine).
 //
 // The package has no non-test code; this file exists for its doc comment.
 package multitest

@@ -45,6 +45,8 @@ func TestMain(m *testing.M) {
 		os.Exit(serverMain())
 	case "agent":
 		os.Exit(agentMain())
+	case "cluster":
+		os.Exit(clusterMain())
 	default:
 		fmt.Fprintf(os.Stderr, "multitest: unknown role %q\n", os.Getenv(envRole))
 		os.Exit(2)
