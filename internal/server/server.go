@@ -126,6 +126,10 @@ type Config struct {
 	// default the worker role's own address. A meta role run alone must
 	// be given them (`shoal meta --worker-url http://host:7701`).
 	WorkerURLs []string
+	// WorkerAdvertise, when set, is the block base URL this worker
+	// announces (its lease and the session's block URLs) instead of its
+	// listener's address: for a worker reached through a proxy or NAT.
+	WorkerAdvertise string
 	// MetaAddrs are the meta servers a worker role run alone asks for the
 	// filesystem registry (name to id).
 	MetaAddrs []string
@@ -351,6 +355,9 @@ func New(cfg Config) (_ *Server, err error) {
 			scheme = "https://"
 		}
 		s.workerURL = scheme + advertised(s.httpLn.Addr())
+		if cfg.WorkerAdvertise != "" {
+			s.workerURL = cfg.WorkerAdvertise
+		}
 		s.blockURLs = append(s.blockURLs, s.workerURL)
 		s.workerID = cfg.WorkerID
 		if s.workerID == "" {
