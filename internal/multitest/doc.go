@@ -23,7 +23,13 @@
 //     versitygw, one process at a time killed and restarted under 4
 //     writing clients, keeps every acknowledged byte, create and rename,
 //     checks clean, resumes, and its namespace history is linearizable
-//     (faults_test.go, with porcupine).
+//     (faults_test.go, with porcupine);
+//   - connections to the meta API and the block port cut (mid-transfer,
+//     or dropping a reply the server acted on) and delayed by a proxy
+//     of the test lose and double nothing; a worker's full disk fails
+//     writes with ENOSPC and loses nothing; an engine slower than the
+//     client's deadlines gives timeouts, then recovers
+//     (netfaults_test.go).
 //
 // The package has no non-test code; this file exists for its doc comment.
 package multitest

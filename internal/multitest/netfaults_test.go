@@ -37,6 +37,13 @@ type faultProxy struct {
 	maxDelay atomic.Int64
 	bytes    atomic.Int64 // forwarded, both directions
 	cuts     atomic.Int64 // connections cut
+	// cutAt, when > 0, cuts every connection once bytes reaches it
+	// (mid-transfer); dropReply cuts them on the next chunk from the
+	// upstream, which is not forwarded (the server did the work, its
+	// answer is lost).
+	cutAt     atomic.Int64
+	dropReply atomic.Bool
+	replyCuts atomic.Int64
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -115,14 +122,17 @@ func (p *faultProxy) accept() {
 			upc.Close()
 			continue
 		}
-		p.wg.Go(func() { p.pipe(upc, down) })
-		p.wg.Go(func() { p.pipe(down, upc) })
+		p.wg.Go(func() { p.pipe(upc, down, false) })
+		p.wg.Go(func() { p.pipe(down, upc, true) })
 	}
 }
 
+// armCut cuts every connection once n more bytes went through.
+func (p *faultProxy) armCut(n int64) { p.cutAt.Store(p.bytes.Load() + n) }
+
 // pipe copies src to dst chunk by chunk, delaying each, and closes both
-// when either side ends.
-func (p *faultProxy) pipe(dst, src net.Conn) {
+// when either side ends. reply says src is the upstream.
+func (p *faultProxy) pipe(dst, src net.Conn, reply bool) {
 	defer func() {
 		src.Close()
 		dst.Close()
@@ -133,13 +143,21 @@ func (p *faultProxy) pipe(dst, src net.Conn) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			if reply && p.dropReply.CompareAndSwap(true, false) {
+				p.replyCuts.Add(1)
+				p.cut()
+				return
+			}
 			if lo, hi := p.minDelay.Load(), p.maxDelay.Load(); hi > 0 {
 				time.Sleep(time.Duration(lo + rand.Int64N(hi-lo+1)))
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
-			p.bytes.Add(int64(n))
+			if b := p.bytes.Add(int64(n)); b >= p.cutAt.Load() && p.cutAt.Load() > 0 {
+				p.cutAt.Store(0)
+				p.cut()
+			}
 		}
 		if err != nil {
 			// No half-close: gRPC, HTTP and the PostgreSQL protocol
@@ -503,4 +521,105 @@ func TestSlowEngine(t *testing.T) {
 	must(t, c.WriteFile("after", []byte("written after the engine sped up"), 0o644))
 	must(t, c.GC())
 	checkClean(t, c, true)
+}
+
+// TestProxyCutAt (issue 10, item 4): cuts placed where they hurt most.
+// A 4 MiB write and its fsync through the block proxy cut after 1 MiB,
+// a read cut after 1 MiB, and creates (O_EXCL), renames
+// (RenameNoReplace) and commits whose reply from the meta server is
+// dropped after the server applied them. Each call either succeeds or
+// fails with kind IO; the retried mutations are applied once (the
+// request id): a create is not answered EEXIST, a rename not ENOENT;
+// every acknowledged byte reads back and fsck is clean.
+func TestProxyCutAt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault test")
+	}
+	rng := newRand(t)
+	metaP, blockP := newFaultProxy(t), newFaultProxy(t)
+	srv := startInproc(t, server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", WorkerListen: "127.0.0.1:0",
+		WorkerAdvertise: "http://" + blockP.addr(), GCInterval: -1})
+	metaP.setUpstream(srv.Addr())
+	blockP.setUpstream(srv.WorkerAddr())
+	c := dialT(t, metaP.addr())
+	verifier := dialT(t, srv.Addr())
+
+	big := make([]byte, 4<<20)
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	f, err := c.OpenFile("big", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	must(t, err)
+	blockP.armCut(1 << 20)
+	if _, err := f.Write(big); err != nil {
+		t.Fatalf("write cut mid-transfer: %v (kind %v)", err, fserr.KindOf(err))
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatalf("fsync cut mid-transfer: %v (kind %v)", err, fserr.KindOf(err))
+	}
+	must(t, f.Close())
+	if blockP.cuts.Load() == 0 {
+		t.Errorf("the block proxy cut nothing during a 4 MiB write")
+	}
+	cuts := blockP.cuts.Load()
+	// A fresh client: nothing of big in its cache.
+	r := dialT(t, metaP.addr())
+	blockP.armCut(1 << 20)
+	got, err := r.ReadFile("big")
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("read cut mid-transfer: %v, %s, want %s", err, describeData(got), describeData(big))
+	}
+	if blockP.cuts.Load() == cuts {
+		t.Errorf("the block proxy cut nothing during a 4 MiB read")
+	}
+
+	// Replies lost after the server applied the mutation.
+	for i := range 8 {
+		name := fmt.Sprintf("n%d", i)
+		metaP.dropReply.Store(true)
+		f, err := c.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			t.Fatalf("create %s, its reply cut: %v (kind %v): a retried create must be answered as the first was", name, err, fserr.KindOf(err))
+		}
+		_, err = f.Write([]byte(name))
+		must(t, err)
+		metaP.dropReply.Store(true)
+		if err := f.Close(); err != nil {
+			t.Fatalf("close %s, its commit's reply cut: %v (kind %v)", name, err, fserr.KindOf(err))
+		}
+		metaP.dropReply.Store(true)
+		if err := c.Rename(name, name+".r", shoal.RenameNoReplace); err != nil {
+			t.Fatalf("rename %s, its reply cut: %v (kind %v): a retried rename must be answered as the first was", name, err, fserr.KindOf(err))
+		}
+	}
+	metaP.dropReply.Store(false)
+	t.Logf("%d replies dropped (the first chunk back from the meta server after a call, with its connection); %d block connections cut mid-transfer", metaP.replyCuts.Load(), blockP.cuts.Load())
+	if metaP.replyCuts.Load() == 0 {
+		t.Errorf("no reply was dropped")
+	}
+	ents, err := verifier.ReadDir(".")
+	must(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	want := []string{"big"}
+	for i := range 8 {
+		want = append(want, fmt.Sprintf("n%d.r", i))
+	}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("the root holds %v, want %v", names, want)
+	}
+	for i := range 8 {
+		name := fmt.Sprintf("n%d", i)
+		if got, err := verifier.ReadFile(name + ".r"); err != nil || string(got) != name {
+			t.Errorf("%s.r: %q, %v", name, got, err)
+		}
+	}
+	if got, err := verifier.ReadFile("big"); err != nil || !bytes.Equal(got, big) {
+		t.Errorf("big through the verifier: %v, %s", err, describeData(got))
+	}
+	must(t, verifier.GC())
+	checkClean(t, verifier, true)
 }
