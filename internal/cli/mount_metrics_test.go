@@ -113,3 +113,18 @@ func errnoName(s string) bool {
 	}
 	return false
 }
+
+// bench --mount refuses what cannot work before it mounts anything: a
+// missing mount point, fio sizes below one 1 MiB block, --server.
+func TestBenchMountUsage(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	if r := run(t, nil, "bench", "--mount", missing); r.code == 0 || !strings.Contains(r.stderr, "no such file or directory") {
+		t.Errorf("bench --mount on a missing directory: %+v", r)
+	}
+	if r := run(t, nil, "bench", "--mount", t.TempDir(), "--fio-size", "4KiB"); r.code == 0 || !strings.Contains(r.stderr, "at least 1MiB") {
+		t.Errorf("bench --mount --fio-size 4KiB: %+v", r)
+	}
+	if r := run(t, nil, "bench", "--mount", t.TempDir(), "--server", "--data", t.TempDir()); r.code == 0 || !strings.Contains(r.stderr, "--server does not apply") {
+		t.Errorf("bench --mount --server: %+v", r)
+	}
+}
