@@ -81,6 +81,15 @@ type Options struct {
 	// workload runs with; default 4 and 16.
 	ClientCounts []int
 
+	// Mount, when set, measures the mounted Shoal filesystem at this
+	// mount point through the kernel with RunMount (Addr is then the
+	// server the SDK column reads from, and Dir holds the FUSE ceiling).
+	Mount string
+	// FioSize is the bytes of each fio job's file on a mount run (0 with
+	// FioRuntime 0: no fio); FioRuntime caps each fio job's time.
+	FioSize    int64
+	FioRuntime time.Duration
+
 	Keep         bool           // leave Dir/shoal, Dir/host and Dir/server in place
 	Log          io.Writer      // progress lines; nil discards
 	ShoalOptions []shoal.Option // passed to shoal.OpenLocal or shoal.Dial
@@ -126,7 +135,7 @@ func (o *Options) EnsureDefaults() {
 // Validate reports the first option that cannot work.
 func (o *Options) Validate() error {
 	switch {
-	case o.Dir == "" && o.Addr == "":
+	case o.Dir == "" && o.Addr == "" && o.Mount == "":
 		return fserr.Errorf("bench", fserr.Invalid, "no directory given (--data DIR, or --addr ADDR for a running server)")
 	case o.Server && o.Dir == "":
 		return fserr.Errorf("bench", fserr.Invalid, "starting a server needs a directory for it (--data DIR)")

@@ -49,7 +49,12 @@ type target interface {
 
 // hostTarget is the host filesystem through the os package: the physical
 // limit every Shoal figure is printed beside.
-type hostTarget struct{ root string }
+// The same type drives a FUSE mount through the kernel (plain os calls on
+// the mount path), under another name.
+type hostTarget struct {
+	root string
+	name string // "" is "host"
+}
 
 func newHostTarget(root string) (*hostTarget, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -60,7 +65,12 @@ func newHostTarget(root string) (*hostTarget, error) {
 
 func (h *hostTarget) path(name string) string { return filepath.Join(h.root, filepath.FromSlash(name)) }
 
-func (h *hostTarget) Name() string { return "host" }
+func (h *hostTarget) Name() string {
+	if h.name == "" {
+		return "host"
+	}
+	return h.name
+}
 
 func (h *hostTarget) Create(name string) (file, error) {
 	return os.OpenFile(h.path(name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)

@@ -18,6 +18,7 @@ import (
 
 	shoal "github.com/shoalfs/shoal"
 	"github.com/shoalfs/shoal/internal/fusefs"
+	"github.com/shoalfs/shoal/internal/metrics"
 )
 
 // daemonFDEnv names the descriptor a daemonized `shoal mount` child
@@ -29,6 +30,7 @@ func newMountCmd() *cobra.Command {
 		t                      target
 		o                      fusefs.Options
 		daemon                 bool
+		metricsListen          string
 		readahead, buffer, blk string
 	)
 	cmd := &cobra.Command{
@@ -82,7 +84,7 @@ func newMountCmd() *cobra.Command {
 			if daemon && os.Getenv(daemonFDEnv) == "" {
 				return daemonize(cmd, dir)
 			}
-			return runMount(cmd, &t, dir, o, opts)
+			return runMount(cmd, &t, dir, o, opts, metricsListen)
 		},
 	}
 	targetFlags(cmd, &t, false)
@@ -100,12 +102,13 @@ func newMountCmd() *cobra.Command {
 	f.StringVar(&blk, "block-cache", "256M", "memory for cached blocks (SDK block cache)")
 	f.StringVar(&o.FSName, "fsname", "shoal", "source name shown by df and /proc/mounts")
 	f.BoolVar(&o.Debug, "debug", false, "log every FUSE request to stderr")
+	f.StringVar(&metricsListen, "metrics-listen", "", "HOST:PORT serving /metrics (FUSE request latencies), /healthz and /readyz; off by default")
 	return cmd
 }
 
 // runMount mounts in this process and serves until unmounted or
 // cancelled (SIGINT/SIGTERM cancel cmd's context).
-func runMount(cmd *cobra.Command, t *target, dir string, o fusefs.Options, opts []shoal.Option) error {
+func runMount(cmd *cobra.Command, t *target, dir string, o fusefs.Options, opts []shoal.Option, metricsListen string) error {
 	ready := readyPipe()
 	fail := func(err error) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "shoal: mount: %s: %s\n", dir, reason(err))
@@ -117,6 +120,18 @@ func runMount(cmd *cobra.Command, t *target, dir string, o fusefs.Options, opts 
 	}
 	if o.Debug {
 		o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if metricsListen != "" {
+		// Bound before mounting, so a port that cannot be had fails the
+		// mount (and a daemon's exit code says so).
+		log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+		set := metrics.New(metrics.Options{Role: "mount", Version: version(), Logger: log, Surfaces: []string{}})
+		stop, err := serveMetrics(metricsListen, set, log)
+		if err != nil {
+			return fail(fmt.Errorf("--metrics-listen: %w", err))
+		}
+		defer stop()
+		o.Observe = set.MountDone
 	}
 	// The kernel applies the caller's umask before it asks to create.
 	opts = append(opts, shoal.WithUmask(0))

@@ -63,6 +63,12 @@ type Options struct {
 	// Logger receives warnings and, with Debug, the request log (nil
 	// discards).
 	Logger *slog.Logger
+	// Observe, when set, is called once per FUSE request the kernel sent,
+	// after it was answered: op is one of Ops, start when the request
+	// arrived, err nil or the syscall.Errno answered. It runs on the
+	// request's goroutine, so it must be quick and safe for concurrent
+	// use (a metrics histogram; the mount imports no metrics package).
+	Observe func(op string, start time.Time, err error)
 }
 
 // Defaults.
@@ -175,8 +181,18 @@ func New(dir string, c *shoal.Client, o Options) (*Mount, error) {
 		// shows a mode of 0 as 0644/0755.
 		NullPermissions: true,
 	}
-	server, err := fs.Mount(dir, fsys.root, fo)
+	// fs.Mount's steps, with the raw filesystem wrapped for Observe.
+	var raw fuse.RawFileSystem = fs.NewNodeFS(fsys.root, fo)
+	if o.Observe != nil {
+		raw = &observed{RawFileSystem: raw, hook: o.Observe}
+	}
+	server, err := fuse.NewServer(raw, dir, &fo.MountOptions)
 	if err != nil {
+		return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		// As fs.Mount: the serve loop ends by itself without a mount.
 		return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
 	}
 	return &Mount{dir: dir, server: server, fs: fsys}, nil

@@ -74,6 +74,7 @@ type Set struct {
 	s3Dur    *prometheus.HistogramVec
 	blockDur *prometheus.HistogramVec
 	agentDur *prometheus.HistogramVec
+	mountDur *prometheus.HistogramVec
 	kvOps    *prometheus.CounterVec
 	reqBytes *prometheus.CounterVec
 	rspBytes *prometheus.CounterVec
@@ -116,6 +117,11 @@ func New(opts Options) *Set {
 		Help:    "Latency of the agent's requests by opcode name and outcome (ok or the errno's name).",
 		Buckets: latencyBuckets,
 	}, []string{"op", "outcome"})
+	s.mountDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "shoal_mount_request_duration_seconds",
+		Help:    "Latency of the FUSE requests `shoal mount` served, by request name and outcome (ok or the errno's name).",
+		Buckets: latencyBuckets,
+	}, []string{"op", "outcome"})
 	s.kvOps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shoal_kv_operations_total",
 		Help: "KV table operations served over gRPC, by operation and status code.",
@@ -156,7 +162,7 @@ func New(opts Options) *Set {
 		Help: "When the process started, in seconds since the epoch.",
 	})
 	start.Set(float64(time.Now().UnixNano()) / 1e9)
-	s.reg.MustRegister(s.grpcDur, s.s3Dur, s.blockDur, s.agentDur, s.kvOps, s.reqBytes, s.rspBytes, s.inflight, s.slow, s.storeDur, s.storeBytes, info, start,
+	s.reg.MustRegister(s.grpcDur, s.s3Dur, s.blockDur, s.agentDur, s.mountDur, s.kvOps, s.reqBytes, s.rspBytes, s.inflight, s.slow, s.storeDur, s.storeBytes, info, start,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series that exist from the start, so dashboards and rate() see
 	// zero rather than nothing before the first request.
