@@ -355,7 +355,11 @@ func (req *request) requestedLock(ctx context.Context) (l ObjectLock, ok bool, e
 // applyLock sets the lock a write asked for on the version it made.
 func (req *request) applyLock(ctx context.Context, l ObjectLock, info *ObjectInfo) error {
 	lk, _ := req.locker()
-	oi, err := lk.PutVersionLock(ctx, req.id, req.rt.Bucket, req.rt.Key, renderVersion(info.VersionID), func(ObjectInfo) (ObjectLock, error) { return l, nil })
+	// As the service: the lock comes from the write's own headers or the
+	// bucket's configuration, and a writer other than the bucket's owner
+	// (a public-read-write bucket) may not change locks itself.
+	service := Identity{AccessKey: req.id.AccessKey}
+	oi, err := lk.PutVersionLock(ctx, service, req.rt.Bucket, req.rt.Key, renderVersion(info.VersionID), func(ObjectInfo) (ObjectLock, error) { return l, nil })
 	if err != nil {
 		return err
 	}

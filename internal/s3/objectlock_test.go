@@ -111,6 +111,23 @@ func TestObjectLock(t *testing.T) {
 		if err != nil || r.Retention.Mode != types.ObjectLockRetentionModeGovernance {
 			t.Fatalf("GetObjectRetention: %+v %v", r, err)
 		}
+		// Default retention holds for every writer (here another key in
+		// a public-read-write bucket), who cannot lift it.
+		must(c.PutBucketAcl(ctx, &awss3.PutBucketAclInput{Bucket: aws.String("worm"), ACL: types.BucketCannedACLPublicReadWrite}))
+		other := e.awsAs(t, otherAK, otherSK)
+		po, err := other.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("worm"), Key: aws.String("o"), Body: strings.NewReader("other")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ho, err := c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("worm"), Key: aws.String("o")})
+		if err != nil || ho.ObjectLockMode != types.ObjectLockModeGovernance {
+			t.Fatalf("another writer's version: %+v %v", ho, err)
+		}
+		_, err = other.PutObjectRetention(ctx, &awss3.PutObjectRetentionInput{Bucket: aws.String("worm"), Key: aws.String("o"),
+			VersionId: po.VersionId, Retention: &types.ObjectLockRetention{}, BypassGovernanceRetention: aws.Bool(true)})
+		wantCode(t, err, "AccessDenied")
+		must(c.PutBucketAcl(ctx, &awss3.PutBucketAclInput{Bucket: aws.String("worm"), ACL: types.BucketCannedACLPrivate}))
+		must(c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("worm"), Key: aws.String("o"), VersionId: po.VersionId, BypassGovernanceRetention: aws.Bool(true)}))
 		wantCode(t, del("worm", "g", v1, false), "AccessDenied")
 		wantCode(t, del("worm", "g", v2, false), "AccessDenied") // the latest too
 		// Shortening needs the bypass; extending does not.
