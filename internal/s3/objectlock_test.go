@@ -87,6 +87,19 @@ func TestObjectLock(t *testing.T) {
 		if err != nil || got.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled || got.ObjectLockConfiguration.Rule != nil {
 			t.Fatalf("GetObjectLockConfiguration: %+v %v", got, err)
 		}
+		// Policies name these actions as IAM does.
+		must(c.PutBucketPolicy(ctx, &awss3.PutBucketPolicyInput{Bucket: aws.String("worm"), Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+			{"Effect":"Deny","Principal":"*","Action":["s3:GetBucketObjectLockConfiguration","s3:PutObjectRetention"],"Resource":["arn:aws:s3:::worm","arn:aws:s3:::worm/*"]}]}`)}))
+		_, err = c.GetObjectLockConfiguration(ctx, &awss3.GetObjectLockConfigurationInput{Bucket: aws.String("worm")})
+		wantCode(t, err, "AccessDenied")
+		put("worm", "p", "x")
+		wantCode(t, retain("worm", "p", "", types.ObjectLockRetentionModeGovernance, time.Now().Add(time.Hour), false), "AccessDenied")
+		must(c.DeleteBucketPolicy(ctx, &awss3.DeleteBucketPolicyInput{Bucket: aws.String("worm")}))
+		vs, err := c.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: aws.String("worm"), Prefix: aws.String("p")})
+		if err != nil || len(vs.Versions) != 1 {
+			t.Fatalf("versions of p: %+v %v", vs, err)
+		}
+		must(nil, del("worm", "p", aws.ToString(vs.Versions[0].VersionId), false))
 	})
 
 	t.Run("default governance retention", func(t *testing.T) {
