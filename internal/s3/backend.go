@@ -70,6 +70,22 @@ type ObjectInfo struct {
 	VersionID    string
 	DeleteMarker bool
 	IsLatest     bool
+	// Lock is the version's object lock (retention and legal hold).
+	Lock ObjectLock
+}
+
+// ObjectLock is one version's object lock: a retention (Mode
+// "GOVERNANCE" or "COMPLIANCE" until RetainUntil; Mode "" for none) and
+// a legal hold ("ON", "OFF", or "" when never set).
+type ObjectLock struct {
+	Mode        string
+	RetainUntil time.Time
+	LegalHold   string
+}
+
+// Retained reports whether the retention forbids deleting the version at now.
+func (l ObjectLock) Retained(now time.Time) bool {
+	return l.Mode != "" && l.RetainUntil.After(now)
 }
 
 // Object is an open object. Body reads the object as it was when opened;
@@ -352,9 +368,23 @@ type Versioner interface {
 	// DeleteVersion removes version vid of key; vid "" is S3's delete
 	// without a version id (a delete marker on a versioned bucket, a
 	// plain delete otherwise). It returns the version removed or the
-	// marker made (zero when nothing was there).
-	DeleteVersion(ctx context.Context, id Identity, bucket, key, vid string) (ObjectInfo, error)
+	// marker made (zero when nothing was there). When vid names a
+	// version, allow (if not nil) is called with it under the key's lock
+	// before it is removed, and an error it returns refuses the delete:
+	// object lock is enforced atomically with the removal.
+	DeleteVersion(ctx context.Context, id Identity, bucket, key, vid string, allow func(ObjectInfo) error) (ObjectInfo, error)
 	ListVersions(ctx context.Context, id Identity, bucket string, in ListVersionsInput) (VersionsPage, error)
+}
+
+// Locker is the optional capability of a Versioner that keeps each
+// version's ObjectLock (found by type assertion); the gateway serves
+// object lock only over one. PutVersionLock replaces the lock of version
+// vid ("" the latest) of key with what change returns for the version as
+// it is, under the key's lock; an error from change refuses the change.
+// The bucket's owner may; the gateway applies S3's retention rules in
+// change. A version's lock is read through HeadVersion (ObjectInfo.Lock).
+type Locker interface {
+	PutVersionLock(ctx context.Context, id Identity, bucket, key, vid string, change func(cur ObjectInfo) (ObjectLock, error)) (ObjectInfo, error)
 }
 
 // The canned ACLs a bucket can have: private to its owner (the

@@ -87,6 +87,10 @@ func (req *request) createBucket(ctx context.Context) error {
 	if err := noGrantHeaders(req.r.Header); err != nil {
 		return err
 	}
+	lockEnabled := strings.EqualFold(req.r.Header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true")
+	if _, ok := req.locker(); lockEnabled && !ok {
+		return withMsg(errNotImplemented, "This storage does not keep object locks.")
+	}
 	canned := ACLPrivate
 	if c := req.r.Header.Get("X-Amz-Acl"); c != "" {
 		var err error
@@ -107,9 +111,17 @@ func (req *request) createBucket(ctx context.Context) error {
 		if req.g.cfg.Region != "us-east-1" {
 			return errBucketAlreadyOwned
 		}
-	} else if canned != ACLPrivate {
-		if err := req.g.be.PutBucketACL(ctx, req.id, req.rt.Bucket, canned); err != nil {
-			return err
+	} else {
+		if canned != ACLPrivate {
+			if err := req.g.be.PutBucketACL(ctx, req.id, req.rt.Bucket, canned); err != nil {
+				return err
+			}
+		}
+		// Object lock implies versioning, enabled for good.
+		if lockEnabled {
+			if err := req.enableObjectLock(ctx, objectLockConfiguration{}); err != nil {
+				return err
+			}
 		}
 	}
 	req.w.Header().Set("Location", "/"+req.rt.Bucket)

@@ -296,6 +296,18 @@ func (req *request) dispatch(ctx context.Context) error {
 		return req.putBucketACL(ctx)
 	case "PutObjectAcl":
 		return req.putObjectACL(ctx)
+	case "PutObjectLockConfiguration":
+		return req.putObjectLockConfiguration(ctx)
+	case "GetObjectLockConfiguration":
+		return req.getObjectLockConfiguration(ctx)
+	case "PutObjectRetention":
+		return req.putObjectRetention(ctx)
+	case "GetObjectRetention":
+		return req.getObjectRetention(ctx)
+	case "PutObjectLegalHold":
+		return req.putObjectLegalHold(ctx)
+	case "GetObjectLegalHold":
+		return req.getObjectLegalHold(ctx)
 	case "PutBucketVersioning":
 		return req.putBucketVersioning(ctx)
 	case "GetBucketVersioning":

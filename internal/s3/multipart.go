@@ -19,6 +19,13 @@ func (req *request) createMultipart(ctx context.Context) error {
 	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
 		return err
 	}
+	for _, h := range []string{"X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Retain-Until-Date", "X-Amz-Object-Lock-Legal-Hold"} {
+		if req.r.Header.Get(h) != "" {
+			// The upload would have to carry it to Complete; the
+			// bucket's default retention still applies there.
+			return withMsg(errNotImplemented, "Object lock headers on CreateMultipartUpload are not supported; set the retention after Complete.")
+		}
+	}
 	if a := req.r.Header.Get("X-Amz-Checksum-Algorithm"); a != "" {
 		alg, ok := checksum.Parse(a)
 		if !ok {
@@ -228,9 +235,18 @@ func (req *request) completeMultipart(ctx context.Context) error {
 		parts[i] = CompletePart{Number: p.PartNumber, ETag: etag}
 	}
 	etag := hex.EncodeToString(all.Sum(nil)) + "-" + strconv.Itoa(len(parts))
+	lock, locked, err := req.requestedLock(ctx)
+	if err != nil {
+		return err
+	}
 	info, err := req.g.be.CompleteMultipart(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, parts, etag, cond)
 	if err != nil {
 		return err
+	}
+	if locked {
+		if err := req.applyLock(ctx, lock, &info); err != nil {
+			return err
+		}
 	}
 	return req.completed(info)
 }

@@ -179,9 +179,18 @@ func (req *request) putObject(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	lock, locked, err := req.requestedLock(ctx)
+	if err != nil {
+		return err
+	}
 	info, err := req.g.be.PutObject(ctx, req.id, req.rt.Bucket, req.rt.Key, in, cond)
 	if err != nil {
 		return err
+	}
+	if locked {
+		if err := req.applyLock(ctx, lock, &info); err != nil {
+			return err
+		}
 	}
 	req.setVersionHeaders(info, false)
 	h := req.w.Header()
@@ -353,6 +362,7 @@ func (req *request) getObject(ctx context.Context, head bool) error {
 		return err
 	}
 	req.setVersionHeaders(info, false)
+	setLockHeaders(req.w.Header(), info.Lock)
 	if status, ok := checkConditions(req.r.Header, info.ETag, info.LastModified, ""); !ok {
 		if status == http.StatusPreconditionFailed {
 			return errPreconditionFailed
@@ -450,7 +460,7 @@ func (req *request) deleteObject(ctx context.Context) error {
 // the Versioner when the backend keeps versions.
 func (req *request) deleteOne(ctx context.Context, key, vid string) (ObjectInfo, error) {
 	if v, ok := req.versioner(); ok {
-		info, err := v.DeleteVersion(ctx, req.id, req.rt.Bucket, key, vid)
+		info, err := v.DeleteVersion(ctx, req.id, req.rt.Bucket, key, vid, req.allowDelete())
 		if errors.Is(err, ErrNoSuchKey) {
 			err = nil
 		}
@@ -593,9 +603,18 @@ func (req *request) copyObject(ctx context.Context) error {
 	if sb == req.rt.Bucket && sk == req.rt.Key && md != "REPLACE" && td != "REPLACE" && svid == "" {
 		return withMsg(errInvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
+	lock, locked, err := req.requestedLock(ctx)
+	if err != nil {
+		return err
+	}
 	info, err := req.g.be.CopyObject(ctx, req.id, req.rt.Bucket, req.rt.Key, in)
 	if err != nil {
 		return err
+	}
+	if locked {
+		if err := req.applyLock(ctx, lock, &info); err != nil {
+			return err
+		}
 	}
 	req.setVersionHeaders(info, false)
 	if src.VersionID != "" {

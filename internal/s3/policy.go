@@ -156,6 +156,7 @@ var iamActions = map[string]string{
 	"ListMultipartUploads": "ListBucketMultipartUploads", "DeleteObjects": "DeleteObject",
 	"DeleteBucketTagging": "PutBucketTagging", "GetBucketCors": "GetBucketCORS", "PutBucketCors": "PutBucketCORS",
 	"DeleteBucketCors": "PutBucketCORS", "PostObject": "PutObject", "DeleteObjectTagging": "DeleteObjectTagging",
+	"PutObjectLockConfiguration": "PutBucketObjectLockConfiguration", "GetObjectLockConfiguration": "GetBucketObjectLockConfiguration",
 }
 
 // iamAction is the IAM action of the request ("s3:GetObject"...).

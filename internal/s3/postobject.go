@@ -259,6 +259,11 @@ func (req *request) postObject(ctx context.Context) error {
 	if maxLen < 0 || maxLen > MaxPutSize {
 		maxLen = MaxPutSize
 	}
+	// The bucket's default retention applies to form uploads too.
+	lock, locked, err := req.requestedLock(ctx)
+	if err != nil {
+		return err
+	}
 	body := &rangeReader{r: form.file, md5: md5.New(), min: minLen, max: maxLen}
 	info, err := req.g.be.PutObject(ctx, req.id, req.rt.Bucket, key, PutInput{
 		Body: body, Size: -1, Meta: meta,
@@ -266,6 +271,11 @@ func (req *request) postObject(ctx context.Context) error {
 	}, WriteCond{})
 	if err != nil {
 		return err
+	}
+	if locked {
+		if err := req.applyLock(ctx, lock, &info); err != nil {
+			return err
+		}
 	}
 	scheme := "http"
 	if req.r.TLS != nil {

@@ -164,6 +164,11 @@ func (req *request) putBucketVersioning(ctx context.Context) error {
 		return withMsg(errNotImplemented, "This storage does not keep object versions.")
 	}
 	if c.Status == "Suspended" {
+		if lc, err := req.lockConfig(ctx); err != nil {
+			return err
+		} else if lc != nil {
+			return errInvalidBucketState
+		}
 		// Suspending a bucket never enabled leaves it unversioned, as S3.
 		if cur, err := req.g.be.BucketConfig(ctx, req.rt.Bucket, ConfVersioning); err != nil {
 			return err

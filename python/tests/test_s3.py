@@ -876,3 +876,84 @@ def test_multipart_composite_checksum(s3, bucket):
     assert a["Checksum"]["ChecksumSHA256"] == want
     got = s3.get_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")["Body"].read()
     assert got == b"".join(bodies)
+
+
+def test_object_lock(s3):
+    """Issue 15 item 6: object lock through boto3."""
+    import datetime
+
+    b = "lock-bkt"
+    s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)
+    assert s3.get_bucket_versioning(Bucket=b)["Status"] == "Enabled"
+    cfg = s3.get_object_lock_configuration(Bucket=b)["ObjectLockConfiguration"]
+    assert cfg["ObjectLockEnabled"] == "Enabled" and "Rule" not in cfg
+    with pytest.raises(ClientError) as ei:
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Suspended"})
+    assert _code(ei) == "InvalidBucketState"
+    s3.put_object_lock_configuration(Bucket=b, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    rule = s3.get_object_lock_configuration(Bucket=b)["ObjectLockConfiguration"]["Rule"]
+    assert rule["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 1}
+
+    # Default retention on every new version; an overwrite adds a version.
+    v1 = s3.put_object(Bucket=b, Key="g", Body=b"one")["VersionId"]
+    v2 = s3.put_object(Bucket=b, Key="g", Body=b"two")["VersionId"]
+    assert v1 != v2
+    h = s3.head_object(Bucket=b, Key="g", VersionId=v1)
+    assert h["ObjectLockMode"] == "GOVERNANCE"
+    left = h["ObjectLockRetainUntilDate"] - datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(hours=23) < left < datetime.timedelta(hours=25)
+    assert s3.get_object_retention(Bucket=b, Key="g", VersionId=v1)["Retention"]["Mode"] == "GOVERNANCE"
+    with pytest.raises(ClientError) as ei:
+        s3.delete_object(Bucket=b, Key="g", VersionId=v1)
+    assert _code(ei) == "AccessDenied"
+    # A delete without a version id adds a delete marker.
+    assert s3.delete_object(Bucket=b, Key="g")["DeleteMarker"]
+    r = s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "g", "VersionId": v2}]})
+    assert [e["Code"] for e in r.get("Errors", [])] == ["AccessDenied"]
+    s3.delete_object(Bucket=b, Key="g", VersionId=v1, BypassGovernanceRetention=True)
+    r = s3.delete_objects(Bucket=b, BypassGovernanceRetention=True,
+                          Delete={"Objects": [{"Key": "g", "VersionId": v2}]})
+    assert not r.get("Errors") and [d["VersionId"] for d in r["Deleted"]] == [v2]
+
+    # Compliance: no bypass, no shortening, only extending.
+    s3.put_object_lock_configuration(Bucket=b, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"})
+    until = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).replace(microsecond=0)
+    vc = s3.put_object(Bucket=b, Key="c", Body=b"kept", ObjectLockMode="COMPLIANCE",
+                       ObjectLockRetainUntilDate=until)["VersionId"]
+    got = s3.get_object_retention(Bucket=b, Key="c", VersionId=vc)["Retention"]
+    assert got["Mode"] == "COMPLIANCE" and got["RetainUntilDate"] == until
+    with pytest.raises(ClientError) as ei:
+        s3.delete_object(Bucket=b, Key="c", VersionId=vc, BypassGovernanceRetention=True)
+    assert _code(ei) == "AccessDenied"
+    for mode, when in (("COMPLIANCE", until - datetime.timedelta(minutes=1)),
+                       ("GOVERNANCE", until + datetime.timedelta(hours=1))):
+        with pytest.raises(ClientError) as ei:
+            s3.put_object_retention(Bucket=b, Key="c", VersionId=vc, BypassGovernanceRetention=True,
+                                    Retention={"Mode": mode, "RetainUntilDate": when})
+        assert _code(ei) == "AccessDenied"
+    s3.put_object_retention(Bucket=b, Key="c", VersionId=vc,
+                            Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until + datetime.timedelta(hours=1)})
+
+    # Legal hold.
+    vh = s3.put_object(Bucket=b, Key="h", Body=b"held", ObjectLockLegalHoldStatus="ON")["VersionId"]
+    assert s3.get_object_legal_hold(Bucket=b, Key="h", VersionId=vh)["LegalHold"]["Status"] == "ON"
+    assert s3.head_object(Bucket=b, Key="h")["ObjectLockLegalHoldStatus"] == "ON"
+    with pytest.raises(ClientError) as ei:
+        s3.delete_object(Bucket=b, Key="h", VersionId=vh, BypassGovernanceRetention=True)
+    assert _code(ei) == "AccessDenied"
+    s3.put_object_legal_hold(Bucket=b, Key="h", VersionId=vh, LegalHold={"Status": "OFF"})
+    assert s3.get_object_legal_hold(Bucket=b, Key="h", VersionId=vh)["LegalHold"]["Status"] == "OFF"
+    s3.delete_object(Bucket=b, Key="h", VersionId=vh)
+
+    # Without a lock configuration: 404 for the configuration, 400 for retention.
+    s3.create_bucket(Bucket="nolock-bkt")
+    with pytest.raises(ClientError) as ei:
+        s3.get_object_lock_configuration(Bucket="nolock-bkt")
+    assert _code(ei) == "ObjectLockConfigurationNotFoundError"
+    s3.put_object(Bucket="nolock-bkt", Key="k", Body=b"x")
+    with pytest.raises(ClientError) as ei:
+        s3.put_object_legal_hold(Bucket="nolock-bkt", Key="k", LegalHold={"Status": "ON"})
+    assert _code(ei) == "InvalidRequest"
+    s3.delete_object(Bucket="nolock-bkt", Key="k")
+    s3.delete_bucket(Bucket="nolock-bkt")

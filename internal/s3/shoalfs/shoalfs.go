@@ -245,6 +245,34 @@ type objectMeta struct {
 	UploadID     string            `json:"upload,omitempty"` // the multipart upload that made the object
 	VersionID    string            `json:"vid,omitempty"`    // "" is the null version
 	DeleteMarker bool              `json:"dm,omitempty"`     // a stored delete marker
+	// Object lock of the version: retention mode and until when (ns),
+	// legal hold ("ON", "OFF"; "" never set).
+	LockMode    string `json:"lmode,omitempty"`
+	RetainUntil int64  `json:"luntil,omitempty"`
+	LegalHold   string `json:"lhold,omitempty"`
+}
+
+func (m *objectMeta) lock() s3.ObjectLock {
+	l := s3.ObjectLock{Mode: m.LockMode, LegalHold: m.LegalHold}
+	if m.RetainUntil != 0 {
+		l.RetainUntil = time.Unix(0, m.RetainUntil).UTC()
+	}
+	return l
+}
+
+func (m *objectMeta) setLock(l s3.ObjectLock) {
+	m.LockMode, m.LegalHold, m.RetainUntil = l.Mode, l.LegalHold, 0
+	if l.Mode != "" {
+		m.RetainUntil = l.RetainUntil.UnixNano()
+	}
+}
+
+// versionMeta is what a stored version of the object cur records.
+func versionMeta(cur s3.ObjectInfo) objectMeta {
+	m := metaFrom(cur.Meta)
+	m.ETag, m.ChecksumAlg, m.Checksum, m.PartSizes, m.VersionID = cur.ETag, string(cur.ChecksumAlgorithm), cur.Checksum, cur.PartSizes, cur.VersionID
+	m.setLock(cur.Lock)
+	return m
 }
 
 func metaFrom(m s3.ObjectMeta) objectMeta {
@@ -271,6 +299,9 @@ func info(key string, a *shoal.Attr, raw []byte) s3.ObjectInfo {
 	if len(raw) > 0 && json.Unmarshal(raw, &m) == nil {
 		oi.Meta = m.s3Meta()
 		oi.VersionID = m.VersionID
+		// The lock stays with the version even if the file changed
+		// through the filesystem (which object lock does not govern).
+		oi.Lock = m.lock()
 		if a.Mode.IsDir() || m.Size == a.Size && m.Mtime == a.Mtime.UnixNano() {
 			oi.ETag = m.ETag
 			oi.ChecksumAlgorithm = checksum.Algorithm(m.ChecksumAlg)

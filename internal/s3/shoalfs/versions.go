@@ -164,7 +164,7 @@ type stored struct {
 func (s *stored) info(key string) s3.ObjectInfo {
 	oi := s3.ObjectInfo{Key: key, Size: s.attr.Size, LastModified: s.attr.Mtime, Meta: s.meta.s3Meta(), ETag: s.meta.ETag,
 		ChecksumAlgorithm: checksum.Algorithm(s.meta.ChecksumAlg), Checksum: s.meta.Checksum, PartSizes: s.meta.PartSizes,
-		VersionID: s.meta.VersionID, DeleteMarker: s.meta.DeleteMarker}
+		VersionID: s.meta.VersionID, DeleteMarker: s.meta.DeleteMarker, Lock: s.meta.lock()}
 	if oi.DeleteMarker {
 		oi.Size = 0
 	}
@@ -298,8 +298,7 @@ func (b *Backend) keepLatest(ctx context.Context, op string, c *shoal.Client, bu
 	}
 	a, cur, lerr := b.lookup(op, c, bucket, key)
 	if lerr == nil && !a.Mode.IsDir() && (state == "Enabled" || cur.VersionID != "") {
-		m := metaFrom(cur.Meta)
-		m.ETag, m.ChecksumAlg, m.Checksum, m.PartSizes, m.VersionID = cur.ETag, string(cur.ChecksumAlgorithm), cur.Checksum, cur.PartSizes, cur.VersionID
+		m := versionMeta(cur)
 		p, err := b.store(op, root, bucket, key, objPath(bucket, key), false, m, a.Mtime)
 		if err != nil {
 			return "", undo, err
@@ -416,7 +415,7 @@ func (b *Backend) GetVersion(ctx context.Context, id s3.Identity, bucket, key, v
 	return &s3.Object{Info: s.info(key), Body: f}, nil
 }
 
-func (b *Backend) DeleteVersion(ctx context.Context, id s3.Identity, bucket, key, vid string) (s3.ObjectInfo, error) {
+func (b *Backend) DeleteVersion(ctx context.Context, id s3.Identity, bucket, key, vid string, allow func(s3.ObjectInfo) error) (s3.ObjectInfo, error) {
 	const op = "shoalfs.DeleteVersion"
 	if err := checkKey(op, key); err != nil {
 		return s3.ObjectInfo{}, err
@@ -450,8 +449,7 @@ func (b *Backend) DeleteVersion(ctx context.Context, id s3.Identity, bucket, key
 				if err := b.canWrite(op, c, id, bucket); err != nil {
 					return s3.ObjectInfo{}, err
 				}
-				m := metaFrom(cur.Meta)
-				m.ETag, m.ChecksumAlg, m.Checksum, m.PartSizes, m.VersionID = cur.ETag, string(cur.ChecksumAlgorithm), cur.Checksum, cur.PartSizes, cur.VersionID
+				m := versionMeta(cur)
 				if _, err := b.store(op, root, bucket, key, objPath(bucket, key), true, m, a.Mtime); err != nil {
 					return s3.ObjectInfo{}, err
 				}
@@ -473,7 +471,13 @@ func (b *Backend) DeleteVersion(ctx context.Context, id s3.Identity, bucket, key
 	if err := b.canWrite(op, c, id, bucket); err != nil {
 		return s3.ObjectInfo{}, err
 	}
+	if allow == nil {
+		allow = func(s3.ObjectInfo) error { return nil }
+	}
 	if hasCur && vidName(cur.VersionID) == vid {
+		if err := allow(cur); err != nil {
+			return s3.ObjectInfo{}, err
+		}
 		if err := c.Remove(objPath(bucket, key)); err != nil {
 			return s3.ObjectInfo{}, fserr.E(op, key, err)
 		}
@@ -492,6 +496,9 @@ func (b *Backend) DeleteVersion(ctx context.Context, id s3.Identity, bucket, key
 	if s == nil {
 		// S3 answers success for a version that is not there.
 		return s3.ObjectInfo{Key: key, VersionID: vid}, nil
+	}
+	if err := allow(s.info(key)); err != nil {
+		return s3.ObjectInfo{}, err
 	}
 	if err := root.Remove(s.path); err != nil {
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
@@ -803,4 +810,69 @@ func (b *Backend) ListVersions(ctx context.Context, id s3.Identity, bucket strin
 			lastKey, lastVid = it.key, vidName(e.VersionID)
 		}
 	}
+}
+
+// PutVersionLock implements s3.Locker: the lock is part of the version
+// file's user.s3.object xattr (the latest at the key's path, older ones
+// in the key's node), so it moves with the version when it is stored,
+// promoted or listed.
+func (b *Backend) PutVersionLock(ctx context.Context, id s3.Identity, bucket, key, vid string, change func(cur s3.ObjectInfo) (s3.ObjectLock, error)) (s3.ObjectInfo, error) {
+	const op = "shoalfs.PutVersionLock"
+	if err := checkKey(op, key); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	c := b.as(ctx, id)
+	root := b.c.WithContext(ctx)
+	unlock := b.lockKey(bucket, key)
+	defer unlock()
+	if err := b.canWrite(op, c, id, bucket); err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	var p string
+	var oi s3.ObjectInfo
+	a, cur, err := b.lookup(op, c, bucket, key)
+	switch {
+	case err == nil && !a.Mode.IsDir() && (vid == "" || vidName(cur.VersionID) == vid):
+		p, oi = objPath(bucket, key), cur
+	case err != nil && !errors.Is(err, s3.ErrNoSuchKey):
+		return s3.ObjectInfo{}, err
+	case vid == "":
+		return s3.ObjectInfo{}, noKey(op, key)
+	default:
+		s, err := b.findStored(root, bucket, key, vid)
+		if err != nil {
+			return s3.ObjectInfo{}, fserr.E(op, key, err)
+		}
+		if s == nil {
+			return s3.ObjectInfo{}, noVersion(op, vid)
+		}
+		p, oi = s.path, s.info(key)
+	}
+	l, err := change(oi)
+	if err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	raw, err := root.GetXattr(p, XattrObject)
+	if err != nil && !fserr.Is(fserr.NoData, err) {
+		return s3.ObjectInfo{}, fserr.E(op, key, err)
+	}
+	var m objectMeta
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return s3.ObjectInfo{}, fserr.E(op, key, err)
+		}
+	} else {
+		// A file written outside S3: its stamp stays unset so its
+		// ETag is still the derived one.
+		m.ETag = oi.ETag
+	}
+	m.setLock(l)
+	if raw, err = json.Marshal(m); err == nil {
+		err = root.SetXattr(p, XattrObject, raw, 0)
+	}
+	if err != nil {
+		return s3.ObjectInfo{}, fserr.E(op, key, err)
+	}
+	oi.Lock = l
+	return oi, nil
 }
