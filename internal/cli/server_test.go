@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -135,10 +136,22 @@ func TestServerCommand(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("status: %+v", r)
 	}
-	for _, want := range []string{"server:  shoal", "up ", "api:     " + addr, "blocks:  http://", "FILESYSTEM", "default", "models", "SESSION", "*"} {
+	for _, want := range []string{"server:  shoal", "up ", "api:     " + addr, "blocks:  http://", "FILESYSTEM", "default", "models", "SESSION", "*",
+		"engine:  badger://" + dir, "store:   file://" + dir, "WORKER", "expires in"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Fatalf("status lacks %q:\n%s", want, r.stdout)
 		}
+	}
+	r = run(t, nil, "status", "--addr", addr, "--json")
+	var js struct {
+		EngineURL, StoreURL string
+		Workers             []struct{ ID, URL string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &js); r.code != 0 || err != nil {
+		t.Fatalf("status --json: %v %+v", err, r)
+	}
+	if !strings.HasPrefix(js.EngineURL, "badger://"+dir) || !strings.HasPrefix(js.StoreURL, "file://"+dir) || len(js.Workers) != 1 || js.Workers[0].URL == "" {
+		t.Fatalf("status --json: engine %q, store %q, workers %+v", js.EngineURL, js.StoreURL, js.Workers)
 	}
 
 	rfs("--fs", "models", "rm", "/src.txt")

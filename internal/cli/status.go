@@ -68,7 +68,15 @@ func newStatusCmd() *cobra.Command {
 		}
 		fmt.Fprintf(w, "server:  shoal %s, up %s (since %s)\n", st.Version, st.Uptime.Round(time.Second), st.Started.Local().Format(time.DateTime))
 		fmt.Fprintf(w, "api:     %s\n", strings.Join(st.Listen, ", "))
-		fmt.Fprintf(w, "blocks:  %s\n\n", strings.Join(st.BlockURLs, ", "))
+		fmt.Fprintf(w, "blocks:  %s\n", strings.Join(st.BlockURLs, ", "))
+		// An older server does not report its engine and store.
+		if st.EngineURL != "" {
+			fmt.Fprintf(w, "engine:  %s\n", st.EngineURL)
+		}
+		if st.StoreURL != "" {
+			fmt.Fprintf(w, "store:   %s\n", st.StoreURL)
+		}
+		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "FILESYSTEM\tID\tUSED\tINODES\tSESSIONS")
 		nsess := 0
