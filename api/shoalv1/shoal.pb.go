@@ -2752,13 +2752,18 @@ func (x *FSStatus) GetSessions() []*SessionInfo {
 }
 
 type StatusReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	Started       int64                  `protobuf:"varint,2,opt,name=started,proto3" json:"started,omitempty"` // ns since the epoch
-	Uptime        int64                  `protobuf:"varint,3,opt,name=uptime,proto3" json:"uptime,omitempty"`   // ns
-	Listen        []string               `protobuf:"bytes,4,rep,name=listen,proto3" json:"listen,omitempty"`
-	BlockUrls     []string               `protobuf:"bytes,5,rep,name=block_urls,json=blockUrls,proto3" json:"block_urls,omitempty"`
-	Fs            []*FSStatus            `protobuf:"bytes,6,rep,name=fs,proto3" json:"fs,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Version   string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Started   int64                  `protobuf:"varint,2,opt,name=started,proto3" json:"started,omitempty"` // ns since the epoch
+	Uptime    int64                  `protobuf:"varint,3,opt,name=uptime,proto3" json:"uptime,omitempty"`   // ns
+	Listen    []string               `protobuf:"bytes,4,rep,name=listen,proto3" json:"listen,omitempty"`
+	BlockUrls []string               `protobuf:"bytes,5,rep,name=block_urls,json=blockUrls,proto3" json:"block_urls,omitempty"`
+	Fs        []*FSStatus            `protobuf:"bytes,6,rep,name=fs,proto3" json:"fs,omitempty"`
+	// The metadata engine and block store this process opened, as URLs with
+	// every secret removed (internal/storage); empty for a role without one
+	// (a worker alone has no engine).
+	EngineUrl     string `protobuf:"bytes,7,opt,name=engine_url,json=engineUrl,proto3" json:"engine_url,omitempty"`
+	StoreUrl      string `protobuf:"bytes,8,opt,name=store_url,json=storeUrl,proto3" json:"store_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2833,6 +2838,20 @@ func (x *StatusReply) GetFs() []*FSStatus {
 		return x.Fs
 	}
 	return nil
+}
+
+func (x *StatusReply) GetEngineUrl() string {
+	if x != nil {
+		return x.EngineUrl
+	}
+	return ""
+}
+
+func (x *StatusReply) GetStoreUrl() string {
+	if x != nil {
+		return x.StoreUrl
+	}
+	return ""
 }
 
 // WorkerLease is one worker's registration: it lapses at expires unless
@@ -3312,7 +3331,7 @@ const file_shoal_proto_rawDesc = "" +
 	"\bFSStatus\x12$\n" +
 	"\x04info\x18\x01 \x01(\v2\x10.shoal.v1.FSInfoR\x04info\x12&\n" +
 	"\x05usage\x18\x02 \x01(\v2\x10.shoal.v1.StatFSR\x05usage\x121\n" +
-	"\bsessions\x18\x03 \x03(\v2\x15.shoal.v1.SessionInfoR\bsessions\"\xb4\x01\n" +
+	"\bsessions\x18\x03 \x03(\v2\x15.shoal.v1.SessionInfoR\bsessions\"\xf0\x01\n" +
 	"\vStatusReply\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x18\n" +
 	"\astarted\x18\x02 \x01(\x03R\astarted\x12\x16\n" +
@@ -3320,7 +3339,10 @@ const file_shoal_proto_rawDesc = "" +
 	"\x06listen\x18\x04 \x03(\tR\x06listen\x12\x1d\n" +
 	"\n" +
 	"block_urls\x18\x05 \x03(\tR\tblockUrls\x12\"\n" +
-	"\x02fs\x18\x06 \x03(\v2\x12.shoal.v1.FSStatusR\x02fs\"\x95\x01\n" +
+	"\x02fs\x18\x06 \x03(\v2\x12.shoal.v1.FSStatusR\x02fs\x12\x1d\n" +
+	"\n" +
+	"engine_url\x18\a \x01(\tR\tengineUrl\x12\x1b\n" +
+	"\tstore_url\x18\b \x01(\tR\bstoreUrl\"\x95\x01\n" +
 	"\vWorkerLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1a\n" +

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -135,10 +137,22 @@ func TestServerCommand(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("status: %+v", r)
 	}
-	for _, want := range []string{"server:  shoal", "up ", "api:     " + addr, "blocks:  http://", "FILESYSTEM", "default", "models", "SESSION", "*"} {
+	for _, want := range []string{"server:  shoal", "up ", "api:     " + addr, "blocks:  http://", "FILESYSTEM", "default", "models", "SESSION", "*",
+		"engine:  badger://" + dir, "store:   file://" + dir, "WORKER", "expires in"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Fatalf("status lacks %q:\n%s", want, r.stdout)
 		}
+	}
+	r = run(t, nil, "status", "--addr", addr, "--json")
+	var js struct {
+		EngineURL, StoreURL string
+		Workers             []struct{ ID, URL string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &js); r.code != 0 || err != nil {
+		t.Fatalf("status --json: %v %+v", err, r)
+	}
+	if !strings.HasPrefix(js.EngineURL, "badger://"+dir) || !strings.HasPrefix(js.StoreURL, "file://"+dir) || len(js.Workers) != 1 || js.Workers[0].URL == "" {
+		t.Fatalf("status --json: engine %q, store %q, workers %+v", js.EngineURL, js.StoreURL, js.Workers)
 	}
 
 	rfs("--fs", "models", "rm", "/src.txt")
@@ -231,5 +245,41 @@ func TestAdminLocal(t *testing.T) {
 	}
 	if r := run(t, nil, "fs", "--data", dir, "--fs", "scratch", "ls"); r.code != 1 {
 		t.Fatalf("deleted fs still opens: %+v", r)
+	}
+}
+
+// shoal status given several meta addresses lists each one, a dead one as
+// unreachable, and reports the rest from the first that answers.
+func TestStatusSeveralMetas(t *testing.T) {
+	a, _ := startServer(t, t.TempDir(), "--s3-listen", "", "--web-listen", "")
+	b, stopB := startServer(t, t.TempDir(), "--s3-listen", "", "--web-listen", "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	addrs := a + "," + b + "," + dead
+	r := run(t, nil, "status", "--addr", addrs)
+	if r.code != 0 {
+		t.Fatalf("status: %+v", r)
+	}
+	for _, want := range []string{"META", a, b, dead + " ", "unreachable", "engine:  badger://", "WORKER"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("status lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	stopB()
+	r = run(t, nil, "status", "--addr", addrs, "--json")
+	var js struct {
+		EngineURL string
+		Metas     []struct{ Addr, Version, EngineURL, Error string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &js); r.code != 0 || err != nil {
+		t.Fatalf("status --json: %v %+v", err, r)
+	}
+	if len(js.Metas) != 3 || js.Metas[0].Addr != a || js.Metas[0].Error != "" || js.Metas[0].EngineURL != js.EngineURL ||
+		js.Metas[1].Error == "" || js.Metas[2].Error == "" {
+		t.Fatalf("status --json metas: %+v", js.Metas)
 	}
 }

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -20,8 +22,8 @@ func newStatusCmd() *cobra.Command {
 	var t target
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "status --addr HOST:PORT [--token TOKEN] [--json]",
-		Short: "Show a server's version, uptime, addresses, sessions and usage",
+		Use:   "status --addr HOST:PORT[,HOST:PORT...] [--token TOKEN] [--json]",
+		Short: "Show a server's version, engine and store, sessions, usage and worker leases (and each meta server named in --addr)",
 		Args:  cobra.NoArgs,
 	}
 	targetFlags(cmd, &t, false)
@@ -53,23 +55,45 @@ func newStatusCmd() *cobra.Command {
 			r.fail(t.String(), err)
 			return r.err()
 		}
+		metas := metaStatuses(cmd.Context(), &t, st)
 		w := cmd.OutOrStdout()
 		if asJSON {
 			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")
 			if err := enc.Encode(struct {
 				rpc.Status
+				Metas   []metaStatus
 				Ring    ring.Params
 				Workers []meta.Worker
-			}{st, members.Ring, members.Workers}); err != nil {
+			}{st, metas, members.Ring, members.Workers}); err != nil {
 				r.fail("", err)
 			}
 			return r.err()
 		}
 		fmt.Fprintf(w, "server:  shoal %s, up %s (since %s)\n", st.Version, st.Uptime.Round(time.Second), st.Started.Local().Format(time.DateTime))
 		fmt.Fprintf(w, "api:     %s\n", strings.Join(st.Listen, ", "))
-		fmt.Fprintf(w, "blocks:  %s\n\n", strings.Join(st.BlockURLs, ", "))
+		fmt.Fprintf(w, "blocks:  %s\n", strings.Join(st.BlockURLs, ", "))
+		// An older server does not report its engine and store.
+		if st.EngineURL != "" {
+			fmt.Fprintf(w, "engine:  %s\n", st.EngineURL)
+		}
+		if st.StoreURL != "" {
+			fmt.Fprintf(w, "store:   %s\n", st.StoreURL)
+		}
+		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		if len(metas) > 1 {
+			fmt.Fprintln(tw, "META\tVERSION\tUP\tENGINE")
+			for _, m := range metas {
+				if m.Error != "" {
+					fmt.Fprintf(tw, "%s\t-\t-\tunreachable: %s\n", m.Addr, m.Error)
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Addr, m.Version, m.Uptime.Round(time.Second), m.EngineURL)
+			}
+			tw.Flush()
+			fmt.Fprintln(w)
+		}
 		fmt.Fprintln(tw, "FILESYSTEM\tID\tUSED\tINODES\tSESSIONS")
 		nsess := 0
 		for _, f := range st.FS {
@@ -112,6 +136,52 @@ func newStatusCmd() *cobra.Command {
 		return r.err()
 	}
 	return cmd
+}
+
+// metaStatus is one meta server's answer to Status, or why it gave none.
+type metaStatus struct {
+	Addr      string
+	Version   string        `json:",omitempty"`
+	Uptime    time.Duration `json:",omitempty"`
+	EngineURL string        `json:",omitempty"`
+	Error     string        `json:",omitempty"`
+}
+
+// metaStatuses asks every address of t.addr for its status: meta servers
+// hold no lease, so the addresses an operator names are the ones shown.
+// With one address, first is its answer already.
+func metaStatuses(ctx context.Context, t *target, first rpc.Status) []metaStatus {
+	addrs := splitAddrs(t.addr)
+	one := func(addr string, st rpc.Status) metaStatus {
+		return metaStatus{Addr: addr, Version: st.Version, Uptime: st.Uptime, EngineURL: st.EngineURL}
+	}
+	if len(addrs) == 1 {
+		return []metaStatus{one(addrs[0], first)}
+	}
+	out := make([]metaStatus, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Go(func() {
+			// A dead meta fails at once (refused) or within the timeout;
+			// it must not hold up the report of the others.
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			conn, err := rpc.Dial(ctx, []string{a}, rpc.ClientOptions{Token: t.token, FSName: t.fs, RetryTimeout: 3 * time.Second})
+			if err != nil {
+				out[i] = metaStatus{Addr: a, Error: err.Error()}
+				return
+			}
+			defer conn.Close()
+			st, err := conn.Admin().Status(ctx)
+			if err != nil {
+				out[i] = metaStatus{Addr: a, Error: err.Error()}
+				return
+			}
+			out[i] = one(a, st)
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // live counts the workers whose lease holds at now.

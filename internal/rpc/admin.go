@@ -21,6 +21,9 @@ type Status struct {
 	Listen    []string
 	BlockURLs []string
 	FS        []FSStatus
+	// EngineURL and StoreURL are the engine and block store the server
+	// opened, secrets removed; "" from a server that does not report them.
+	EngineURL, StoreURL string
 }
 
 // FSStatus is one filesystem's usage and sessions.
@@ -83,7 +86,7 @@ func (a *AdminClient) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	st := Status{Version: r.Version, Started: fromNano(r.Started), Uptime: time.Duration(r.Uptime),
-		Listen: r.Listen, BlockURLs: r.BlockUrls}
+		Listen: r.Listen, BlockURLs: r.BlockUrls, EngineURL: r.EngineUrl, StoreURL: r.StoreUrl}
 	for _, f := range r.Fs {
 		fs := FSStatus{FSInfo: fsInfoFromPB(f.Info), Usage: statFSFromPB(f.Usage)}
 		for _, s := range f.Sessions {

@@ -40,6 +40,9 @@ type StatusInfo struct {
 	Started   time.Time
 	Listen    []string // the API addresses
 	BlockURLs []string // worker HTTP base URLs announced to clients
+	// EngineURL and StoreURL are the metadata engine and block store the
+	// process opened, without secrets ("" when it opened none).
+	EngineURL, StoreURL string
 }
 
 // Token is the identity a bearer token stands for. Super lets its holder

@@ -67,7 +67,8 @@ func (a *adminServer) Status(ctx context.Context, _ *pb.Empty) (*pb.StatusReply,
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &pb.StatusReply{Version: st.Version, Started: unixNano(st.Started), Listen: st.Listen, BlockUrls: st.BlockURLs}
+	out := &pb.StatusReply{Version: st.Version, Started: unixNano(st.Started), Listen: st.Listen, BlockUrls: st.BlockURLs,
+		EngineUrl: st.EngineURL, StoreUrl: st.StoreURL}
 	if !st.Started.IsZero() {
 		out.Uptime = int64(time.Since(st.Started))
 	}

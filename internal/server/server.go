@@ -691,6 +691,14 @@ func (b backend) Status(ctx context.Context) (rpc.StatusInfo, error) {
 	if a := b.s.Addr(); a != "" {
 		info.Listen = append(info.Listen, a)
 	}
+	// The URLs as the banner prints them: internal/storage removed every
+	// secret when it opened them.
+	if e := b.s.storage.Engine; e != nil {
+		info.EngineURL = e.URL
+	}
+	if bl := b.s.storage.Blocks; bl != nil {
+		info.StoreURL = bl.URL
+	}
 	return info, nil
 }
 

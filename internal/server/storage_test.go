@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoalfs/shoal/internal/objstore/remote"
 
+	"github.com/shoalfs/shoal/internal/rpc"
 	"github.com/shoalfs/shoal/internal/server"
 	"github.com/shoalfs/shoal/internal/testserver/pg"
 	"github.com/shoalfs/shoal/internal/testserver/versitygw"
@@ -127,4 +128,24 @@ func rpcGet(workerURL, fsName, key string) ([]byte, error) {
 	st := remote.New(workerURL, fsName, remote.Options{})
 	defer st.Close()
 	return st.Get(context.Background(), key, 0, -1)
+}
+
+// Admin Status reports the engine and store URLs as the banner prints
+// them: the PostgreSQL password never leaves the server.
+func TestStatusURLsWithoutSecrets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	db := pg.Start(t)
+	metaURL := strings.Replace(db.URL(""), "postgres@", "postgres:hunter2@", 1)
+	storeURL := "file://" + t.TempDir()
+	srv, _ := start(t, server.Config{MetaURL: metaURL, StoreURL: storeURL, GCInterval: -1})
+	conn, err := rpc.Dial(context.Background(), []string{srv.Addr()}, rpc.ClientOptions{})
+	must(t, err)
+	defer conn.Close()
+	st, err := conn.Admin().Status(context.Background())
+	must(t, err)
+	if st.EngineURL != "postgres://postgres@"+db.Addr+"/postgres?sslmode=disable" || st.StoreURL != storeURL {
+		t.Fatalf("status: engine %q, store %q", st.EngineURL, st.StoreURL)
+	}
 }
