@@ -81,9 +81,6 @@ func (f *File) Unlock(ctx context.Context, l FileLock) error {
 }
 
 func (f *File) setLock(ctx context.Context, op string, l FileLock, wait bool) error {
-	if f.isDir && !l.Flock {
-		return wrap(op, f.name, fserr.Errorf(op, fserr.BadHandle, "shoal: record locks need a regular file"))
-	}
 	if err := f.open(op); err != nil {
 		return err
 	}

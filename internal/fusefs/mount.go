@@ -124,6 +124,9 @@ type filesystem struct {
 	client *shoal.Client // acts as root; per-caller views come from as
 	opts   Options
 	root   *node
+	// flushOwners maps an in-flight FLUSH's cancel channel to its lock
+	// owner (flushOwnerFS).
+	flushOwners sync.Map
 
 	mu struct {
 		sync.Mutex
@@ -155,6 +158,9 @@ func New(dir string, c *shoal.Client, o Options) (*Mount, error) {
 		// The kernel drops a file's page cache itself when a getattr
 		// shows a new mtime or size (AUTO_INVAL_DATA, go-fuse's default).
 		ExplicitDataCacheControl: false,
+		// fcntl locks and flock come to Shoal, which keeps them in the
+		// engine for every client (handle.go).
+		EnableLocks: true,
 	}
 	if o.Debug {
 		mo.Logger = log.New(&slogWriter{o.Logger}, "", 0)
@@ -175,8 +181,15 @@ func New(dir string, c *shoal.Client, o Options) (*Mount, error) {
 		// shows a mode of 0 as 0644/0755.
 		NullPermissions: true,
 	}
-	server, err := fs.Mount(dir, fsys.root, fo)
+	// As fs.Mount, with the raw filesystem wrapped so that Flush learns
+	// the closing lock owner (handle.go).
+	raw := &flushOwnerFS{RawFileSystem: fs.NewNodeFS(fsys.root, fo), fsys: fsys}
+	server, err := fuse.NewServer(raw, dir, &fo.MountOptions)
 	if err != nil {
+		return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
 		return nil, fmt.Errorf("fusefs: mount %s: %w", dir, err)
 	}
 	return &Mount{dir: dir, server: server, fs: fsys}, nil
