@@ -6,7 +6,7 @@
 // kv.Engine. Service is composed of Namespace, Handles, Chunks and
 // Reclaimer; the optional capabilities a backend may add (NameLister,
 // Cloner, Publisher, Checker, Syncer, PathCreator, OpenReader,
-// InlineWriter) are declared in capability.go, and docs/architecture.md
+// InlineWriter, Locker) are declared in capability.go, and docs/architecture.md
 // tables which backend offers which.
 //
 // Every namespace operation is one engine transaction, so the invariants
