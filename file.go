@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/shoalfs/shoal/internal/data"
@@ -32,6 +33,11 @@ type File struct {
 	off    int64
 	closed bool
 	dir    *DirIter
+
+	// lockOwner is the File's owner id for the locks it takes itself;
+	// locked is set once it took one, so that Close releases them.
+	lockOwner uint64
+	locked    atomic.Bool
 }
 
 // Open flags beyond those the os package defines, for OpenFile.
@@ -353,7 +359,7 @@ func (c *Client) openExisting(op, name, n string, a meta.Attr, flag int) (*File,
 		if err := c.core.meta.Access(c.ctx, c.core.id, a.Ino, meta.AccessRead); err != nil {
 			return nil, wrap(op, name, err)
 		}
-		f := &File{c: c, name: name, base: baseName(n), ino: a.Ino, isDir: true, flag: flag}
+		f := &File{c: c, name: name, base: baseName(n), ino: a.Ino, isDir: true, flag: flag, lockOwner: newLockOwner()}
 		return f, nil
 	case a.Type != meta.TypeRegular:
 		return nil, fserr.E(op, name, fserr.NotSupported)
@@ -427,7 +433,7 @@ func (c *Client) openRead(op, name, n string, flag int, follow bool) (*File, boo
 }
 
 func (c *Client) newFile(name, n string, a meta.Attr, flag int) *File {
-	f := &File{c: c, name: name, base: baseName(n), ino: a.Ino, flag: flag}
+	f := &File{c: c, name: name, base: baseName(n), ino: a.Ino, flag: flag, lockOwner: newLockOwner()}
 	f.h = c.core.data.Open(a.Ino, a)
 	return f
 }
@@ -778,13 +784,18 @@ func (f *File) Close() error {
 		return fserr.E(op, f.name, fserr.Closed)
 	}
 	f.closed = true
+	// POSIX: closing releases the owner's locks on the file.
+	lerr := f.releaseLocks(context.WithoutCancel(f.c.ctx))
 	if f.isDir {
 		if f.dir != nil {
 			f.dir.Close()
 		}
-		return nil
+		return wrap(op, f.name, lerr)
 	}
 	err := f.h.Close(f.c.writeCtx())
+	if err == nil {
+		err = lerr
+	}
 	// Release even if the flush failed or ctx is done: a leaked open
 	// count would keep an unlinked file's data forever.
 	rerr := f.c.core.meta.Release(context.WithoutCancel(f.c.ctx), f.ino)

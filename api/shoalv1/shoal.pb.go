@@ -39,6 +39,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type LockRequest_Type int32
+
+const (
+	LockRequest_UNLOCK LockRequest_Type = 0
+	LockRequest_READ   LockRequest_Type = 1
+	LockRequest_WRITE  LockRequest_Type = 2
+)
+
+// Enum value maps for LockRequest_Type.
+var (
+	LockRequest_Type_name = map[int32]string{
+		0: "UNLOCK",
+		1: "READ",
+		2: "WRITE",
+	}
+	LockRequest_Type_value = map[string]int32{
+		"UNLOCK": 0,
+		"READ":   1,
+		"WRITE":  2,
+	}
+)
+
+func (x LockRequest_Type) Enum() *LockRequest_Type {
+	p := new(LockRequest_Type)
+	*p = x
+	return p
+}
+
+func (x LockRequest_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LockRequest_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_shoal_proto_enumTypes[0].Descriptor()
+}
+
+func (LockRequest_Type) Type() protoreflect.EnumType {
+	return &file_shoal_proto_enumTypes[0]
+}
+
+func (x LockRequest_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LockRequest_Type.Descriptor instead.
+func (LockRequest_Type) EnumDescriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{52, 0}
+}
+
 // Attr mirrors meta.Attr. Times are nanoseconds since the epoch.
 type Attr struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3140,6 +3189,156 @@ func (x *WorkerID) GetId() string {
 	return ""
 }
 
+// Advisory file locks (meta.Locker): fcntl record locks and flock, kept
+// in the engine and owned by the calling session (shoal-session), so a
+// session's end or expiry releases them. A conflicting lock fails SetLock
+// with kind CONFLICT (EAGAIN); a blocking waiter polls.
+type LockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ino           uint64                 `protobuf:"varint,1,opt,name=ino,proto3" json:"ino,omitempty"`
+	Flock         bool                   `protobuf:"varint,2,opt,name=flock,proto3" json:"flock,omitempty"` // flock's lock space, else POSIX record locks
+	Owner         uint64                 `protobuf:"varint,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	Type          LockRequest_Type       `protobuf:"varint,4,opt,name=type,proto3,enum=shoal.v1.LockRequest_Type" json:"type,omitempty"`
+	Start         uint64                 `protobuf:"varint,5,opt,name=start,proto3" json:"start,omitempty"` // inclusive byte range; end 2^64-1: to EOF
+	End           uint64                 `protobuf:"varint,6,opt,name=end,proto3" json:"end,omitempty"`
+	Pid           uint32                 `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockRequest) Reset() {
+	*x = LockRequest{}
+	mi := &file_shoal_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockRequest) ProtoMessage() {}
+
+func (x *LockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
+func (*LockRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *LockRequest) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
+}
+
+func (x *LockRequest) GetFlock() bool {
+	if x != nil {
+		return x.Flock
+	}
+	return false
+}
+
+func (x *LockRequest) GetOwner() uint64 {
+	if x != nil {
+		return x.Owner
+	}
+	return 0
+}
+
+func (x *LockRequest) GetType() LockRequest_Type {
+	if x != nil {
+		return x.Type
+	}
+	return LockRequest_UNLOCK
+}
+
+func (x *LockRequest) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *LockRequest) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *LockRequest) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+// LockReply is GetLock's answer: the first conflicting lock (type UNLOCK:
+// none), with the session that holds it.
+type LockReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lock          *LockRequest           `protobuf:"bytes,1,opt,name=lock,proto3" json:"lock,omitempty"`
+	Session       uint64                 `protobuf:"varint,2,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockReply) Reset() {
+	*x = LockReply{}
+	mi := &file_shoal_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockReply) ProtoMessage() {}
+
+func (x *LockReply) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockReply.ProtoReflect.Descriptor instead.
+func (*LockReply) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *LockReply) GetLock() *LockRequest {
+	if x != nil {
+		return x.Lock
+	}
+	return nil
+}
+
+func (x *LockReply) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
 var File_shoal_proto protoreflect.FileDescriptor
 
 const file_shoal_proto_rawDesc = "" +
@@ -3362,7 +3561,23 @@ const file_shoal_proto_rawDesc = "" +
 	"\x04ring\x18\x01 \x01(\v2\x14.shoal.v1.RingParamsR\x04ring\x12/\n" +
 	"\aworkers\x18\x02 \x03(\v2\x15.shoal.v1.WorkerLeaseR\aworkers\"\x1a\n" +
 	"\bWorkerID\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id2\xd1\r\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xde\x01\n" +
+	"\vLockRequest\x12\x10\n" +
+	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12\x14\n" +
+	"\x05flock\x18\x02 \x01(\bR\x05flock\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\x04R\x05owner\x12.\n" +
+	"\x04type\x18\x04 \x01(\x0e2\x1a.shoal.v1.LockRequest.TypeR\x04type\x12\x14\n" +
+	"\x05start\x18\x05 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x06 \x01(\x04R\x03end\x12\x10\n" +
+	"\x03pid\x18\a \x01(\rR\x03pid\"'\n" +
+	"\x04Type\x12\n" +
+	"\n" +
+	"\x06UNLOCK\x10\x00\x12\b\n" +
+	"\x04READ\x10\x01\x12\t\n" +
+	"\x05WRITE\x10\x02\"P\n" +
+	"\tLockReply\x12)\n" +
+	"\x04lock\x18\x01 \x01(\v2\x15.shoal.v1.LockRequestR\x04lock\x12\x18\n" +
+	"\asession\x18\x02 \x01(\x04R\asession2\xd1\r\n" +
 	"\x04Meta\x123\n" +
 	"\aResolve\x12\x18.shoal.v1.ResolveRequest\x1a\x0e.shoal.v1.Attr\x121\n" +
 	"\x06Lookup\x12\x17.shoal.v1.LookupRequest\x1a\x0e.shoal.v1.Attr\x12/\n" +
@@ -3412,7 +3627,10 @@ const file_shoal_proto_rawDesc = "" +
 	"\aCluster\x129\n" +
 	"\tHeartbeat\x12\x15.shoal.v1.WorkerLease\x1a\x15.shoal.v1.WorkerLease\x12,\n" +
 	"\x05Leave\x12\x12.shoal.v1.WorkerID\x1a\x0f.shoal.v1.Empty\x129\n" +
-	"\aMembers\x12\x18.shoal.v1.MembersRequest\x1a\x14.shoal.v1.MemberListB&Z$github.com/shoalfs/shoal/api/shoalv1b\x06proto3"
+	"\aMembers\x12\x18.shoal.v1.MembersRequest\x1a\x14.shoal.v1.MemberList2q\n" +
+	"\x05Locks\x121\n" +
+	"\aSetLock\x12\x15.shoal.v1.LockRequest\x1a\x0f.shoal.v1.Empty\x125\n" +
+	"\aGetLock\x12\x15.shoal.v1.LockRequest\x1a\x13.shoal.v1.LockReplyB&Z$github.com/shoalfs/shoal/api/shoalv1b\x06proto3"
 
 var (
 	file_shoal_proto_rawDescOnce sync.Once
@@ -3426,173 +3644,183 @@ func file_shoal_proto_rawDescGZIP() []byte {
 	return file_shoal_proto_rawDescData
 }
 
-var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_shoal_proto_goTypes = []any{
-	(*Attr)(nil),                 // 0: shoal.v1.Attr
-	(*Entry)(nil),                // 1: shoal.v1.Entry
-	(*Slice)(nil),                // 2: shoal.v1.Slice
-	(*ChunkWrite)(nil),           // 3: shoal.v1.ChunkWrite
-	(*StatFS)(nil),               // 4: shoal.v1.StatFS
-	(*SessionInfo)(nil),          // 5: shoal.v1.SessionInfo
-	(*FSInfo)(nil),               // 6: shoal.v1.FSInfo
-	(*ErrorDetail)(nil),          // 7: shoal.v1.ErrorDetail
-	(*Empty)(nil),                // 8: shoal.v1.Empty
-	(*ResolveRequest)(nil),       // 9: shoal.v1.ResolveRequest
-	(*LookupRequest)(nil),        // 10: shoal.v1.LookupRequest
-	(*InoRequest)(nil),           // 11: shoal.v1.InoRequest
-	(*SetAttrRequest)(nil),       // 12: shoal.v1.SetAttrRequest
-	(*AccessRequest)(nil),        // 13: shoal.v1.AccessRequest
-	(*MknodRequest)(nil),         // 14: shoal.v1.MknodRequest
-	(*CreateRequest)(nil),        // 15: shoal.v1.CreateRequest
-	(*MkdirRequest)(nil),         // 16: shoal.v1.MkdirRequest
-	(*RemoveRequest)(nil),        // 17: shoal.v1.RemoveRequest
-	(*RenameRequest)(nil),        // 18: shoal.v1.RenameRequest
-	(*LinkRequest)(nil),          // 19: shoal.v1.LinkRequest
-	(*SymlinkRequest)(nil),       // 20: shoal.v1.SymlinkRequest
-	(*ReadlinkResponse)(nil),     // 21: shoal.v1.ReadlinkResponse
-	(*ReadDirRequest)(nil),       // 22: shoal.v1.ReadDirRequest
-	(*ReadDirResponse)(nil),      // 23: shoal.v1.ReadDirResponse
-	(*XattrRequest)(nil),         // 24: shoal.v1.XattrRequest
-	(*XattrValue)(nil),           // 25: shoal.v1.XattrValue
-	(*XattrNames)(nil),           // 26: shoal.v1.XattrNames
-	(*OpenRequest)(nil),          // 27: shoal.v1.OpenRequest
-	(*ReadChunkRequest)(nil),     // 28: shoal.v1.ReadChunkRequest
-	(*Slices)(nil),               // 29: shoal.v1.Slices
-	(*WriteRequest)(nil),         // 30: shoal.v1.WriteRequest
-	(*CompactChunkRequest)(nil),  // 31: shoal.v1.CompactChunkRequest
-	(*LimitRequest)(nil),         // 32: shoal.v1.LimitRequest
-	(*Count)(nil),                // 33: shoal.v1.Count
-	(*SliceIDs)(nil),             // 34: shoal.v1.SliceIDs
-	(*Range)(nil),                // 35: shoal.v1.Range
-	(*Ranges)(nil),               // 36: shoal.v1.Ranges
-	(*CheckResponse)(nil),        // 37: shoal.v1.CheckResponse
-	(*CreateSessionRequest)(nil), // 38: shoal.v1.CreateSessionRequest
-	(*SessionReply)(nil),         // 39: shoal.v1.SessionReply
-	(*ResumeSessionRequest)(nil), // 40: shoal.v1.ResumeSessionRequest
-	(*SessionID)(nil),            // 41: shoal.v1.SessionID
-	(*AllocRequest)(nil),         // 42: shoal.v1.AllocRequest
-	(*FSName)(nil),               // 43: shoal.v1.FSName
-	(*FSList)(nil),               // 44: shoal.v1.FSList
-	(*FSStatus)(nil),             // 45: shoal.v1.FSStatus
-	(*StatusReply)(nil),          // 46: shoal.v1.StatusReply
-	(*WorkerLease)(nil),          // 47: shoal.v1.WorkerLease
-	(*RingParams)(nil),           // 48: shoal.v1.RingParams
-	(*MembersRequest)(nil),       // 49: shoal.v1.MembersRequest
-	(*MemberList)(nil),           // 50: shoal.v1.MemberList
-	(*WorkerID)(nil),             // 51: shoal.v1.WorkerID
+	(LockRequest_Type)(0),        // 0: shoal.v1.LockRequest.Type
+	(*Attr)(nil),                 // 1: shoal.v1.Attr
+	(*Entry)(nil),                // 2: shoal.v1.Entry
+	(*Slice)(nil),                // 3: shoal.v1.Slice
+	(*ChunkWrite)(nil),           // 4: shoal.v1.ChunkWrite
+	(*StatFS)(nil),               // 5: shoal.v1.StatFS
+	(*SessionInfo)(nil),          // 6: shoal.v1.SessionInfo
+	(*FSInfo)(nil),               // 7: shoal.v1.FSInfo
+	(*ErrorDetail)(nil),          // 8: shoal.v1.ErrorDetail
+	(*Empty)(nil),                // 9: shoal.v1.Empty
+	(*ResolveRequest)(nil),       // 10: shoal.v1.ResolveRequest
+	(*LookupRequest)(nil),        // 11: shoal.v1.LookupRequest
+	(*InoRequest)(nil),           // 12: shoal.v1.InoRequest
+	(*SetAttrRequest)(nil),       // 13: shoal.v1.SetAttrRequest
+	(*AccessRequest)(nil),        // 14: shoal.v1.AccessRequest
+	(*MknodRequest)(nil),         // 15: shoal.v1.MknodRequest
+	(*CreateRequest)(nil),        // 16: shoal.v1.CreateRequest
+	(*MkdirRequest)(nil),         // 17: shoal.v1.MkdirRequest
+	(*RemoveRequest)(nil),        // 18: shoal.v1.RemoveRequest
+	(*RenameRequest)(nil),        // 19: shoal.v1.RenameRequest
+	(*LinkRequest)(nil),          // 20: shoal.v1.LinkRequest
+	(*SymlinkRequest)(nil),       // 21: shoal.v1.SymlinkRequest
+	(*ReadlinkResponse)(nil),     // 22: shoal.v1.ReadlinkResponse
+	(*ReadDirRequest)(nil),       // 23: shoal.v1.ReadDirRequest
+	(*ReadDirResponse)(nil),      // 24: shoal.v1.ReadDirResponse
+	(*XattrRequest)(nil),         // 25: shoal.v1.XattrRequest
+	(*XattrValue)(nil),           // 26: shoal.v1.XattrValue
+	(*XattrNames)(nil),           // 27: shoal.v1.XattrNames
+	(*OpenRequest)(nil),          // 28: shoal.v1.OpenRequest
+	(*ReadChunkRequest)(nil),     // 29: shoal.v1.ReadChunkRequest
+	(*Slices)(nil),               // 30: shoal.v1.Slices
+	(*WriteRequest)(nil),         // 31: shoal.v1.WriteRequest
+	(*CompactChunkRequest)(nil),  // 32: shoal.v1.CompactChunkRequest
+	(*LimitRequest)(nil),         // 33: shoal.v1.LimitRequest
+	(*Count)(nil),                // 34: shoal.v1.Count
+	(*SliceIDs)(nil),             // 35: shoal.v1.SliceIDs
+	(*Range)(nil),                // 36: shoal.v1.Range
+	(*Ranges)(nil),               // 37: shoal.v1.Ranges
+	(*CheckResponse)(nil),        // 38: shoal.v1.CheckResponse
+	(*CreateSessionRequest)(nil), // 39: shoal.v1.CreateSessionRequest
+	(*SessionReply)(nil),         // 40: shoal.v1.SessionReply
+	(*ResumeSessionRequest)(nil), // 41: shoal.v1.ResumeSessionRequest
+	(*SessionID)(nil),            // 42: shoal.v1.SessionID
+	(*AllocRequest)(nil),         // 43: shoal.v1.AllocRequest
+	(*FSName)(nil),               // 44: shoal.v1.FSName
+	(*FSList)(nil),               // 45: shoal.v1.FSList
+	(*FSStatus)(nil),             // 46: shoal.v1.FSStatus
+	(*StatusReply)(nil),          // 47: shoal.v1.StatusReply
+	(*WorkerLease)(nil),          // 48: shoal.v1.WorkerLease
+	(*RingParams)(nil),           // 49: shoal.v1.RingParams
+	(*MembersRequest)(nil),       // 50: shoal.v1.MembersRequest
+	(*MemberList)(nil),           // 51: shoal.v1.MemberList
+	(*WorkerID)(nil),             // 52: shoal.v1.WorkerID
+	(*LockRequest)(nil),          // 53: shoal.v1.LockRequest
+	(*LockReply)(nil),            // 54: shoal.v1.LockReply
 }
 var file_shoal_proto_depIdxs = []int32{
-	0,  // 0: shoal.v1.Entry.attr:type_name -> shoal.v1.Attr
-	2,  // 1: shoal.v1.ChunkWrite.slice:type_name -> shoal.v1.Slice
-	0,  // 2: shoal.v1.SetAttrRequest.attr:type_name -> shoal.v1.Attr
-	1,  // 3: shoal.v1.ReadDirResponse.entries:type_name -> shoal.v1.Entry
-	2,  // 4: shoal.v1.Slices.slices:type_name -> shoal.v1.Slice
-	3,  // 5: shoal.v1.WriteRequest.writes:type_name -> shoal.v1.ChunkWrite
-	2,  // 6: shoal.v1.CompactChunkRequest.old:type_name -> shoal.v1.Slice
-	2,  // 7: shoal.v1.CompactChunkRequest.repl:type_name -> shoal.v1.Slice
-	35, // 8: shoal.v1.Ranges.ranges:type_name -> shoal.v1.Range
-	6,  // 9: shoal.v1.FSList.fs:type_name -> shoal.v1.FSInfo
-	6,  // 10: shoal.v1.FSStatus.info:type_name -> shoal.v1.FSInfo
-	4,  // 11: shoal.v1.FSStatus.usage:type_name -> shoal.v1.StatFS
-	5,  // 12: shoal.v1.FSStatus.sessions:type_name -> shoal.v1.SessionInfo
-	45, // 13: shoal.v1.StatusReply.fs:type_name -> shoal.v1.FSStatus
-	48, // 14: shoal.v1.MemberList.ring:type_name -> shoal.v1.RingParams
-	47, // 15: shoal.v1.MemberList.workers:type_name -> shoal.v1.WorkerLease
-	9,  // 16: shoal.v1.Meta.Resolve:input_type -> shoal.v1.ResolveRequest
-	10, // 17: shoal.v1.Meta.Lookup:input_type -> shoal.v1.LookupRequest
-	11, // 18: shoal.v1.Meta.GetAttr:input_type -> shoal.v1.InoRequest
-	12, // 19: shoal.v1.Meta.SetAttr:input_type -> shoal.v1.SetAttrRequest
-	13, // 20: shoal.v1.Meta.Access:input_type -> shoal.v1.AccessRequest
-	14, // 21: shoal.v1.Meta.Mknod:input_type -> shoal.v1.MknodRequest
-	15, // 22: shoal.v1.Meta.Create:input_type -> shoal.v1.CreateRequest
-	16, // 23: shoal.v1.Meta.Mkdir:input_type -> shoal.v1.MkdirRequest
-	17, // 24: shoal.v1.Meta.Unlink:input_type -> shoal.v1.RemoveRequest
-	17, // 25: shoal.v1.Meta.Rmdir:input_type -> shoal.v1.RemoveRequest
-	18, // 26: shoal.v1.Meta.Rename:input_type -> shoal.v1.RenameRequest
-	19, // 27: shoal.v1.Meta.Link:input_type -> shoal.v1.LinkRequest
-	20, // 28: shoal.v1.Meta.Symlink:input_type -> shoal.v1.SymlinkRequest
-	11, // 29: shoal.v1.Meta.Readlink:input_type -> shoal.v1.InoRequest
-	22, // 30: shoal.v1.Meta.ReadDir:input_type -> shoal.v1.ReadDirRequest
-	24, // 31: shoal.v1.Meta.GetXattr:input_type -> shoal.v1.XattrRequest
-	24, // 32: shoal.v1.Meta.SetXattr:input_type -> shoal.v1.XattrRequest
-	11, // 33: shoal.v1.Meta.ListXattr:input_type -> shoal.v1.InoRequest
-	24, // 34: shoal.v1.Meta.RemoveXattr:input_type -> shoal.v1.XattrRequest
-	8,  // 35: shoal.v1.Meta.StatFS:input_type -> shoal.v1.Empty
-	27, // 36: shoal.v1.Meta.Open:input_type -> shoal.v1.OpenRequest
-	11, // 37: shoal.v1.Meta.Release:input_type -> shoal.v1.InoRequest
-	28, // 38: shoal.v1.Meta.ReadChunk:input_type -> shoal.v1.ReadChunkRequest
-	30, // 39: shoal.v1.Meta.Write:input_type -> shoal.v1.WriteRequest
-	31, // 40: shoal.v1.Meta.CompactChunk:input_type -> shoal.v1.CompactChunkRequest
-	32, // 41: shoal.v1.Meta.Reclaim:input_type -> shoal.v1.LimitRequest
-	32, // 42: shoal.v1.Meta.FreedSlices:input_type -> shoal.v1.LimitRequest
-	34, // 43: shoal.v1.Meta.ForgetSlices:input_type -> shoal.v1.SliceIDs
-	32, // 44: shoal.v1.Meta.SweepRanges:input_type -> shoal.v1.LimitRequest
-	36, // 45: shoal.v1.Meta.ForgetSweep:input_type -> shoal.v1.Ranges
-	8,  // 46: shoal.v1.Meta.LiveSlices:input_type -> shoal.v1.Empty
-	8,  // 47: shoal.v1.Meta.Check:input_type -> shoal.v1.Empty
-	8,  // 48: shoal.v1.Meta.Sync:input_type -> shoal.v1.Empty
-	38, // 49: shoal.v1.Session.Create:input_type -> shoal.v1.CreateSessionRequest
-	40, // 50: shoal.v1.Session.Resume:input_type -> shoal.v1.ResumeSessionRequest
-	41, // 51: shoal.v1.Session.Heartbeat:input_type -> shoal.v1.SessionID
-	41, // 52: shoal.v1.Session.Close:input_type -> shoal.v1.SessionID
-	42, // 53: shoal.v1.Session.AllocSliceIDs:input_type -> shoal.v1.AllocRequest
-	8,  // 54: shoal.v1.Admin.ListFS:input_type -> shoal.v1.Empty
-	43, // 55: shoal.v1.Admin.CreateFS:input_type -> shoal.v1.FSName
-	43, // 56: shoal.v1.Admin.DeleteFS:input_type -> shoal.v1.FSName
-	8,  // 57: shoal.v1.Admin.Status:input_type -> shoal.v1.Empty
-	47, // 58: shoal.v1.Cluster.Heartbeat:input_type -> shoal.v1.WorkerLease
-	51, // 59: shoal.v1.Cluster.Leave:input_type -> shoal.v1.WorkerID
-	49, // 60: shoal.v1.Cluster.Members:input_type -> shoal.v1.MembersRequest
-	0,  // 61: shoal.v1.Meta.Resolve:output_type -> shoal.v1.Attr
-	0,  // 62: shoal.v1.Meta.Lookup:output_type -> shoal.v1.Attr
-	0,  // 63: shoal.v1.Meta.GetAttr:output_type -> shoal.v1.Attr
-	0,  // 64: shoal.v1.Meta.SetAttr:output_type -> shoal.v1.Attr
-	8,  // 65: shoal.v1.Meta.Access:output_type -> shoal.v1.Empty
-	0,  // 66: shoal.v1.Meta.Mknod:output_type -> shoal.v1.Attr
-	0,  // 67: shoal.v1.Meta.Create:output_type -> shoal.v1.Attr
-	0,  // 68: shoal.v1.Meta.Mkdir:output_type -> shoal.v1.Attr
-	8,  // 69: shoal.v1.Meta.Unlink:output_type -> shoal.v1.Empty
-	8,  // 70: shoal.v1.Meta.Rmdir:output_type -> shoal.v1.Empty
-	8,  // 71: shoal.v1.Meta.Rename:output_type -> shoal.v1.Empty
-	0,  // 72: shoal.v1.Meta.Link:output_type -> shoal.v1.Attr
-	0,  // 73: shoal.v1.Meta.Symlink:output_type -> shoal.v1.Attr
-	21, // 74: shoal.v1.Meta.Readlink:output_type -> shoal.v1.ReadlinkResponse
-	23, // 75: shoal.v1.Meta.ReadDir:output_type -> shoal.v1.ReadDirResponse
-	25, // 76: shoal.v1.Meta.GetXattr:output_type -> shoal.v1.XattrValue
-	8,  // 77: shoal.v1.Meta.SetXattr:output_type -> shoal.v1.Empty
-	26, // 78: shoal.v1.Meta.ListXattr:output_type -> shoal.v1.XattrNames
-	8,  // 79: shoal.v1.Meta.RemoveXattr:output_type -> shoal.v1.Empty
-	4,  // 80: shoal.v1.Meta.StatFS:output_type -> shoal.v1.StatFS
-	0,  // 81: shoal.v1.Meta.Open:output_type -> shoal.v1.Attr
-	8,  // 82: shoal.v1.Meta.Release:output_type -> shoal.v1.Empty
-	29, // 83: shoal.v1.Meta.ReadChunk:output_type -> shoal.v1.Slices
-	0,  // 84: shoal.v1.Meta.Write:output_type -> shoal.v1.Attr
-	8,  // 85: shoal.v1.Meta.CompactChunk:output_type -> shoal.v1.Empty
-	33, // 86: shoal.v1.Meta.Reclaim:output_type -> shoal.v1.Count
-	29, // 87: shoal.v1.Meta.FreedSlices:output_type -> shoal.v1.Slices
-	8,  // 88: shoal.v1.Meta.ForgetSlices:output_type -> shoal.v1.Empty
-	36, // 89: shoal.v1.Meta.SweepRanges:output_type -> shoal.v1.Ranges
-	8,  // 90: shoal.v1.Meta.ForgetSweep:output_type -> shoal.v1.Empty
-	29, // 91: shoal.v1.Meta.LiveSlices:output_type -> shoal.v1.Slices
-	37, // 92: shoal.v1.Meta.Check:output_type -> shoal.v1.CheckResponse
-	8,  // 93: shoal.v1.Meta.Sync:output_type -> shoal.v1.Empty
-	39, // 94: shoal.v1.Session.Create:output_type -> shoal.v1.SessionReply
-	39, // 95: shoal.v1.Session.Resume:output_type -> shoal.v1.SessionReply
-	8,  // 96: shoal.v1.Session.Heartbeat:output_type -> shoal.v1.Empty
-	8,  // 97: shoal.v1.Session.Close:output_type -> shoal.v1.Empty
-	35, // 98: shoal.v1.Session.AllocSliceIDs:output_type -> shoal.v1.Range
-	44, // 99: shoal.v1.Admin.ListFS:output_type -> shoal.v1.FSList
-	6,  // 100: shoal.v1.Admin.CreateFS:output_type -> shoal.v1.FSInfo
-	8,  // 101: shoal.v1.Admin.DeleteFS:output_type -> shoal.v1.Empty
-	46, // 102: shoal.v1.Admin.Status:output_type -> shoal.v1.StatusReply
-	47, // 103: shoal.v1.Cluster.Heartbeat:output_type -> shoal.v1.WorkerLease
-	8,  // 104: shoal.v1.Cluster.Leave:output_type -> shoal.v1.Empty
-	50, // 105: shoal.v1.Cluster.Members:output_type -> shoal.v1.MemberList
-	61, // [61:106] is the sub-list for method output_type
-	16, // [16:61] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	1,  // 0: shoal.v1.Entry.attr:type_name -> shoal.v1.Attr
+	3,  // 1: shoal.v1.ChunkWrite.slice:type_name -> shoal.v1.Slice
+	1,  // 2: shoal.v1.SetAttrRequest.attr:type_name -> shoal.v1.Attr
+	2,  // 3: shoal.v1.ReadDirResponse.entries:type_name -> shoal.v1.Entry
+	3,  // 4: shoal.v1.Slices.slices:type_name -> shoal.v1.Slice
+	4,  // 5: shoal.v1.WriteRequest.writes:type_name -> shoal.v1.ChunkWrite
+	3,  // 6: shoal.v1.CompactChunkRequest.old:type_name -> shoal.v1.Slice
+	3,  // 7: shoal.v1.CompactChunkRequest.repl:type_name -> shoal.v1.Slice
+	36, // 8: shoal.v1.Ranges.ranges:type_name -> shoal.v1.Range
+	7,  // 9: shoal.v1.FSList.fs:type_name -> shoal.v1.FSInfo
+	7,  // 10: shoal.v1.FSStatus.info:type_name -> shoal.v1.FSInfo
+	5,  // 11: shoal.v1.FSStatus.usage:type_name -> shoal.v1.StatFS
+	6,  // 12: shoal.v1.FSStatus.sessions:type_name -> shoal.v1.SessionInfo
+	46, // 13: shoal.v1.StatusReply.fs:type_name -> shoal.v1.FSStatus
+	49, // 14: shoal.v1.MemberList.ring:type_name -> shoal.v1.RingParams
+	48, // 15: shoal.v1.MemberList.workers:type_name -> shoal.v1.WorkerLease
+	0,  // 16: shoal.v1.LockRequest.type:type_name -> shoal.v1.LockRequest.Type
+	53, // 17: shoal.v1.LockReply.lock:type_name -> shoal.v1.LockRequest
+	10, // 18: shoal.v1.Meta.Resolve:input_type -> shoal.v1.ResolveRequest
+	11, // 19: shoal.v1.Meta.Lookup:input_type -> shoal.v1.LookupRequest
+	12, // 20: shoal.v1.Meta.GetAttr:input_type -> shoal.v1.InoRequest
+	13, // 21: shoal.v1.Meta.SetAttr:input_type -> shoal.v1.SetAttrRequest
+	14, // 22: shoal.v1.Meta.Access:input_type -> shoal.v1.AccessRequest
+	15, // 23: shoal.v1.Meta.Mknod:input_type -> shoal.v1.MknodRequest
+	16, // 24: shoal.v1.Meta.Create:input_type -> shoal.v1.CreateRequest
+	17, // 25: shoal.v1.Meta.Mkdir:input_type -> shoal.v1.MkdirRequest
+	18, // 26: shoal.v1.Meta.Unlink:input_type -> shoal.v1.RemoveRequest
+	18, // 27: shoal.v1.Meta.Rmdir:input_type -> shoal.v1.RemoveRequest
+	19, // 28: shoal.v1.Meta.Rename:input_type -> shoal.v1.RenameRequest
+	20, // 29: shoal.v1.Meta.Link:input_type -> shoal.v1.LinkRequest
+	21, // 30: shoal.v1.Meta.Symlink:input_type -> shoal.v1.SymlinkRequest
+	12, // 31: shoal.v1.Meta.Readlink:input_type -> shoal.v1.InoRequest
+	23, // 32: shoal.v1.Meta.ReadDir:input_type -> shoal.v1.ReadDirRequest
+	25, // 33: shoal.v1.Meta.GetXattr:input_type -> shoal.v1.XattrRequest
+	25, // 34: shoal.v1.Meta.SetXattr:input_type -> shoal.v1.XattrRequest
+	12, // 35: shoal.v1.Meta.ListXattr:input_type -> shoal.v1.InoRequest
+	25, // 36: shoal.v1.Meta.RemoveXattr:input_type -> shoal.v1.XattrRequest
+	9,  // 37: shoal.v1.Meta.StatFS:input_type -> shoal.v1.Empty
+	28, // 38: shoal.v1.Meta.Open:input_type -> shoal.v1.OpenRequest
+	12, // 39: shoal.v1.Meta.Release:input_type -> shoal.v1.InoRequest
+	29, // 40: shoal.v1.Meta.ReadChunk:input_type -> shoal.v1.ReadChunkRequest
+	31, // 41: shoal.v1.Meta.Write:input_type -> shoal.v1.WriteRequest
+	32, // 42: shoal.v1.Meta.CompactChunk:input_type -> shoal.v1.CompactChunkRequest
+	33, // 43: shoal.v1.Meta.Reclaim:input_type -> shoal.v1.LimitRequest
+	33, // 44: shoal.v1.Meta.FreedSlices:input_type -> shoal.v1.LimitRequest
+	35, // 45: shoal.v1.Meta.ForgetSlices:input_type -> shoal.v1.SliceIDs
+	33, // 46: shoal.v1.Meta.SweepRanges:input_type -> shoal.v1.LimitRequest
+	37, // 47: shoal.v1.Meta.ForgetSweep:input_type -> shoal.v1.Ranges
+	9,  // 48: shoal.v1.Meta.LiveSlices:input_type -> shoal.v1.Empty
+	9,  // 49: shoal.v1.Meta.Check:input_type -> shoal.v1.Empty
+	9,  // 50: shoal.v1.Meta.Sync:input_type -> shoal.v1.Empty
+	39, // 51: shoal.v1.Session.Create:input_type -> shoal.v1.CreateSessionRequest
+	41, // 52: shoal.v1.Session.Resume:input_type -> shoal.v1.ResumeSessionRequest
+	42, // 53: shoal.v1.Session.Heartbeat:input_type -> shoal.v1.SessionID
+	42, // 54: shoal.v1.Session.Close:input_type -> shoal.v1.SessionID
+	43, // 55: shoal.v1.Session.AllocSliceIDs:input_type -> shoal.v1.AllocRequest
+	9,  // 56: shoal.v1.Admin.ListFS:input_type -> shoal.v1.Empty
+	44, // 57: shoal.v1.Admin.CreateFS:input_type -> shoal.v1.FSName
+	44, // 58: shoal.v1.Admin.DeleteFS:input_type -> shoal.v1.FSName
+	9,  // 59: shoal.v1.Admin.Status:input_type -> shoal.v1.Empty
+	48, // 60: shoal.v1.Cluster.Heartbeat:input_type -> shoal.v1.WorkerLease
+	52, // 61: shoal.v1.Cluster.Leave:input_type -> shoal.v1.WorkerID
+	50, // 62: shoal.v1.Cluster.Members:input_type -> shoal.v1.MembersRequest
+	53, // 63: shoal.v1.Locks.SetLock:input_type -> shoal.v1.LockRequest
+	53, // 64: shoal.v1.Locks.GetLock:input_type -> shoal.v1.LockRequest
+	1,  // 65: shoal.v1.Meta.Resolve:output_type -> shoal.v1.Attr
+	1,  // 66: shoal.v1.Meta.Lookup:output_type -> shoal.v1.Attr
+	1,  // 67: shoal.v1.Meta.GetAttr:output_type -> shoal.v1.Attr
+	1,  // 68: shoal.v1.Meta.SetAttr:output_type -> shoal.v1.Attr
+	9,  // 69: shoal.v1.Meta.Access:output_type -> shoal.v1.Empty
+	1,  // 70: shoal.v1.Meta.Mknod:output_type -> shoal.v1.Attr
+	1,  // 71: shoal.v1.Meta.Create:output_type -> shoal.v1.Attr
+	1,  // 72: shoal.v1.Meta.Mkdir:output_type -> shoal.v1.Attr
+	9,  // 73: shoal.v1.Meta.Unlink:output_type -> shoal.v1.Empty
+	9,  // 74: shoal.v1.Meta.Rmdir:output_type -> shoal.v1.Empty
+	9,  // 75: shoal.v1.Meta.Rename:output_type -> shoal.v1.Empty
+	1,  // 76: shoal.v1.Meta.Link:output_type -> shoal.v1.Attr
+	1,  // 77: shoal.v1.Meta.Symlink:output_type -> shoal.v1.Attr
+	22, // 78: shoal.v1.Meta.Readlink:output_type -> shoal.v1.ReadlinkResponse
+	24, // 79: shoal.v1.Meta.ReadDir:output_type -> shoal.v1.ReadDirResponse
+	26, // 80: shoal.v1.Meta.GetXattr:output_type -> shoal.v1.XattrValue
+	9,  // 81: shoal.v1.Meta.SetXattr:output_type -> shoal.v1.Empty
+	27, // 82: shoal.v1.Meta.ListXattr:output_type -> shoal.v1.XattrNames
+	9,  // 83: shoal.v1.Meta.RemoveXattr:output_type -> shoal.v1.Empty
+	5,  // 84: shoal.v1.Meta.StatFS:output_type -> shoal.v1.StatFS
+	1,  // 85: shoal.v1.Meta.Open:output_type -> shoal.v1.Attr
+	9,  // 86: shoal.v1.Meta.Release:output_type -> shoal.v1.Empty
+	30, // 87: shoal.v1.Meta.ReadChunk:output_type -> shoal.v1.Slices
+	1,  // 88: shoal.v1.Meta.Write:output_type -> shoal.v1.Attr
+	9,  // 89: shoal.v1.Meta.CompactChunk:output_type -> shoal.v1.Empty
+	34, // 90: shoal.v1.Meta.Reclaim:output_type -> shoal.v1.Count
+	30, // 91: shoal.v1.Meta.FreedSlices:output_type -> shoal.v1.Slices
+	9,  // 92: shoal.v1.Meta.ForgetSlices:output_type -> shoal.v1.Empty
+	37, // 93: shoal.v1.Meta.SweepRanges:output_type -> shoal.v1.Ranges
+	9,  // 94: shoal.v1.Meta.ForgetSweep:output_type -> shoal.v1.Empty
+	30, // 95: shoal.v1.Meta.LiveSlices:output_type -> shoal.v1.Slices
+	38, // 96: shoal.v1.Meta.Check:output_type -> shoal.v1.CheckResponse
+	9,  // 97: shoal.v1.Meta.Sync:output_type -> shoal.v1.Empty
+	40, // 98: shoal.v1.Session.Create:output_type -> shoal.v1.SessionReply
+	40, // 99: shoal.v1.Session.Resume:output_type -> shoal.v1.SessionReply
+	9,  // 100: shoal.v1.Session.Heartbeat:output_type -> shoal.v1.Empty
+	9,  // 101: shoal.v1.Session.Close:output_type -> shoal.v1.Empty
+	36, // 102: shoal.v1.Session.AllocSliceIDs:output_type -> shoal.v1.Range
+	45, // 103: shoal.v1.Admin.ListFS:output_type -> shoal.v1.FSList
+	7,  // 104: shoal.v1.Admin.CreateFS:output_type -> shoal.v1.FSInfo
+	9,  // 105: shoal.v1.Admin.DeleteFS:output_type -> shoal.v1.Empty
+	47, // 106: shoal.v1.Admin.Status:output_type -> shoal.v1.StatusReply
+	48, // 107: shoal.v1.Cluster.Heartbeat:output_type -> shoal.v1.WorkerLease
+	9,  // 108: shoal.v1.Cluster.Leave:output_type -> shoal.v1.Empty
+	51, // 109: shoal.v1.Cluster.Members:output_type -> shoal.v1.MemberList
+	9,  // 110: shoal.v1.Locks.SetLock:output_type -> shoal.v1.Empty
+	54, // 111: shoal.v1.Locks.GetLock:output_type -> shoal.v1.LockReply
+	65, // [65:112] is the sub-list for method output_type
+	18, // [18:65] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
@@ -3605,13 +3833,14 @@ func file_shoal_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_proto_rawDesc), len(file_shoal_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   52,
+			NumEnums:      1,
+			NumMessages:   54,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_shoal_proto_goTypes,
 		DependencyIndexes: file_shoal_proto_depIdxs,
+		EnumInfos:         file_shoal_proto_enumTypes,
 		MessageInfos:      file_shoal_proto_msgTypes,
 	}.Build()
 	File_shoal_proto = out.File

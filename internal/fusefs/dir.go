@@ -20,9 +20,10 @@ import (
 // Its listing is taken at the first read and again at every rewind, as
 // readdir(3) allows.
 type dirHandle struct {
-	n    *node
-	f    *shoal.File
-	seen shoal.Attr // at open
+	n     *node
+	f     *shoal.File
+	seen  shoal.Attr // at open
+	locks lockOwners
 
 	mu struct {
 		sync.Mutex
@@ -108,6 +109,7 @@ func (d *dirHandle) Releasedir(ctx context.Context, flags uint32) {
 	d.n.mu.Lock()
 	delete(d.n.mu.dirs, d)
 	d.n.mu.Unlock()
+	d.locks.release(d.f)
 	d.f.Close()
 }
 

@@ -130,6 +130,9 @@ type filesystem struct {
 	client *shoal.Client // acts as root; per-caller views come from as
 	opts   Options
 	root   *node
+	// flushOwners maps an in-flight FLUSH's cancel channel to its lock
+	// owner (flushOwnerFS).
+	flushOwners sync.Map
 
 	mu struct {
 		sync.Mutex
@@ -161,6 +164,9 @@ func New(dir string, c *shoal.Client, o Options) (*Mount, error) {
 		// The kernel drops a file's page cache itself when a getattr
 		// shows a new mtime or size (AUTO_INVAL_DATA, go-fuse's default).
 		ExplicitDataCacheControl: false,
+		// fcntl locks and flock come to Shoal, which keeps them in the
+		// engine for every client (handle.go).
+		EnableLocks: true,
 	}
 	if o.Debug {
 		mo.Logger = log.New(&slogWriter{o.Logger}, "", 0)
@@ -181,8 +187,9 @@ func New(dir string, c *shoal.Client, o Options) (*Mount, error) {
 		// shows a mode of 0 as 0644/0755.
 		NullPermissions: true,
 	}
-	// fs.Mount's steps, with the raw filesystem wrapped for Observe.
-	var raw fuse.RawFileSystem = fs.NewNodeFS(fsys.root, fo)
+	// fs.Mount's steps, with the raw filesystem wrapped so that Flush
+	// learns the closing lock owner (handle.go), and for Observe.
+	var raw fuse.RawFileSystem = &flushOwnerFS{RawFileSystem: fs.NewNodeFS(fsys.root, fo), fsys: fsys}
 	if o.Observe != nil {
 		raw = &observed{RawFileSystem: raw, hook: o.Observe}
 	}

@@ -23,6 +23,9 @@ import (
 type node struct {
 	fs.Inode
 	fs *filesystem
+	// posixLocks are the lock owners that took record locks on the
+	// inode through this mount: a FLUSH by one of them unlocks.
+	posixLocks lockOwners
 
 	mu struct {
 		sync.Mutex

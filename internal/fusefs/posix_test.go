@@ -10,11 +10,14 @@ import (
 // posixSkip lists the posixtest checks the mount does not pass, and why.
 // docs/fuse.md carries the same list.
 var posixSkip = map[string]string{
-	// The check expects two descriptors of one process to conflict under
-	// F_SETLK, which only open-file-description locks do. The mount leaves
-	// record locks to the kernel (kept per mount, not yet in the engine),
-	// where POSIX locks of one process never conflict, as on ext4.
-	"FcntlFlockLocksFile": "F_SETLK locks are kept by the kernel per mount (POSIX per-process semantics); engine-held locks are not built yet",
+	// The check takes F_SETLK locks on two descriptors of one process and
+	// expects them to conflict, which only open-file-description locks do
+	// (go-fuse's loopback passes it because it takes OFD locks on its own
+	// descriptors). Record locks are Shoal's, in the engine, with POSIX
+	// semantics: the kernel's lock owner of both descriptors is the same
+	// process, so the second lock is granted, as on ext4. TestLocks checks
+	// conflicts between mounts and with the SDK instead.
+	"FcntlFlockLocksFile": "expects two descriptors of one process to conflict under F_SETLK; POSIX record locks of one process never do (as on ext4)",
 }
 
 func TestPosix(t *testing.T) {

@@ -121,3 +121,16 @@ var (
 	_ OpenReader  = (*FS)(nil)
 	_ OpenReader  = (*Session)(nil)
 )
+
+// Locker is the lock table of a filesystem (see locks.go); both backends
+// offer it, for the session they stand for.
+type Locker interface {
+	// SetLock acquires l.Type on [l.Start, l.End] for l.Owner (replacing,
+	// splitting or merging the owner's own ranges there), or releases the
+	// range when l.Type is Unlock. A lock held by another owner that
+	// conflicts fails it with kind Conflict (EAGAIN) and changes nothing.
+	SetLock(ctx context.Context, ino Ino, l Lock) error
+	// GetLock returns the first lock of another owner that conflicts with
+	// l, or a Lock of Type Unlock when none does.
+	GetLock(ctx context.Context, ino Ino, l Lock) (Lock, error)
+}

@@ -124,6 +124,24 @@ func (fs *FS) checkTx(tx kv.ReadTxn) []string {
 			bad("request record %x belongs to no session", b)
 		}
 	}
+	for _, p := range scan(tagLock) {
+		r, ok := decodeLock(p.Key, p.Value)
+		switch {
+		case !ok:
+			bad("lock record %x is malformed", body(p))
+		case !sessions[r.sess]:
+			bad("lock %x belongs to no session", body(p))
+		default:
+			if _, err := tx.Get(fs.k.lockIdx(r.sess, Ino(u64(body(p))))); err != nil {
+				bad("lock %x of session %d has no index record", body(p), r.sess)
+			}
+		}
+	}
+	for _, p := range scan(tagLockIdx) {
+		if b := body(p); len(b) != 16 || !sessions[u64(b)] {
+			bad("lock index record %x belongs to no session", b)
+		}
+	}
 	for _, p := range scan(tagOpen) {
 		b := body(p)
 		ino, s := Ino(u64(b)), u64(b[8:])

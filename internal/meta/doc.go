@@ -6,7 +6,7 @@
 // kv.Engine. Service is composed of Namespace, Handles, Chunks and
 // Reclaimer; the optional capabilities a backend may add (NameLister,
 // Cloner, Publisher, Checker, Syncer, PathCreator, OpenReader,
-// InlineWriter) are declared in capability.go, and docs/architecture.md
+// InlineWriter, Locker) are declared in capability.go, and docs/architecture.md
 // tables which backend offers which.
 //
 // Every namespace operation is one engine transaction, so the invariants
@@ -27,7 +27,7 @@
 //     holding n-1 when n > 1; a slice in the freed list (F) is referenced
 //     by no record;
 //   - every slice id range (A), open record (S sess ino) and request
-//     record (Q) belongs to a session with a record;
+//     record (Q) and lock (K, P) belongs to a session with a record;
 //   - the striped usage counters (U) sum to the regular-file bytes and the
 //     number of inodes recomputed from the I records.
 //
@@ -56,6 +56,10 @@
 //	U stripe          usage deltas (bytes, inodes), 64 stripes chosen by ino
 //	A sess lo         slice ids [lo, value) allocated by session sess
 //	W lo              slice ids [lo, value) of dead sessions, awaiting sweep
+//	K ino kind sess owner start
+//	                  an advisory lock (kind 'p' POSIX, 'f' flock) of owner
+//	                  in sess on [start, value's end]: type, pid (locks.go)
+//	P sess ino        sess holds a lock on ino (cleanSession drops them)
 //
 // Outside every filesystem's prefix, the registry (registry.go) maps
 // names to filesystem ids: M n name -> id, created, state; M c -> the

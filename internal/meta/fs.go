@@ -321,7 +321,7 @@ func (fs *FS) cleanSession(ctx context.Context, s uint64, sweep bool) error {
 		done := false
 		err := fs.eng.Update(ctx, func(tx kv.Txn) error {
 			done = true
-			for _, tag := range []byte{tagAlloc, tagRequest, tagSession} {
+			for _, tag := range []byte{tagAlloc, tagRequest, tagLockIdx, tagSession} {
 				start, end := fs.k.under(tag, s)
 				if tag == tagSession {
 					start = append(start, 0) // skip the session record itself
@@ -342,6 +342,8 @@ func (fs *FS) cleanSession(ctx context.Context, s uint64, sweep bool) error {
 						err = tx.Delete(p.Key)
 					case tagRequest:
 						err = tx.Delete(p.Key)
+					case tagLockIdx:
+						err = fs.cleanLocksInTxn(tx, s, Ino(u64(p.Key[pfxLen+1+8:])))
 					case tagSession:
 						err = fs.closeInTxn(tx, Ino(u64(p.Key[pfxLen+1+8:])), s)
 					}

@@ -23,6 +23,8 @@ const (
 	tagAlloc   = 'A'
 	tagSweep   = 'W'
 	tagRequest = 'Q'
+	tagLock    = 'K'
+	tagLockIdx = 'P'
 )
 
 const (

@@ -130,6 +130,7 @@ func (s *Server) Register(g *grpc.Server) {
 	pb.RegisterSessionServer(g, &sessionServer{s: s})
 	pb.RegisterAdminServer(g, &adminServer{s: s})
 	pb.RegisterClusterServer(g, &clusterServer{s: s})
+	pb.RegisterLocksServer(g, &locksServer{s: s})
 }
 
 // call is what the interceptors derive from a call's metadata.
@@ -153,6 +154,7 @@ const (
 	sessionPrefix = "/shoal.v1.Session/"
 	inlinePrefix  = "/shoal.v1.Inline/"
 	clonePrefix   = "/shoal.v1.Clone/"
+	locksPrefix   = "/shoal.v1.Locks/"
 	// healthPrefix is grpc.health.v1, which a server may register next
 	// to the services (internal/health): probes carry no token, and the
 	// answer discloses nothing but whether the server is ready.
@@ -216,7 +218,7 @@ func (s *Server) begin(ctx context.Context, method string) (context.Context, *ca
 	}
 	// Clone.Publish too: its request id makes a retry apply once.
 	inSession := strings.HasPrefix(method, metaPrefix) || strings.HasPrefix(method, inlinePrefix) ||
-		method == pb.Clone_Publish_FullMethodName
+		strings.HasPrefix(method, locksPrefix) || method == pb.Clone_Publish_FullMethodName
 	if inSession || strings.HasPrefix(method, sessionPrefix) || strings.HasPrefix(method, clonePrefix) {
 		c.fsName = first(md, mdFS)
 		if c.fsName == "" {
@@ -262,7 +264,8 @@ func (s *Server) checkGone(ctx context.Context, c *call, method string, err erro
 		return err
 	}
 	switch method {
-	case pb.Meta_Open_FullMethodName, pb.Meta_Create_FullMethodName, pb.Meta_Release_FullMethodName:
+	case pb.Meta_Open_FullMethodName, pb.Meta_Create_FullMethodName, pb.Meta_Release_FullMethodName,
+		pb.Locks_SetLock_FullMethodName, pb.Locks_GetLock_FullMethodName:
 	default:
 		if c.request == 0 {
 			return err
