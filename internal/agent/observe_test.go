@@ -299,7 +299,14 @@ func TestAgentRequestLog(t *testing.T) {
 	b := startAgent(t, Config{Logger: slowLog, SlowRequest: time.Nanosecond})
 	tc = dialAgent(t, b)
 	tc.ok(OpPing)
-	ls := slowBuf.lines(t)
+	// The agent logs a request after its answer is written, so the line
+	// may follow the answer by a moment.
+	var ls []map[string]any
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if ls = slowBuf.lines(t); len(ls) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(ls) != 1 || ls[0]["msg"] != "slow request" || ls[0]["level"] != "WARN" || ls[0]["threshold"] == nil {
 		t.Errorf("slow lines: %v", ls)
 	}
