@@ -60,6 +60,7 @@
 //	                  an advisory lock (kind 'p' POSIX, 'f' flock) of owner
 //	                  in sess on [start, value's end]: type, pid (locks.go)
 //	P sess ino        sess holds a lock on ino (cleanSession drops them)
+//	H                 the garbage collector's claim: owner, expiry (gcclaim.go)
 //
 // Outside every filesystem's prefix, the registry (registry.go) maps
 // names to filesystem ids: M n name -> id, created, state; M c -> the

@@ -23,8 +23,6 @@ import (
 // slices with no reference left, uncommitted blocks of dead sessions) is
 // garbage whoever deletes it, and every step is idempotent.
 
-const tagGCClaim = 'K'
-
 func (k *keys) gcClaim() []byte { return k.tag(tagGCClaim, 0) }
 
 // ClaimGC takes or renews the collector's claim for owner, for ttl from

@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 )
 
-// Key tags; see the package doc for the layout.
+// Key tags; see the package doc for the layout. Every tag is declared
+// here, in one list, so that two cannot share a letter (TestKeyTagsDistinct).
 const (
 	tagFormat  = 'V'
 	tagCounter = 'N'
@@ -25,6 +26,7 @@ const (
 	tagRequest = 'Q'
 	tagLock    = 'K'
 	tagLockIdx = 'P'
+	tagGCClaim = 'H' // the garbage collector's claim (gcclaim.go)
 )
 
 const (
