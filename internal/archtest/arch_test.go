@@ -136,6 +136,7 @@ var layers = []struct {
 	{"internal/kvtable", 30},
 	{"internal/datadir", 30},
 	{"internal/health", 25},
+	{"internal/pagecache", 22}, // the worker's page cache of mounted datasets: above objstore, below meta
 	{"internal/objstore", 20},
 	{"internal/kv", 15},
 	{"internal/lockfile", 5},
