@@ -63,7 +63,7 @@ const (
 // OpenEngine opens the engine named by rawURL:
 //
 //	badger:///abs/dir  badger://rel/dir       [?sync=true]
-//	etcd://[user[:pass]@]h1:2379[,h2:2379...][/prefix][?tls=true&ca=F&cert=F&key=F&timeout=5s]
+//	etcd://[user[:pass]@]h1:2379[,h2:2379...][/prefix][?tls=true&ca=F&cert=F&key=F&timeout=5s&commit_timeout=2s]
 //	postgres://user[:pass]@host:port/db[?sslmode=...&table=NAME&pool_max_conns=N]
 //
 // etcd's prefix defaults to "shoal/" (several users share a cluster), and
@@ -136,7 +136,7 @@ func openEtcd(ctx context.Context, rest string) (*Engine, error) {
 	if err != nil {
 		return nil, fserr.Errorf(op, fserr.Invalid, "storage: etcd URL: %v", err)
 	}
-	if err := onlyParams(op, "etcd://"+authority, q, "tls", "ca", "cert", "key", "timeout"); err != nil {
+	if err := onlyParams(op, "etcd://"+authority, q, "tls", "ca", "cert", "key", "timeout", "commit_timeout"); err != nil {
 		return nil, err
 	}
 	var hosts []string
@@ -178,6 +178,13 @@ func openEtcd(ctx context.Context, rest string) (*Engine, error) {
 			return nil, fserr.Errorf(op, fserr.Invalid, "storage: etcd URL: timeout=%q: %v", v, err)
 		}
 		opts = append(opts, etcd.WithDialTimeout(d))
+	}
+	if v := q.Get("commit_timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fserr.Errorf(op, fserr.Invalid, "storage: etcd URL: commit_timeout=%q: want a duration such as 2s", v)
+		}
+		opts = append(opts, etcd.WithCommitTimeout(d))
 	}
 	if user != "" {
 		opts = append(opts, etcd.WithAuth(user, pass))

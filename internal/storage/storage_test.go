@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,7 +85,7 @@ func TestBadURLs(t *testing.T) {
 	for _, u := range []string{
 		"", "/just/a/path", "badger://", "badger:///x?nosuch=1", "badger:///x?sync=maybe",
 		"mysql://h/db", "etcd://", "etcd://h:2379/p?bogus=1", "etcd://h:2379/?tls=perhaps",
-		"etcd://h:2379/?cert=/nonexistent", "postgres://u@h:5432/db?table=Bad-Name",
+		"etcd://h:2379/?cert=/nonexistent", "etcd://h:2379/?commit_timeout=soon", "etcd://h:2379/?commit_timeout=-1s", "postgres://u@h:5432/db?table=Bad-Name",
 	} {
 		_, err := storage.OpenEngine(ctx, u, storage.EngineOptions{})
 		if !fserr.Is(fserr.Invalid, err) {
@@ -138,6 +139,20 @@ func TestEtcdURL(t *testing.T) {
 		t.Errorf("URL %q shared=%v, want %q shared", e.URL, e.Shared, want)
 	}
 	roundTrip(t, e.KV)
+	// A commit_timeout bounds each commit: one too short to be met fails
+	// the commit with kind IO (outcome unknown), and reads still work.
+	short, err := storage.OpenEngine(context.Background(), "etcd://"+hosts+"/fs1?commit_timeout=1ns", storage.EngineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = short.KV.Update(context.Background(), func(tx kv.Txn) error { return tx.Put([]byte("k"), []byte("v")) })
+	if !fserr.Is(fserr.IO, err) || !strings.Contains(err.Error(), "commit timeout") {
+		t.Errorf("commit under a 1ns commit_timeout: %v, want kind IO naming the commit timeout", err)
+	}
+	if err := short.KV.View(context.Background(), func(tx kv.ReadTxn) error { _, err := tx.Get([]byte("k")); return err }); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		t.Errorf("read under a 1ns commit_timeout: %v", err)
+	}
+	short.Close()
 	// With authentication on, the user and password of the URL (or of
 	// $SHOAL_ETCD_PASSWORD) are what etcd checks, and the password shows
 	// nowhere.

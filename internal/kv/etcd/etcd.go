@@ -59,21 +59,40 @@ var (
 const batchOps = 128
 
 // Option configures Open.
-type Option func(*clientv3.Config)
+type Option func(*options)
+
+type options struct {
+	cli           clientv3.Config
+	commitTimeout time.Duration
+}
 
 // WithDialTimeout bounds connecting to the cluster (default 5s).
 func WithDialTimeout(d time.Duration) Option {
-	return func(c *clientv3.Config) { c.DialTimeout = d }
+	return func(o *options) { o.cli.DialTimeout = d }
 }
 
 // WithTLS sets the client's TLS configuration.
 func WithTLS(cfg *tls.Config) Option {
-	return func(c *clientv3.Config) { c.TLS = cfg }
+	return func(o *options) { o.cli.TLS = cfg }
 }
 
 // WithAuth sets the user and password etcd authenticates.
 func WithAuth(user, password string) Option {
-	return func(c *clientv3.Config) { c.Username, c.Password = user, password }
+	return func(o *options) { o.cli.Username, o.cli.Password = user, password }
+}
+
+// WithCommitTimeout bounds each commit attempt (0, the default: only the
+// caller's context bounds it). Why it exists: a commit a follower has
+// forwarded to a leader that then stops is lost with that leader, and
+// etcd answers it only after its request timeout (5 s + 2 election
+// timeouts, 7 s with the defaults) with "request timed out, possibly due
+// to previous leader failure". Either way the outcome is unknown and the
+// commit fails with kind IO, which a caller retries under its request id
+// (the meta layer's retries are deduplicated); a shorter bound turns the
+// 7 s stall into this one. Set it well above the cluster's slowest
+// healthy commit, or healthy commits fail too.
+func WithCommitTimeout(d time.Duration) Option {
+	return func(o *options) { o.commitTimeout = d }
 }
 
 // Engine is an etcd-backed kv.Engine.
@@ -82,6 +101,8 @@ type Engine struct {
 	cli    *clientv3.Client
 	owned  bool // Close closes cli
 	prefix string
+	// commitTimeout bounds one commit attempt (WithCommitTimeout); 0: none.
+	commitTimeout time.Duration
 
 	mu struct {
 		sync.Mutex
@@ -94,16 +115,16 @@ var _ kv.Engine = (*Engine)(nil)
 // Open connects to the cluster at endpoints and checks that it answers.
 func Open(ctx context.Context, endpoints []string, prefix string, opts ...Option) (*Engine, error) {
 	const op = "kv/etcd.Open"
-	cfg := clientv3.Config{
+	o := options{cli: clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
 		Context:     context.WithoutCancel(ctx),
+	}}
+	for _, opt := range opts {
+		opt(&o)
 	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	cli, err := clientv3.New(cfg)
+	cli, err := clientv3.New(o.cli)
 	if err != nil {
 		return nil, fserr.E(op, fmt.Sprint(endpoints), fserr.IO, err)
 	}
@@ -116,6 +137,7 @@ func Open(ctx context.Context, endpoints []string, prefix string, opts ...Option
 	}
 	e := New(cli, prefix)
 	e.owned = true
+	e.commitTimeout = o.commitTimeout
 	return e, nil
 }
 
@@ -214,8 +236,17 @@ func (e *Engine) try(ctx context.Context, fn func(kv.Txn) error) error {
 			ops = append(ops, clientv3.OpPut(e.prefix+k, string(v)))
 		}
 	}
-	resp, err := e.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	cctx := ctx
+	if e.commitTimeout > 0 {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, e.commitTimeout)
+		defer cancel()
+	}
+	resp, err := e.cli.Txn(cctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
+		if ctx.Err() == nil && cctx.Err() != nil {
+			return fserr.E(op, fserr.IO, fmt.Errorf("kv/etcd: commit not answered within the commit timeout of %v (outcome unknown): %w", e.commitTimeout, err))
+		}
 		return e.mapErr(ctx, op, "", err)
 	}
 	if !resp.Succeeded {
