@@ -86,6 +86,7 @@ func newServerCmd(role serveRole) *cobra.Command {
 		f.StringVar(&cfg.WorkerListen, "worker-listen", server.DefaultWorkerListen, "block HTTP address (HOST:PORT)")
 		f.StringVar(&cfg.WorkerID, "worker-id", "", "this worker's id in the worker registry, its place on the ring: keep it across restarts (default: its block address HOST:PORT)")
 		f.DurationVar(&cfg.LeaseTTL, "lease-ttl", server.DefaultLeaseTTL, "the worker's lease lapses this long after its last heartbeat (docs/cluster.md)")
+		f.StringVar(&cfg.WorkerAdvertise, "worker-advertise", "", "block URL clients reach this worker at, http://HOST:PORT, when it is not --worker-listen's address (behind a proxy or NAT, or when clients cannot resolve this host's name, which 0.0.0.0 announces)")
 	}
 	if role == roleWorker {
 		f.StringVar(&metaAddrs, "meta", "", "meta server address(es), HOST:PORT[,HOST:PORT]")

@@ -50,6 +50,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -247,6 +248,14 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaseTTL > meta.MaxWorkerTTL {
 		return fserr.Errorf(op, fserr.Invalid, "server: lease ttl %v is over %v", c.LeaseTTL, meta.MaxWorkerTTL)
+	}
+	if c.WorkerAdvertise != "" {
+		u, err := url.Parse(c.WorkerAdvertise)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			return fserr.Errorf(op, fserr.Invalid, "server: --worker-advertise %q: want the block URL clients reach this worker at, http://HOST:PORT or https://HOST:PORT", c.WorkerAdvertise)
+		}
+		c.WorkerAdvertise = u.Scheme + "://" + u.Host
 	}
 	return nil
 }

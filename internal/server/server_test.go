@@ -181,6 +181,17 @@ func TestGracefulStop(t *testing.T) {
 	}
 }
 
+// --worker-advertise takes only a base URL a client can reach; anything
+// else fails at start, naming what it wants, before a lease announces it.
+func TestWorkerAdvertiseURL(t *testing.T) {
+	for _, bad := range []string{"10.0.0.6:7701", "ftp://h:1", "http://h", "http://h:1/blocks", "http://h:1?x=1", "http://u@h:1", "http://"} {
+		_, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", WorkerListen: "127.0.0.1:0", WorkerAdvertise: bad})
+		if fserr.KindOf(err) != fserr.Invalid || !strings.Contains(err.Error(), "http://HOST:PORT") {
+			t.Errorf("--worker-advertise %q: %v, want kind Invalid naming the form", bad, err)
+		}
+	}
+}
+
 func TestRefuseBeyondLoopbackWithoutTokens(t *testing.T) {
 	for _, cfg := range []server.Config{
 		{Listen: "0.0.0.0:0", WorkerListen: "127.0.0.1:0"},
