@@ -51,11 +51,13 @@ func newServerCmd(role serveRole) *cobra.Command {
 			"  shoal server --meta postgres://shoal@db:5432/shoal --store 's3://blocks/shoal?endpoint=http://minio:9000'"
 	case roleMeta:
 		cfg.Roles = server.RoleMeta
-		cmd.Use = "meta [--data DIR | --meta URL] --worker-url URL [--listen HOST:PORT] [--tokens FILE]"
+		cmd.Use = "meta [--data DIR | --meta URL] [--worker-url URL] [--listen HOST:PORT] [--tokens FILE]"
 		cmd.Short = "Run the meta role alone (gRPC API over the engine in --data or at --meta)"
-		cmd.Long = "Run only the meta role. Block transfer is served by workers elsewhere: name each\n" +
-			"with --worker-url (announced to clients, and used by the server's garbage\n" +
-			"collector to delete blocks, with --token when the workers have tokens)."
+		cmd.Long = "Run only the meta role. Block transfer is served by workers elsewhere, which hold\n" +
+			"leases in the engine (shoal worker --meta): clients are told the live workers, and the\n" +
+			"garbage collector deletes blocks through them (with --token when the workers have\n" +
+			"tokens). --worker-url names workers to announce and collect through besides, or\n" +
+			"before any lease exists."
 		cmd.Example = "  shoal meta --data /srv/meta --worker-url http://10.0.0.6:7701 --tokens tokens --listen 0.0.0.0:7700"
 	case roleWorker:
 		cfg.Roles = server.RoleWorker
@@ -64,7 +66,7 @@ func newServerCmd(role serveRole) *cobra.Command {
 		cmd.Long = "Run only the worker role: serve the blocks under --data/blocks over HTTP. The\n" +
 			"filesystem registry comes from the meta server given with --meta (with --token when\n" +
 			"it has tokens), with which the worker keeps a lease so clients place blocks on it\n" +
-			"(docs/cluster.md); the meta server's --worker-url is where its garbage collector deletes blocks."
+			"(docs/cluster.md) and meta's garbage collector deletes blocks through it."
 		cmd.Example = "  shoal worker --data /srv/blocks --meta 10.0.0.5:7700 --worker-listen 0.0.0.0:7701 --tokens tokens --token PEER"
 	}
 	f := cmd.Flags()
@@ -79,7 +81,7 @@ func newServerCmd(role serveRole) *cobra.Command {
 		f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "gRPC API address (HOST:PORT)")
 		f.DurationVar(&cfg.SessionTTL, "session-ttl", 30*time.Second, "a client session ends this long after its last heartbeat")
 		f.DurationVar(&cfg.GCInterval, "gc-interval", server.DefaultGCInterval, "period of session expiry and garbage collection")
-		f.StringSliceVar(&cfg.WorkerURLs, "worker-url", nil, "block server URL announced to clients (repeatable; default this process's worker)")
+		f.StringSliceVar(&cfg.WorkerURLs, "worker-url", nil, "block server URL announced to clients and used by the collector when no worker holds a lease (repeatable; default this process's worker, or the live workers' leases)")
 		f.StringVar(&capacity, "capacity", "", "byte quota per filesystem, such as 500GiB: df shows it and writes past it fail with ENOSPC (default none: df shows the room on the data directory's disk)")
 	}
 	if role != roleMeta {

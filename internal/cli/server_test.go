@@ -197,9 +197,9 @@ func TestServerFlags(t *testing.T) {
 	if r.code != ExitUsage {
 		t.Fatalf("status without --addr: %+v", r)
 	}
-	r = run(t, nil, "meta", "--data", dir, "--listen", "127.0.0.1:0")
-	if r.code != ExitFail || !strings.Contains(r.stderr, "--worker-url") {
-		t.Fatalf("meta without workers: %+v", r)
+	r = run(t, nil, "worker", "--data", dir, "--meta", "127.0.0.1:1", "--worker-listen", "127.0.0.1:0", "--worker-advertise", "10.0.0.6:7701")
+	if r.code != ExitFail || !strings.Contains(r.stderr, "http://HOST:PORT") {
+		t.Fatalf("worker with a bad --worker-advertise: %+v", r)
 	}
 }
 

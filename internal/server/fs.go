@@ -164,9 +164,14 @@ func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err 
 		}
 		gcStore := st.store
 		if gcStore == nil {
-			urls := r.s.blockURLs
+			// Deletes go to the live workers (leasePlacer), then to
+			// the --worker-urls, if any were given.
+			urls := append([]string{""}, r.s.blockURLs...)
+			if len(urls) > 1 {
+				urls = urls[1:]
+			}
 			st.gcStore = r.s.obs.store(metrics.StoreRemote,
-				remote.New(urls[0], info.Name, remote.Options{Token: cfg.PeerToken, FailoverURLs: urls[1:]}))
+				remote.New(urls[0], info.Name, remote.Options{Token: cfg.PeerToken, FailoverURLs: urls[1:], Placer: &leasePlacer{s: r.s}}))
 			gcStore = st.gcStore
 		}
 		st.gc, err = data.New(st.fs, gcStore, data.Config{Logger: cfg.Logger})

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/shoalfs/shoal/internal/meta"
+	"github.com/shoalfs/shoal/internal/ring"
 	"github.com/shoalfs/shoal/internal/rpc"
 )
 
@@ -145,4 +147,71 @@ func gcOwner() string {
 // not overtaken.
 func (s *Server) gcClaimTTL() time.Duration {
 	return max(5*s.cfg.GCInterval, time.Minute)
+}
+
+// leasePlacer is the Placer of the collector's block store in a meta
+// process without a worker of its own: it sends each delete to the live
+// workers, in the ring's order for the key, read from the engine's
+// registry at most every leasePlaceRefresh. With it a meta server needs
+// no --worker-url: the workers it collects through are the ones holding
+// leases, as for clients.
+type leasePlacer struct {
+	s *Server
+
+	mu struct {
+		sync.Mutex
+		at   time.Time
+		ring *ring.Ring
+		urls map[string]string // worker id -> block base URL
+	}
+}
+
+// leasePlaceRefresh is how stale the collector's member list may be; a
+// dead worker in it costs one failed connection before the next member.
+const leasePlaceRefresh = 5 * time.Second
+
+func (p *leasePlacer) Place(key string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.mu.at) > leasePlaceRefresh {
+		p.refreshLocked()
+	}
+	if p.mu.ring == nil {
+		return nil
+	}
+	walk := p.mu.ring.Walk(key, 0)
+	out := make([]string, len(walk))
+	for i, id := range walk {
+		out[i] = p.mu.urls[id]
+	}
+	return out
+}
+
+// refreshLocked reads the registry. On an error it keeps the last list
+// (its dead members fail over) and tries again at the next refresh.
+func (p *leasePlacer) refreshLocked() {
+	p.mu.at = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	params, err := meta.RingParams(ctx, p.s.eng)
+	if err != nil {
+		p.s.log.Warn("server: ring parameters for the collector", "err", err)
+		return
+	}
+	ws, err := meta.Workers(ctx, p.s.eng, time.Now(), false)
+	if err != nil {
+		p.s.log.Warn("server: worker leases for the collector", "err", err)
+		return
+	}
+	ids := make([]string, len(ws))
+	urls := make(map[string]string, len(ws))
+	for i, w := range ws {
+		ids[i], urls[w.ID] = w.ID, w.URL
+	}
+	r, err := ring.New(params, ids)
+	if err != nil {
+		p.s.log.Warn("server: the collector's ring", "err", err)
+		return
+	}
+	p.mu.ring, p.mu.urls = r, urls
 }

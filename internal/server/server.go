@@ -232,9 +232,6 @@ func (c *Config) Validate() error {
 	if c.Roles == RoleWorker && len(c.MetaAddrs) == 0 {
 		return fserr.Errorf(op, fserr.Invalid, "server: a worker run alone needs the meta server's address (--meta HOST:PORT)")
 	}
-	if c.Roles == RoleMeta && len(c.WorkerURLs) == 0 {
-		return fserr.Errorf(op, fserr.Invalid, "server: a meta server run alone needs its workers' URLs (--worker-url http://HOST:PORT)")
-	}
 	if len(c.Tokens) == 0 {
 		for _, l := range c.listens() {
 			if !IsLoopback(l) {

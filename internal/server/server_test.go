@@ -384,18 +384,42 @@ func TestSessionExpiry(t *testing.T) {
 
 // TestRolesApart runs the meta and worker roles as two servers on two
 // data directories, the way they will run on two machines.
+//
+// Without --worker-url the meta learns the worker from its lease: the
+// client is told it, and the collector deletes through it.
 func TestRolesApart(t *testing.T) {
+	t.Run("WorkerURL", func(t *testing.T) { testRolesApart(t, true) })
+	t.Run("LeasesOnly", func(t *testing.T) { testRolesApart(t, false) })
+}
+
+func testRolesApart(t *testing.T, workerURL bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	workerAddr := ln.Addr().String()
 	ln.Close()
-	metaSrv, _ := start(t, server.Config{Roles: server.RoleMeta, WorkerURLs: []string{"http://" + workerAddr}, GCInterval: 50 * time.Millisecond})
+	mcfg := server.Config{Roles: server.RoleMeta, GCInterval: 50 * time.Millisecond}
+	if workerURL {
+		mcfg.WorkerURLs = []string{"http://" + workerAddr}
+	}
+	metaSrv, _ := start(t, mcfg)
 	blocksDir := t.TempDir()
 	worker, _ := start(t, server.Config{Roles: server.RoleWorker, DataDir: blocksDir, WorkerListen: workerAddr, MetaAddrs: []string{metaSrv.Addr()}})
 	if worker.Addr() != "" || metaSrv.WorkerAddr() != "" {
 		t.Fatalf("roles leak: worker api %q, meta blocks %q", worker.Addr(), metaSrv.WorkerAddr())
 	}
-	c := dial(t, metaSrv.Addr())
+	// Without a --worker-url the meta announces no block server until the
+	// worker's first heartbeat lands; Dial says so, clearly, until then.
+	var c *shoal.Client
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if c, err = shoal.Dial(context.Background(), metaSrv.Addr()); err == nil {
+			t.Cleanup(func() { c.Close() })
+			break
+		}
+		if workerURL || time.Since(start) > 10*time.Second || !strings.Contains(err.Error(), "announced no block server") {
+			t.Fatalf("dial: %v", err)
+		}
+	}
 	data := bytes.Repeat([]byte("apart"), 300000)
 	must(t, c.WriteFile("f", data, 0o644))
 	if got, err := c.ReadFile("f"); err != nil || !bytes.Equal(got, data) {
@@ -424,13 +448,22 @@ func TestRolesApart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// The deletions are counted at both ends: the meta role's remote
-	// store and the worker's local one.
+	// store and the worker's local one (once each delete has returned,
+	// which is a moment after its file is gone).
 	for _, c := range []struct {
 		srv  *server.Server
 		kind string
 	}{{metaSrv, "remote"}, {worker, "local"}} {
-		if v, _ := sample(t, c.srv, "shoal_store_request_duration_seconds", map[string]string{"store": c.kind, "op": "delete", "outcome": "ok"}); v == 0 {
-			t.Errorf("no %s store deletions counted", c.kind)
+		for {
+			v, _ := sample(t, c.srv, "shoal_store_request_duration_seconds", map[string]string{"store": c.kind, "op": "delete", "outcome": "ok"})
+			if v > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("no %s store deletions counted", c.kind)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }

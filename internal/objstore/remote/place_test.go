@@ -4,11 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/shoalfs/shoal/internal/blockserver"
+	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/objstore/mem"
 	"github.com/shoalfs/shoal/internal/objstore/remote"
 	"github.com/shoalfs/shoal/internal/ring"
@@ -92,3 +94,23 @@ func TestPlacer(t *testing.T) {
 		}
 	}
 }
+
+// A store with no base URL asks only its Placer; when the Placer has no
+// member either, a request fails at once with kind IO saying so, instead
+// of waiting through its retry rounds.
+func TestNoBlockServer(t *testing.T) {
+	st := remote.New("", "", remote.Options{Placer: placerFunc(func(string) []string { return nil }), Backoff: time.Second})
+	defer st.Close()
+	start := time.Now()
+	err := st.Delete(context.Background(), "chunks/1/0")
+	if !fserr.Is(fserr.IO, err) || !strings.Contains(err.Error(), "no worker holds a lease") {
+		t.Fatalf("delete with nobody to ask: %v", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("took %v: it waited through retry rounds", d)
+	}
+}
+
+type placerFunc func(string) []string
+
+func (f placerFunc) Place(key string) []string { return f(key) }

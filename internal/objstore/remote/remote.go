@@ -155,7 +155,9 @@ func New(baseURL, fsName string, opts Options) *Store {
 	}
 	s := &Store{opts: opts, suffix: suffix}
 	for _, u := range append([]string{baseURL}, opts.FailoverURLs...) {
-		s.bases = append(s.bases, strings.TrimSuffix(u, "/")+suffix)
+		if u != "" { // none at all: only the Placer's URLs are tried
+			s.bases = append(s.bases, strings.TrimSuffix(u, "/")+suffix)
+		}
 	}
 	rt := opts.Transport
 	if rt == nil {
@@ -251,7 +253,11 @@ func (s *Store) doRounds(ctx context.Context, rq *request) error {
 			case <-t.C:
 			}
 		}
-		for _, base := range s.placed(rq) {
+		placed := s.placed(rq)
+		if len(placed) == 0 && len(s.bases) == 0 {
+			break // nobody to ask: waiting would not change it within this call
+		}
+		for _, base := range placed {
 			err := s.attempt(ctx, base, rq)
 			var re *retryable
 			if !errors.As(err, &re) {
@@ -278,6 +284,9 @@ func (s *Store) doRounds(ctx context.Context, rq *request) error {
 			}
 			last = re.err
 		}
+	}
+	if last == nil {
+		return fserr.E(rq.op, rq.key, fserr.IO, errors.New("objstore/remote: no block server to ask: no worker holds a lease and no block URL is configured"))
 	}
 	var fe *fserr.Error
 	if errors.As(last, &fe) {
