@@ -21,6 +21,7 @@ one per filesystem name, so an instance unpickled in a Ray or Dask worker
 import datetime
 import errno
 import hashlib
+import io
 import os
 import posixpath
 import secrets
@@ -61,15 +62,37 @@ class ShoalFileSystem(AbstractFileSystem):
     def _creating(self, c, inner, fn):
         """Run fn(); when it fails because inner's parent is missing and
         auto_mkdir is on (the default, as object stores behave), create
-        the parents and run it again."""
+        the parents and run it again. As LocalFileSystem(auto_mkdir=True)
+        does, a parent that is a file fails with FileExistsError."""
         try:
             return fn()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             parent = posixpath.dirname(inner)
-            if not self.auto_mkdir or parent == "/" or c.exists(parent):
+            if not self.auto_mkdir or parent == "/" or self._isdir(c, parent):
                 raise
-            c.mkdir(parent, 0o777, recursive=True)
+            self._makedirs(c, parent)
             return fn()
+
+    @staticmethod
+    def _isdir(c, inner):
+        try:
+            return _stat.S_ISDIR(c.stat(inner).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    @staticmethod
+    def _makedirs(c, inner, path=None):
+        """mkdir -p, failing as os.makedirs(exist_ok=True) does: a path
+        that is a file is FileExistsError, one under a file NotADirectoryError."""
+        try:
+            c.mkdir(inner, 0o777, recursive=True)
+        except (NotADirectoryError, FileExistsError):
+            try:
+                st = c.stat(inner)
+            except OSError:
+                raise
+            if not _stat.S_ISDIR(st.st_mode):
+                raise error(errno.EEXIST, path or inner) from None
 
     # ---- paths ----
 
@@ -172,7 +195,10 @@ class ShoalFileSystem(AbstractFileSystem):
         c, inner = self._split(path)
         return self._info_from(path, c.lstat(inner), c, inner)
 
-    def ls(self, path, detail=True, **kwargs):
+    def ls(self, path, detail=False, **kwargs):
+        """Names of a directory's entries (or, with detail, their info
+        dicts), sorted; detail is off by default as in alluxiofs and
+        LocalFileSystem. A file lists as itself."""
         path = self._strip_protocol(path)
         if path == "":
             names = sorted(set(self._clients) | {self.fs_name})
@@ -227,7 +253,7 @@ class ShoalFileSystem(AbstractFileSystem):
         if create_parents:
             if c.exists(inner):
                 raise error(errno.EEXIST, path)
-            c.mkdir(inner, 0o777, recursive=True)
+            self._makedirs(c, inner, path)
         else:
             c.mkdir(inner, 0o777)
 
@@ -237,7 +263,7 @@ class ShoalFileSystem(AbstractFileSystem):
         if not exist_ok and c.exists(inner):
             raise error(errno.EEXIST, path)
         if inner != "/":
-            c.mkdir(inner, 0o777, recursive=True)
+            self._makedirs(c, inner, path)
 
     def rmdir(self, path):
         c, inner = self._split(self._strip_protocol(path))
@@ -251,25 +277,53 @@ class ShoalFileSystem(AbstractFileSystem):
         c, inner = self._split(self._strip_protocol(path))
         c.remove(inner)
 
-    def rm(self, path, recursive=False, maxdepth=None):
-        if isinstance(path, str) and maxdepth is None and not (_GLOB & set(path)):
+    def rm(self, path, recursive=False, maxdepth=None, recursiveAlias=False, removeAlluxioOnly=False,
+           deleteMountPoint=False, syncParentNextTime=False, removeUncheckedOptionChar=False, **kwargs):
+        """Remove files; directories (with what they hold) only with
+        recursive=True, else ValueError as LocalFileSystem has it. A single
+        path is one REMOVE round trip. alluxiofs's flags: recursiveAlias is
+        recursive; removeAlluxioOnly (drop the cached copy, keep the store's)
+        is refused, since Shoal's remove would delete the data itself; the
+        others change nothing here."""
+        if removeAlluxioOnly:
+            raise ValueError("shoal: rm(removeAlluxioOnly=True) is not supported: "
+                             "remove deletes the data, not only a cached copy")
+        recursive = bool(recursive or recursiveAlias)
+        if isinstance(path, (str, os.PathLike)) and maxdepth is None and not (_GLOB & set(os.fspath(path))):
             p = self._strip_protocol(path)
-            c, inner = self._split(p)
-            c.remove(inner, recursive=bool(recursive))
+            self._rm_one(p, recursive)
             self.invalidate_cache(p)
             return
         paths = self.expand_path(path, recursive=recursive, maxdepth=maxdepth)
         for p in reversed(paths):
-            c, inner = self._split(p)
             try:
-                c.remove(inner, recursive=bool(recursive))
+                self._rm_one(p, recursive)
             except FileNotFoundError:
                 pass  # inside a tree removed already
         self.invalidate_cache()
 
-    def mv(self, path1, path2, recursive=False, maxdepth=None, **kwargs):
-        """A rename when both sides are single paths in one filesystem;
-        otherwise fsspec's copy and remove."""
+    def _rm_one(self, p, recursive):
+        c, inner = self._split(p)
+        if recursive:
+            c.remove(inner, recursive=True)
+            return
+        try:
+            c.unlink(inner)  # a file or a symlink, never a directory
+        except IsADirectoryError:
+            raise ValueError("Cannot delete directory %s, set recursive=True" % p) from None
+        except PermissionError:
+            # POSIX lets unlink of a directory fail with EPERM too.
+            if self._isdir(c, inner):
+                raise ValueError("Cannot delete directory %s, set recursive=True" % p) from None
+            raise
+
+    def mv(self, path1, path2, recursive=True, maxdepth=None, **kwargs):
+        """Move a file or a directory (a directory moves whole, recursive or
+        not, as in LocalFileSystem and alluxiofs): a rename when both sides
+        are single paths in one filesystem, into path2 when that is a
+        directory; otherwise fsspec's copy and remove."""
+        if path1 == path2:
+            return
         if (isinstance(path1, str) and isinstance(path2, str) and maxdepth is None
                 and not (_GLOB & set(path1))):
             src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
@@ -278,27 +332,30 @@ class ShoalFileSystem(AbstractFileSystem):
             if c1 is c2:
                 try:
                     is_dir = _stat.S_ISDIR(c1.lstat(i1).st_mode)
-                    if is_dir and not recursive:
-                        raise error(errno.EISDIR, path1, detail="shoal: mv of a directory needs recursive=True")
-                    if path2.endswith("/") or (c2.exists(i2) and _stat.S_ISDIR(c2.stat(i2).st_mode)):
-                        c2.makedirs(i2, exist_ok=True)
+                    if path2.endswith("/") or self._isdir(c2, i2):
+                        self._makedirs(c2, i2, dst)
                         i2 = posixpath.join(i2, posixpath.basename(i1))
-                    c1.rename(i1, i2)
+                    self._creating(c2, i2, lambda: c1.rename(i1, i2))
                     self.invalidate_cache()
                     return
                 except OSError as e:
                     if e.errno != errno.EXDEV:
                         raise
+                recursive = recursive or is_dir
         return super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
 
-    def cp_file(self, path1, path2, **kwargs):
+    def cp_file(self, path1, path2, recursive=False, **kwargs):
         """Copy inside the agent, sharing blocks within one filesystem (no byte
-        is read or written); across filesystems the bytes stream through here."""
+        is read or written); across filesystems the bytes stream through here.
+        A directory is made at path2 (fsspec's copy calls this per entry);
+        alluxiofs's cp_file(recursive=True) of a directory copies the tree."""
+        if recursive:
+            return self.copy(path1, path2, recursive=True, **kwargs)
         src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
         c1, i1 = self._split(src)
         c2, i2 = self._split(dst)
         if _stat.S_ISDIR(c1.stat(i1).st_mode):
-            c2.makedirs(i2, exist_ok=True)
+            self._makedirs(c2, i2, dst)
             return
         if c1 is c2:
             self._creating(c2, i2, lambda: c1.copy_file(i1, i2))
@@ -321,6 +378,38 @@ class ShoalFileSystem(AbstractFileSystem):
         self.invalidate_cache(self._parent(path))
 
     # ---- data ----
+
+    def head(self, path, size=1024, num_of_bytes=None):
+        """The first size bytes (alluxiofs spells it num_of_bytes)."""
+        n = size if num_of_bytes is None else num_of_bytes
+        return self.cat_file(path, 0, n)
+
+    def tail(self, path, size=1024, num_of_bytes=None):
+        """The last size bytes (alluxiofs spells it num_of_bytes)."""
+        n = size if num_of_bytes is None else num_of_bytes
+        if n <= 0:
+            return b""
+        return self.cat_file(path, -n)
+
+    def read(self, path):
+        """alluxiofs's read: the whole file (cat_file)."""
+        return self.cat_file(path)
+
+    def write(self, path, value):
+        """alluxiofs's write: the file becomes value (pipe_file); True."""
+        self.pipe_file(path, value)
+        return True
+
+    def upload_data(self, lpath, data):
+        """alluxiofs's upload_data: lpath, a path in Shoal despite its name,
+        becomes data (pipe_file); True."""
+        self.pipe_file(lpath, data)
+        return True
+
+    def download_data(self, lpath):
+        """alluxiofs's download_data: the file at lpath, a path in Shoal
+        despite its name, as an io.BytesIO."""
+        return io.BytesIO(self.cat_file(lpath))
 
     def cat_file(self, path, start=None, end=None, **kwargs):
         c, inner = self._split(self._strip_protocol(path))
@@ -411,22 +500,21 @@ class ShoalFileSystem(AbstractFileSystem):
         rpath = self._strip_protocol(rpath)
         c, inner = self._split(rpath)
         if os.path.isdir(lpath):
-            c.makedirs(inner, exist_ok=True)
+            self._makedirs(c, inner, rpath)
             return
-        parent = posixpath.dirname(inner)
-        if parent != "/":
-            c.makedirs(parent, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_EXCL if mode == "create" else 0)
         with open(lpath, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if callback is not None:
                 callback.set_size(size)
             if size <= c._opt["inline_max"]:
-                c.write_file(inner, f.read(), exclusive=(mode == "create"))
+                data = f.read()
+                self._creating(c, inner, lambda: c.write_file(inner, data, exclusive=(mode == "create")))
                 if callback is not None:
                     callback.relative_update(size)
+                self.invalidate_cache(self._parent(rpath))
                 return
-            fd = c.open(inner, flags, 0o666)
+            fd = self._creating(c, inner, lambda: c.open(inner, flags, 0o666))
             iov = c.iovalloc(min(size, 16 << 20))
             try:
                 mv = memoryview(iov).cast("B")
@@ -453,7 +541,8 @@ class ShoalFileSystem(AbstractFileSystem):
             if lpath is not None:
                 os.makedirs(lpath, exist_ok=True)
             return
-        if lpath is not None:
+        if lpath is not None and self.auto_mkdir:
+            # As LocalFileSystem(auto_mkdir=...) does for its side.
             parent = os.path.dirname(os.path.abspath(lpath))
             os.makedirs(parent, exist_ok=True)
         if callback is not None:
@@ -497,6 +586,8 @@ class ShoalFile(AbstractBufferedFile):
         self._fd = None
         self._target = self._inner
         size = kwargs.pop("size", None)
+        if mode not in ("rb", "wb", "xb", "ab"):
+            raise ValueError("shoal: invalid mode %r: binary modes are rb, wb, ab and xb" % mode)
         if mode == "rb":
             self._fd = self._c.open(self._inner, os.O_RDONLY)
             if size is None:
