@@ -221,6 +221,18 @@ class ShoalFileSystem(AbstractFileSystem):
         out.sort(key=(lambda x: x["name"]) if detail else None)
         return out
 
+    def find(self, path, maxdepth=None, withdirs=False, detail=False, **kwargs):
+        """fsspec's find; names keep a ``shoal://`` scheme when path has one,
+        so that pyarrow (which checks that a listing stays under the base
+        it asked for) reads a directory given as ``shoal://fs/dir``."""
+        out = super().find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail, **kwargs)
+        path = os.fspath(path) if not isinstance(path, str) else path
+        if not path.startswith("shoal://"):
+            return out
+        if detail:
+            return {"shoal://" + k: dict(v, name="shoal://" + v["name"]) for k, v in out.items()}
+        return ["shoal://" + n for n in out]
+
     def exists(self, path, **kwargs):
         try:
             self.info(path)
