@@ -20,21 +20,76 @@ one per filesystem name, so an instance unpickled in a Ray or Dask worker
 
 import datetime
 import errno
+import functools
 import hashlib
 import io
+import logging
 import os
 import posixpath
 import secrets
+import shutil
 import stat as _stat
+import threading
+import time
 
+import fsspec
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from . import _wire
+from ._mounts import MountTable, split_url
 from .client import Client
 from .errors import error
 from .iovec import iovec
 
 _GLOB = set("*?[")
+
+# Failures of Shoal itself (no agent, no server, a broken connection, an
+# op the agent lacks), after which a target_protocol URL is read from the
+# target filesystem instead. Errors about the data (ENOENT, EACCES,
+# EISDIR...) are answers, never a reason to ask the store behind Shoal.
+_DOWN_ERRNOS = frozenset({
+    errno.EIO, errno.ENOSYS, errno.EPROTO, errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED,
+    errno.ENOTCONN, errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EPIPE, errno.ESHUTDOWN,
+})
+
+
+def _shoal_down(e):
+    return isinstance(e, (ConnectionError, TimeoutError)) or (isinstance(e, OSError) and e.errno in _DOWN_ERRNOS)
+
+
+class _Uncovered(Exception):
+    """A target URL no mount covers (or whose mounts cannot be listed):
+    the call goes to the target filesystem."""
+
+
+def _routed(pos=0, target=None, names=False):
+    """Make a method taking a path at argument pos go to the target
+    filesystem for a target_protocol URL that no mount covers, or when
+    Shoal itself fails (said once in the log). target(tfs, *args, **kw)
+    is the target's call (default: its method of the same name); with
+    names, the names in the result get the URL scheme back."""
+    def deco(method):
+        name = method.__name__
+
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            path = args[pos] if len(args) > pos else None
+            if self._target_protocol is None or not self._is_target(path):
+                return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except _Uncovered:
+                pass
+            except Exception as e:
+                if not _shoal_down(e):
+                    raise
+                self._say("down", "shoal: %s %s failed (%s); reading %s URLs from %s directly while Shoal fails",
+                          name, path, e, self._target_protocol, self._target_protocol)
+            tfs = self._target_fs()
+            out = target(tfs, *args, **kwargs) if target else getattr(tfs, name)(*args, **kwargs)
+            return self._target_names(out) if names else out
+        return wrapper
+    return deco
 
 
 class ShoalFileSystem(AbstractFileSystem):
@@ -45,10 +100,20 @@ class ShoalFileSystem(AbstractFileSystem):
     sep = "/"
 
     def __init__(self, mds_addrs="", fs_name="default", mount_point="", conf_file="", log_dir="",
-                 log_level="", token=None, as_super=False, data_dir=None, **storage_options):
+                 log_level="", token=None, as_super=False, data_dir=None, target_protocol=None,
+                 target_options=None, fs=None, mounts=None, mounts_ttl=30.0, logger=None, **storage_options):
+        """Client.build's arguments, auto_mkdir (default True), and, as in
+        alluxiofs: target_protocol ("s3"...) and target_options (the target
+        filesystem's constructor arguments) or fs (a target filesystem
+        instance), so that URLs of that protocol are read through the mount
+        that covers them and from the target where none does or Shoal
+        fails; mounts, a fixed mount table ([{"path", "url"}]) instead of
+        asking the agent (re-asked every mounts_ttl seconds); logger, where
+        fallbacks are said (default logging.getLogger("shoal.fsspec"))."""
         super().__init__(mds_addrs=mds_addrs, fs_name=fs_name, mount_point=mount_point, conf_file=conf_file,
                          log_dir=log_dir, log_level=log_level, token=token, as_super=as_super,
-                         data_dir=data_dir, **storage_options)
+                         data_dir=data_dir, target_protocol=target_protocol, target_options=target_options,
+                         fs=fs, mounts=mounts, mounts_ttl=mounts_ttl, logger=logger, **storage_options)
         if not mds_addrs and not data_dir:
             mds_addrs = os.environ.get("SHOAL_MDS_ADDRS", "127.0.0.1:7700")
         self.mds_addrs = mds_addrs
@@ -58,6 +123,22 @@ class ShoalFileSystem(AbstractFileSystem):
                            data_dir=data_dir)
         self.auto_mkdir = storage_options.get("auto_mkdir", True)
         self._clients = {}
+        self._target_protocol = target_protocol or (fs.protocol if isinstance(fs, AbstractFileSystem) and
+                                                    isinstance(fs.protocol, str) else
+                                                    fs.protocol[0] if fs is not None else None)
+        self._target_options = dict(target_options or {})
+        self._target = fs
+        self._target_given = fs is not None
+        self._schemes = frozenset()
+        if self._target_protocol is not None:
+            protos = (fs or fsspec.get_filesystem_class(self._target_protocol)).protocol
+            self._schemes = frozenset((protos,) if isinstance(protos, str) else protos) | {self._target_protocol}
+        self._fixed_mounts = None if mounts is None else MountTable(mounts, self._schemes)
+        self._mounts_ttl = mounts_ttl
+        self._mounts = None  # (expiry, MountTable) from the agent
+        self._log = logger or logging.getLogger("shoal.fsspec")
+        self._said = set()
+        self._lock = threading.Lock()
 
     def _creating(self, c, inner, fn):
         """Run fn(); when it fails because inner's parent is missing and
@@ -105,6 +186,10 @@ class ShoalFileSystem(AbstractFileSystem):
             path = path[len("shoal://"):]
         elif path.startswith("shoal::"):
             path = path[len("shoal::"):]
+        else:
+            scheme, rest = split_url(path)
+            if scheme is not None:  # a target_protocol URL: its scheme stays
+                return scheme + "://" + rest.rstrip("/")
         if len(path) > 1:
             path = path.rstrip("/") or "/"
         return path
@@ -116,6 +201,9 @@ class ShoalFileSystem(AbstractFileSystem):
     @classmethod
     def _parent(cls, path):
         path = cls._strip_protocol(path)
+        scheme, rest = split_url(path)
+        if scheme is not None:
+            return scheme + "://" + (rest.rsplit("/", 1)[0] if "/" in rest else "")
         if path in ("", "/"):
             return path
         if "/" not in path:
@@ -125,12 +213,20 @@ class ShoalFileSystem(AbstractFileSystem):
 
     def unstrip_protocol(self, name):
         name = self._strip_protocol(name)
+        if "://" in name:
+            return name
         if name.startswith("/"):
             return "shoal://%s%s" % (self.fs_name, name)
         return "shoal://" + name
 
     def _split(self, path):
-        """(client, path within its filesystem) for a stripped path."""
+        """(client, path within its filesystem) for a stripped path; a
+        target_protocol URL maps to its mount in the instance's filesystem."""
+        if "://" in path:
+            if self._target_protocol is not None and self._is_target(path):
+                return self.client, self._mounted(path)
+            raise ValueError("shoal: %s is not a Shoal path (a filesystem created with target_protocol=%r "
+                             "reads such URLs through their mounts)" % (path, split_url(path)[0]))
         if path.startswith("/"):
             name, inner = self.fs_name, path
         else:
@@ -155,10 +251,120 @@ class ShoalFileSystem(AbstractFileSystem):
     def __getstate__(self):
         st = self.__dict__.copy()
         st["_clients"] = {}
+        st["_mounts"] = None
+        st["_said"] = set()
+        del st["_lock"]
+        if not self._target_given:
+            st["_target"] = None
         return st
 
     def __setstate__(self, st):
         self.__dict__.update(st)
+        self._lock = threading.Lock()
+
+    # ---- target_protocol: under-store URLs through their mounts ----
+
+    def _is_target(self, path):
+        if not isinstance(path, str):
+            return False
+        scheme, _ = split_url(path)
+        return scheme is not None and scheme in self._schemes
+
+    def _say(self, kind, msg, *args):
+        """Log msg once per kind and instance (alluxiofs's fallback note)."""
+        with self._lock:
+            if kind in self._said:
+                return
+            self._said.add(kind)
+        self._log.warning(msg + " (said once)", *args)
+
+    def _target_fs(self):
+        with self._lock:
+            if self._target is None:
+                self._target = fsspec.filesystem(self._target_protocol, **self._target_options)
+            return self._target
+
+    def _mount_table(self):
+        if self._fixed_mounts is not None:
+            return self._fixed_mounts
+        now = time.monotonic()
+        m = self._mounts
+        if m is None or now >= m[0]:
+            m = (now + self._mounts_ttl, MountTable(self.client.mounts(), self._schemes))
+            self._mounts = m
+        return m[1]
+
+    def _mounted(self, url):
+        """The Shoal path of the instance's filesystem showing url; raises
+        _Uncovered when no mount covers it or the mounts cannot be listed
+        (both said once in the log)."""
+        try:
+            inner = self._mount_table().lookup(url)
+        except Exception as e:
+            if not _shoal_down(e):
+                raise
+            self._say("mounts", "shoal: cannot list mounts (%s); reading %s URLs from %s directly",
+                      e, self._target_protocol, self._target_protocol)
+            raise _Uncovered(url) from None
+        if inner is None:
+            self._say("uncovered", "shoal: no mount covers %s; reading it (and other such URLs) from %s directly",
+                      url, self._target_protocol)
+            raise _Uncovered(url)
+        return inner
+
+    def _target_names(self, out):
+        """Names from the target filesystem (s3fs's "bucket/key") in the
+        URL form they were asked in ("s3://bucket/key")."""
+        p = self._target_protocol + "://"
+
+        def fix(n):
+            return n if "://" in n else p + n.lstrip("/")
+        if isinstance(out, dict):
+            if "name" in out and "type" in out:
+                return dict(out, name=fix(out["name"]))
+            return {fix(k): self._target_names(v) for k, v in out.items()}
+        if isinstance(out, list):
+            return [fix(x) if isinstance(x, str) else self._target_names(x) for x in out]
+        return out
+
+    def _side(self, path):
+        """"shoal" when path is served by Shoal (a Shoal path or a covered
+        URL), "target" for a URL that goes to the target filesystem."""
+        if self._target_protocol is None or not self._is_target(path):
+            return "shoal"
+        try:
+            self._mounted(path)
+            return "shoal"
+        except _Uncovered:
+            return "target"
+
+    def _two_paths(self, name, path1, path2, shoal_call, **kwargs):
+        """A call on two paths (cp_file, mv) when target URLs are among
+        them: Shoal's own when both are Shoal's (falling back to the target
+        when both are URLs and Shoal fails), the target's when both are the
+        target's, else bytes streamed from one side to the other."""
+        s1, s2 = self._side(path1), self._side(path2)
+        if s1 == s2 == "shoal":
+            try:
+                return shoal_call()
+            except Exception as e:
+                if not (_shoal_down(e) and self._is_target(path1) and self._is_target(path2)):
+                    raise
+                self._say("down", "shoal: %s %s failed (%s); reading %s URLs from %s directly while Shoal fails",
+                          name, path1, e, self._target_protocol, self._target_protocol)
+                s1 = s2 = "target"
+        if s1 == s2 == "target":
+            return getattr(self._target_fs(), name)(path1, path2, **kwargs)
+        if self.isdir(path1):
+            if name == "mv":
+                return AbstractFileSystem.mv(self, path1, path2, recursive=True)
+            self.makedirs(path2, exist_ok=True)
+            return None
+        with self.open(path1, "rb") as f1, self.open(path2, "wb") as f2:
+            shutil.copyfileobj(f1, f2, 8 << 20)
+        if name == "mv":
+            self.rm_file(path1)
+        return None
 
     # ---- metadata ----
 
@@ -188,6 +394,7 @@ class ShoalFileSystem(AbstractFileSystem):
             return t
         return out
 
+    @_routed(names=True)
     def info(self, path, **kwargs):
         path = self._strip_protocol(path)
         if path == "":
@@ -195,6 +402,7 @@ class ShoalFileSystem(AbstractFileSystem):
         c, inner = self._split(path)
         return self._info_from(path, c.lstat(inner), c, inner)
 
+    @_routed(names=True)
     def ls(self, path, detail=False, **kwargs):
         """Names of a directory's entries (or, with detail, their info
         dicts), sorted; detail is off by default as in alluxiofs and
@@ -248,6 +456,7 @@ class ShoalFileSystem(AbstractFileSystem):
     def modified(self, path):
         return datetime.datetime.fromtimestamp(self.info(path)["mtime"], tz=datetime.timezone.utc)
 
+    @_routed()
     def ukey(self, path):
         """Changes when the file's content may have: inode, size, mtime."""
         c, inner = self._split(self._strip_protocol(path))
@@ -259,6 +468,7 @@ class ShoalFileSystem(AbstractFileSystem):
 
     # ---- namespace ----
 
+    @_routed()
     def mkdir(self, path, create_parents=True, **kwargs):
         path = self._strip_protocol(path)
         c, inner = self._split(path)
@@ -269,6 +479,7 @@ class ShoalFileSystem(AbstractFileSystem):
         else:
             c.mkdir(inner, 0o777)
 
+    @_routed()
     def makedirs(self, path, exist_ok=False):
         path = self._strip_protocol(path)
         c, inner = self._split(path)
@@ -277,10 +488,12 @@ class ShoalFileSystem(AbstractFileSystem):
         if inner != "/":
             self._makedirs(c, inner, path)
 
+    @_routed()
     def rmdir(self, path):
         c, inner = self._split(self._strip_protocol(path))
         c.rmdir(inner)
 
+    @_routed()
     def rm_file(self, path):
         c, inner = self._split(self._strip_protocol(path))
         c.unlink(inner)
@@ -314,6 +527,7 @@ class ShoalFileSystem(AbstractFileSystem):
                 pass  # inside a tree removed already
         self.invalidate_cache()
 
+    @_routed(target=lambda t, p, recursive: t.rm(p, recursive=recursive))
     def _rm_one(self, p, recursive):
         c, inner = self._split(p)
         if recursive:
@@ -336,6 +550,13 @@ class ShoalFileSystem(AbstractFileSystem):
         directory; otherwise fsspec's copy and remove."""
         if path1 == path2:
             return
+        if (self._target_protocol is not None and isinstance(path1, str) and isinstance(path2, str)
+                and (self._is_target(path1) or self._is_target(path2))):
+            return self._two_paths("mv", self._strip_protocol(path1), self._strip_protocol(path2),
+                                   lambda: self._mv(path1, path2, recursive, maxdepth, **kwargs))
+        return self._mv(path1, path2, recursive, maxdepth, **kwargs)
+
+    def _mv(self, path1, path2, recursive, maxdepth, **kwargs):
         if (isinstance(path1, str) and isinstance(path2, str) and maxdepth is None
                 and not (_GLOB & set(path1))):
             src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
@@ -363,6 +584,12 @@ class ShoalFileSystem(AbstractFileSystem):
         alluxiofs's cp_file(recursive=True) of a directory copies the tree."""
         if recursive:
             return self.copy(path1, path2, recursive=True, **kwargs)
+        if self._target_protocol is not None and (self._is_target(path1) or self._is_target(path2)):
+            return self._two_paths("cp_file", self._strip_protocol(path1), self._strip_protocol(path2),
+                                   lambda: self._cp_file(path1, path2))
+        return self._cp_file(path1, path2)
+
+    def _cp_file(self, path1, path2):
         src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
         c1, i1 = self._split(src)
         c2, i2 = self._split(dst)
@@ -380,6 +607,7 @@ class ShoalFileSystem(AbstractFileSystem):
                     f2.write(b)
         self.invalidate_cache(dst)
 
+    @_routed()
     def touch(self, path, truncate=True, **kwargs):
         path = self._strip_protocol(path)
         c, inner = self._split(path)
@@ -423,6 +651,7 @@ class ShoalFileSystem(AbstractFileSystem):
         despite its name, as an io.BytesIO."""
         return io.BytesIO(self.cat_file(lpath))
 
+    @_routed()
     def cat_file(self, path, start=None, end=None, **kwargs):
         c, inner = self._split(self._strip_protocol(path))
         return c.read_file(inner, start or 0, end)
@@ -432,6 +661,10 @@ class ShoalFileSystem(AbstractFileSystem):
         agent) into one shared-memory buffer."""
         if not isinstance(paths, list):
             raise TypeError
+        if self._target_protocol is not None and any(self._is_target(p) for p in paths):
+            # Each range by cat_file, which routes every URL on its own.
+            return AbstractFileSystem.cat_ranges(self, paths, starts, ends, max_gap=max_gap,
+                                                 on_error=on_error, **kwargs)
         if not isinstance(starts, list):
             starts = [starts] * len(paths)
         if not isinstance(ends, list):
@@ -502,12 +735,14 @@ class ShoalFileSystem(AbstractFileSystem):
                         pass
         return out
 
+    @_routed()
     def pipe_file(self, path, value, mode="overwrite", **kwargs):
         path = self._strip_protocol(path)
         c, inner = self._split(path)
         self._creating(c, inner, lambda: c.write_file(inner, value, exclusive=(mode == "create")))
         self.invalidate_cache(self._parent(path))
 
+    @_routed(pos=1)
     def put_file(self, lpath, rpath, callback=None, mode="overwrite", **kwargs):
         rpath = self._strip_protocol(rpath)
         c, inner = self._split(rpath)
@@ -543,6 +778,7 @@ class ShoalFileSystem(AbstractFileSystem):
                 c.close(fd)
         self.invalidate_cache(self._parent(rpath))
 
+    @_routed()
     def get_file(self, rpath, lpath, callback=None, outfile=None, **kwargs):
         rpath = self._strip_protocol(rpath)
         c, inner = self._split(rpath)
@@ -578,6 +814,7 @@ class ShoalFileSystem(AbstractFileSystem):
             c.iovfree(iov)
             c.close(fd)
 
+    @_routed()
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):
         return ShoalFile(self, self._strip_protocol(path), mode, block_size=block_size,
                          autocommit=autocommit, cache_options=cache_options, **kwargs)
