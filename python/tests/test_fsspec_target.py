@@ -167,7 +167,8 @@ def test_uncovered_urls_go_to_the_target_said_once(mounted, store, caplog):
 
 def test_shoal_down_falls_back_to_the_target(store, caplog):
     """No server answers: every URL (covered or not) is read from the
-    target, said once; a Shoal path keeps its error."""
+    target, said once; a Shoal path keeps its error, and so does a write
+    through a mount."""
     caplog.set_level(logging.WARNING, logger="shoal.fsspec")
     fs = fsspec.filesystem("shoal", skip_instance_cache=True, mds_addrs="127.0.0.1:%d" % _free_port(),
                            target_protocol="s3", target_options=store["opts"],
@@ -180,6 +181,15 @@ def test_shoal_down_falls_back_to_the_target(store, caplog):
     assert len(_said(caplog, "failed")) == 1
     with pytest.raises(OSError):
         fs.cat_file("/m/a.txt")
+    # A write through a mount never goes around Shoal (it would bypass a
+    # read-only mount); one to a URL no mount covers goes to the store.
+    with pytest.raises(OSError):
+        fs.pipe_file("s3://%s/ds/down.txt" % BUCKET, b"x")
+    with pytest.raises(OSError):
+        fs.open("s3://%s/ds/down.txt" % BUCKET, "wb")
+    assert not store["s3"].exists(BUCKET + "/ds/down.txt")
+    fs.pipe_file("s3://%s/other/down.txt" % BUCKET, b"x")
+    assert store["s3"].cat_file(BUCKET + "/other/down.txt") == b"x"
 
 
 def test_mounts_from_the_agent(env, store, caplog):
@@ -191,7 +201,13 @@ def test_mounts_from_the_agent(env, store, caplog):
                            target_options=store["opts"], **env["build"])
     assert fs.cat_file("s3://%s/ds/a.txt" % BUCKET) == b"from the store"
     assert fs.cat_file("s3://%s/other/b.txt" % BUCKET) == b"only in the store"
-    assert len(_said(caplog, "cannot list mounts") + _said(caplog, "no mount covers")) == 1
+    unknown = _said(caplog, "cannot list mounts")
+    assert len(unknown + _said(caplog, "no mount covers")) == 1
+    if unknown:
+        # The URL may be under a (read-only) mount: a write does not go around Shoal.
+        with pytest.raises(OSError):
+            fs.pipe_file("s3://%s/ds/w.txt" % BUCKET, b"x")
+        assert not store["s3"].exists(BUCKET + "/ds/w.txt")
 
 
 def test_target_instance_pickles_and_loads_pyarrow(mounted, store):

@@ -58,16 +58,24 @@ def _shoal_down(e):
 
 
 class _Uncovered(Exception):
-    """A target URL no mount covers (or whose mounts cannot be listed):
-    the call goes to the target filesystem."""
+    """A target URL no mount covers, or whose mounts cannot be listed
+    (cause: why): the call goes to the target filesystem, except a write
+    when the mounts are unknown (the URL may be under a read-only mount)."""
+
+    def __init__(self, url, cause=None):
+        super().__init__(url)
+        self.cause = cause
 
 
-def _routed(pos=0, target=None, names=False):
+def _routed(pos=0, target=None, names=False, writes=False):
     """Make a method taking a path at argument pos go to the target
-    filesystem for a target_protocol URL that no mount covers, or when
-    Shoal itself fails (said once in the log). target(tfs, *args, **kw)
-    is the target's call (default: its method of the same name); with
-    names, the names in the result get the URL scheme back."""
+    filesystem for a target_protocol URL that no mount covers, or, for a
+    read, when Shoal itself fails (said once in the log). A write through
+    a mount whose Shoal fails raises: going around Shoal would bypass what
+    the mount enforces (read-only mounts). target(tfs, *args, **kw) is the
+    target's call (default: its method of the same name); with names, the
+    names in the result get the URL scheme back; writes is a bool or a
+    function of (args, kwargs)."""
     def deco(method):
         name = method.__name__
 
@@ -76,12 +84,14 @@ def _routed(pos=0, target=None, names=False):
             path = args[pos] if len(args) > pos else None
             if self._target_protocol is None or not self._is_target(path):
                 return method(self, *args, **kwargs)
+            write = writes(args, kwargs) if callable(writes) else writes
             try:
                 return method(self, *args, **kwargs)
-            except _Uncovered:
-                pass
+            except _Uncovered as u:
+                if u.cause is not None and write:
+                    raise u.cause from None
             except Exception as e:
-                if not _shoal_down(e):
+                if not _shoal_down(e) or write:
                     raise
                 self._say("down", "shoal: %s %s failed (%s); reading %s URLs from %s directly while Shoal fails",
                           name, path, e, self._target_protocol, self._target_protocol)
@@ -123,9 +133,9 @@ class ShoalFileSystem(AbstractFileSystem):
                            data_dir=data_dir)
         self.auto_mkdir = storage_options.get("auto_mkdir", True)
         self._clients = {}
-        self._target_protocol = target_protocol or (fs.protocol if isinstance(fs, AbstractFileSystem) and
-                                                    isinstance(fs.protocol, str) else
-                                                    fs.protocol[0] if fs is not None else None)
+        if target_protocol is None and fs is not None:
+            target_protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        self._target_protocol = target_protocol
         self._target_options = dict(target_options or {})
         self._target = fs
         self._target_given = fs is not None
@@ -168,12 +178,9 @@ class ShoalFileSystem(AbstractFileSystem):
         try:
             c.mkdir(inner, 0o777, recursive=True)
         except (NotADirectoryError, FileExistsError):
-            try:
-                st = c.stat(inner)
-            except OSError:
-                raise
-            if not _stat.S_ISDIR(st.st_mode):
+            if not _stat.S_ISDIR(c.stat(inner).st_mode):  # under a file, stat fails with ENOTDIR
                 raise error(errno.EEXIST, path or inner) from None
+            raise
 
     # ---- paths ----
 
@@ -224,7 +231,8 @@ class ShoalFileSystem(AbstractFileSystem):
         target_protocol URL maps to its mount in the instance's filesystem."""
         if "://" in path:
             if self._target_protocol is not None and self._is_target(path):
-                return self.client, self._mounted(path)
+                inner = self._mounted(path)  # before the client: an uncovered URL needs none
+                return self.client, inner
             raise ValueError("shoal: %s is not a Shoal path (a filesystem created with target_protocol=%r "
                              "reads such URLs through their mounts)" % (path, split_url(path)[0]))
         if path.startswith("/"):
@@ -285,13 +293,23 @@ class ShoalFileSystem(AbstractFileSystem):
             return self._target
 
     def _mount_table(self):
+        """The mounts, asked of the agent at most every mounts_ttl seconds
+        (a failure too is kept that long, so a Shoal that is down costs one
+        try per interval, not one per call)."""
         if self._fixed_mounts is not None:
             return self._fixed_mounts
         now = time.monotonic()
         m = self._mounts
         if m is None or now >= m[0]:
-            m = (now + self._mounts_ttl, MountTable(self.client.mounts(), self._schemes))
+            try:
+                m = (now + self._mounts_ttl, MountTable(self.client.mounts(), self._schemes))
+            except Exception as e:
+                if not _shoal_down(e):
+                    raise
+                m = (now + self._mounts_ttl, e)
             self._mounts = m
+        if isinstance(m[1], Exception):
+            raise m[1]
         return m[1]
 
     def _mounted(self, url):
@@ -305,7 +323,7 @@ class ShoalFileSystem(AbstractFileSystem):
                 raise
             self._say("mounts", "shoal: cannot list mounts (%s); reading %s URLs from %s directly",
                       e, self._target_protocol, self._target_protocol)
-            raise _Uncovered(url) from None
+            raise _Uncovered(url, e) from None
         if inner is None:
             self._say("uncovered", "shoal: no mount covers %s; reading it (and other such URLs) from %s directly",
                       url, self._target_protocol)
@@ -327,32 +345,28 @@ class ShoalFileSystem(AbstractFileSystem):
             return [fix(x) if isinstance(x, str) else self._target_names(x) for x in out]
         return out
 
-    def _side(self, path):
+    def _side(self, path, write=False):
         """"shoal" when path is served by Shoal (a Shoal path or a covered
-        URL), "target" for a URL that goes to the target filesystem."""
+        URL), "target" for a URL that goes to the target filesystem; a
+        write where the mounts are unknown raises why."""
         if self._target_protocol is None or not self._is_target(path):
             return "shoal"
         try:
             self._mounted(path)
             return "shoal"
-        except _Uncovered:
+        except _Uncovered as u:
+            if write and u.cause is not None:
+                raise u.cause from None
             return "target"
 
     def _two_paths(self, name, path1, path2, shoal_call, **kwargs):
-        """A call on two paths (cp_file, mv) when target URLs are among
-        them: Shoal's own when both are Shoal's (falling back to the target
-        when both are URLs and Shoal fails), the target's when both are the
-        target's, else bytes streamed from one side to the other."""
-        s1, s2 = self._side(path1), self._side(path2)
+        """A call on two paths (cp_file, mv, both writes) when target URLs
+        are among them: Shoal's own when both are Shoal's, the target's
+        when both are the target's, else bytes streamed from one side to
+        the other."""
+        s1, s2 = self._side(path1, write=(name == "mv")), self._side(path2, write=True)
         if s1 == s2 == "shoal":
-            try:
-                return shoal_call()
-            except Exception as e:
-                if not (_shoal_down(e) and self._is_target(path1) and self._is_target(path2)):
-                    raise
-                self._say("down", "shoal: %s %s failed (%s); reading %s URLs from %s directly while Shoal fails",
-                          name, path1, e, self._target_protocol, self._target_protocol)
-                s1 = s2 = "target"
+            return shoal_call()
         if s1 == s2 == "target":
             return getattr(self._target_fs(), name)(path1, path2, **kwargs)
         if self.isdir(path1):
@@ -468,7 +482,7 @@ class ShoalFileSystem(AbstractFileSystem):
 
     # ---- namespace ----
 
-    @_routed()
+    @_routed(writes=True)
     def mkdir(self, path, create_parents=True, **kwargs):
         path = self._strip_protocol(path)
         c, inner = self._split(path)
@@ -479,7 +493,7 @@ class ShoalFileSystem(AbstractFileSystem):
         else:
             c.mkdir(inner, 0o777)
 
-    @_routed()
+    @_routed(writes=True)
     def makedirs(self, path, exist_ok=False):
         path = self._strip_protocol(path)
         c, inner = self._split(path)
@@ -488,12 +502,12 @@ class ShoalFileSystem(AbstractFileSystem):
         if inner != "/":
             self._makedirs(c, inner, path)
 
-    @_routed()
+    @_routed(writes=True)
     def rmdir(self, path):
         c, inner = self._split(self._strip_protocol(path))
         c.rmdir(inner)
 
-    @_routed()
+    @_routed(writes=True)
     def rm_file(self, path):
         c, inner = self._split(self._strip_protocol(path))
         c.unlink(inner)
@@ -527,7 +541,7 @@ class ShoalFileSystem(AbstractFileSystem):
                 pass  # inside a tree removed already
         self.invalidate_cache()
 
-    @_routed(target=lambda t, p, recursive: t.rm(p, recursive=recursive))
+    @_routed(target=lambda t, p, recursive: t.rm(p, recursive=recursive), writes=True)
     def _rm_one(self, p, recursive):
         c, inner = self._split(p)
         if recursive:
@@ -607,7 +621,7 @@ class ShoalFileSystem(AbstractFileSystem):
                     f2.write(b)
         self.invalidate_cache(dst)
 
-    @_routed()
+    @_routed(writes=True)
     def touch(self, path, truncate=True, **kwargs):
         path = self._strip_protocol(path)
         c, inner = self._split(path)
@@ -735,14 +749,14 @@ class ShoalFileSystem(AbstractFileSystem):
                         pass
         return out
 
-    @_routed()
+    @_routed(writes=True)
     def pipe_file(self, path, value, mode="overwrite", **kwargs):
         path = self._strip_protocol(path)
         c, inner = self._split(path)
         self._creating(c, inner, lambda: c.write_file(inner, value, exclusive=(mode == "create")))
         self.invalidate_cache(self._parent(path))
 
-    @_routed(pos=1)
+    @_routed(pos=1, writes=True)
     def put_file(self, lpath, rpath, callback=None, mode="overwrite", **kwargs):
         rpath = self._strip_protocol(rpath)
         c, inner = self._split(rpath)
@@ -814,7 +828,7 @@ class ShoalFileSystem(AbstractFileSystem):
             c.iovfree(iov)
             c.close(fd)
 
-    @_routed()
+    @_routed(writes=lambda args, kwargs: (args[1] if len(args) > 1 else kwargs.get("mode", "rb")) != "rb")
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):
         return ShoalFile(self, self._strip_protocol(path), mode, block_size=block_size,
                          autocommit=autocommit, cache_options=cache_options, **kwargs)
