@@ -230,3 +230,37 @@ def test_url_without_target_protocol(env):
     fs = fsspec.filesystem("shoal", **env["build"])
     with pytest.raises(ValueError, match="target_protocol"):
         fs.cat_file("s3://bkt/x")
+
+
+def test_ray_read_parquet_s3_url(mounted):
+    """alluxiofs's Ray example, ray.data.read_parquet("s3://...",
+    filesystem=fs): Ray strips the scheme of a URL whose protocol is not
+    the filesystem's before calling it, so the URL is given as the mount's
+    shoal:// URL (fs.mounted_url)."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as e:
+        print("ray not installed (%s): skipping" % e)
+        pytest.skip("ray is not installed (pip install 'ray[data]' to run this test)")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    fs, plain, d = mounted
+    t = pa.table({"x": list(range(100))})
+    pq.write_table(t, d + "/rpq/part-0.parquet", filesystem=plain)
+    pq.write_table(t, d + "/rpq/part-1.parquet", filesystem=plain)
+    tmp = tempfile.mkdtemp(prefix="ray-")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+             object_store_memory=128 << 20, _temp_dir=tmp)
+    try:
+        u = "s3://%s/ds/rpq" % BUCKET
+        assert fs.mounted_url(u) == "shoal://default%s/rpq" % d
+        with pytest.raises(ValueError, match="no mount covers"):
+            fs.mounted_url("s3://%s/other" % BUCKET)
+        assert ray.data.read_parquet(fs.mounted_url(u + "/part-1.parquet"), filesystem=fs).count() == 100
+        ds = ray.data.read_parquet(fs.mounted_url(u), filesystem=fs)
+        assert ds.count() == 200
+        assert sorted(r["x"] for r in ds.take_all()) == sorted(list(range(100)) * 2)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -330,6 +330,21 @@ class ShoalFileSystem(AbstractFileSystem):
             raise _Uncovered(url)
         return inner
 
+    def mounted_url(self, url):
+        """The shoal:// URL showing a target_protocol URL through its mount
+        ("s3://bucket/prefix/ds" -> "shoal://default/datasets/x/ds"), for
+        readers that strip a URL's scheme before calling fsspec (Ray Data
+        does, for every filesystem whose protocol is not the URL's); a URL
+        no mount covers is a ValueError."""
+        if self._target_protocol is None or not self._is_target(url):
+            raise ValueError("shoal: %s is not a %s URL of this filesystem" % (url, self._target_protocol))
+        url = self._strip_protocol(url)
+        try:
+            inner = self._mounted(url)
+        except _Uncovered as u:
+            raise ValueError("shoal: no mount covers %s%s" % (url, " (%s)" % u.cause if u.cause else "")) from None
+        return "shoal://%s%s" % (self.fs_name, inner)
+
     def _target_names(self, out):
         """Names from the target filesystem (s3fs's "bucket/key") in the
         URL form they were asked in ("s3://bucket/key")."""
