@@ -172,6 +172,22 @@ class ShoalFileSystem(AbstractFileSystem):
             return False
 
     @staticmethod
+    def _ino(c, inner):
+        """inner's inode number, or None where there is nothing."""
+        try:
+            return c.stat(inner).st_ino
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    @staticmethod
+    def _lexists(c, inner):
+        try:
+            c.lstat(inner)
+            return True
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    @staticmethod
     def _makedirs(c, inner, path=None):
         """mkdir -p, failing as os.makedirs(exist_ok=True) does: a path
         that is a file is FileExistsError, one under a file NotADirectoryError."""
@@ -578,6 +594,10 @@ class ShoalFileSystem(AbstractFileSystem):
         are single paths in one filesystem, into path2 when that is a
         directory; otherwise fsspec's copy and remove."""
         if path1 == path2:
+            # Nothing moves (fsspec's AbstractFileSystem.mv), but a missing
+            # path is still an error.
+            if isinstance(path1, str) and not _GLOB & set(path1):
+                self.info(path1)
             return
         if (self._target_protocol is not None and isinstance(path1, str) and isinstance(path2, str)
                 and (self._is_target(path1) or self._is_target(path2))):
@@ -594,10 +614,24 @@ class ShoalFileSystem(AbstractFileSystem):
             if c1 is c2:
                 try:
                     is_dir = _stat.S_ISDIR(c1.lstat(i1).st_mode)
+                    if is_dir and (posixpath.normpath(i2) + "/").startswith(posixpath.normpath(i1) + "/"):
+                        # Refused before auto_mkdir makes any parent of the target.
+                        raise error(errno.EINVAL, path1, path2, detail="shoal: mv: cannot move a directory into itself")
                     if path2.endswith("/") or self._isdir(c2, i2):
                         self._makedirs(c2, i2, dst)
                         i2 = posixpath.join(i2, posixpath.basename(i1))
-                    self._creating(c2, i2, lambda: c1.rename(i1, i2))
+                        # Into a directory, a name there already is refused,
+                        # file or directory (shutil.move, so LocalFileSystem).
+                        if self._lexists(c2, i2):
+                            raise error(errno.EEXIST, posixpath.join(dst, posixpath.basename(i1)),
+                                        detail="shoal: mv: %s already exists in %s" % (posixpath.basename(i1), dst))
+                    try:
+                        self._creating(c2, i2, lambda: c1.rename(i1, i2))
+                    except NotADirectoryError:
+                        if is_dir and self._lexists(c2, i2) and not self._isdir(c2, i2):
+                            raise error(errno.EEXIST, path2, detail="shoal: mv: %s is a file, %s a directory"
+                                        % (path2, path1)) from None
+                        raise
                     self.invalidate_cache()
                     return
                 except OSError as e:
@@ -622,9 +656,23 @@ class ShoalFileSystem(AbstractFileSystem):
         src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
         c1, i1 = self._split(src)
         c2, i2 = self._split(dst)
-        if _stat.S_ISDIR(c1.stat(i1).st_mode):
+        try:
+            st = c1.stat(i1)
+        except NotADirectoryError:  # under a file: there is no such source
+            raise error(errno.ENOENT, path1) from None
+        if _stat.S_ISDIR(st.st_mode):
+            parent = posixpath.dirname(i2)
+            if self.auto_mkdir and parent != "/":
+                # The parent first, as LocalFileSystem: a parent that is a
+                # file is FileExistsError.
+                self._makedirs(c2, parent)
             self._makedirs(c2, i2, dst)
             return
+        if c1 is c2 and (posixpath.normpath(i1) == posixpath.normpath(i2) or self._ino(c2, i2) == st.st_ino):
+            # Copying a file onto itself (or a hard link of it) would empty
+            # it: the Go SDK's CloneFile truncates dst before it compares inodes.
+            raise error(errno.EINVAL, path1, path2, detail="shoal: cp_file: %s and %s are the same file"
+                        % (path1, path2))
         if c1 is c2:
             self._creating(c2, i2, lambda: c1.copy_file(i1, i2))
         else:
@@ -682,8 +730,14 @@ class ShoalFileSystem(AbstractFileSystem):
 
     @_routed()
     def cat_file(self, path, start=None, end=None, **kwargs):
+        """The bytes [start:end] of the file (slice semantics, negative from
+        the end), in one READFILE round trip."""
         c, inner = self._split(self._strip_protocol(path))
-        return c.read_file(inner, start or 0, end)
+        out = c.read_file(inner, start or 0, end)
+        if not out and (start or end is not None) and _stat.S_ISDIR(c.stat(inner).st_mode):
+            # An empty range of a directory is still a directory's error.
+            raise error(errno.EISDIR, path)
+        return out
 
     def cat_ranges(self, paths, starts, ends, max_gap=None, on_error="return", **kwargs):
         """Every range read in one PREADV batch (run concurrently in the
@@ -813,7 +867,10 @@ class ShoalFileSystem(AbstractFileSystem):
         c, inner = self._split(rpath)
         if hasattr(lpath, "write"):
             outfile, lpath = lpath, None
-        st = c.stat(inner)
+        try:
+            st = c.stat(inner)
+        except NotADirectoryError:  # under a file: there is no such source
+            raise error(errno.ENOENT, rpath) from None
         if _stat.S_ISDIR(st.st_mode):
             if lpath is not None:
                 os.makedirs(lpath, exist_ok=True)
