@@ -528,3 +528,21 @@ def test_random_sequence_same_as_local(sides, tmp_path, auto_mkdir):
                 seed, step, what, stree[0], ltree[0], lres)
     finally:
         sfs.rm(sroot, recursive=True)
+
+
+def test_cp_file_onto_itself_keeps_the_bytes(env):
+    """A copy of a file onto itself or onto a hard link of it is refused and
+    empties nothing (the agent's COPY truncated dst before it compared
+    inodes)."""
+    fs = fsspec.filesystem("shoal", **env["build"])
+    r = "/self-" + secrets.token_hex(4)
+    fs.pipe_file(r + "/f", b"precious")
+    fs.client.link(r + "/f", r + "/alias")
+    for dst in (r + "/f", r + "/alias", "default" + r + "/f"):
+        with pytest.raises(OSError):
+            fs.cp_file(r + "/f", dst)
+        assert fs.cat_file(r + "/f") == b"precious"
+    with pytest.raises(OSError):
+        fs.client.copy_file(r + "/f", r + "/f")
+    assert fs.cat_file(r + "/alias") == b"precious"
+    fs.rm(r, recursive=True)

@@ -172,14 +172,6 @@ class ShoalFileSystem(AbstractFileSystem):
             return False
 
     @staticmethod
-    def _ino(c, inner):
-        """inner's inode number, or None where there is nothing."""
-        try:
-            return c.stat(inner).st_ino
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-
-    @staticmethod
     def _lexists(c, inner):
         try:
             c.lstat(inner)
@@ -668,9 +660,9 @@ class ShoalFileSystem(AbstractFileSystem):
                 self._makedirs(c2, parent)
             self._makedirs(c2, i2, dst)
             return
-        if c1 is c2 and (posixpath.normpath(i1) == posixpath.normpath(i2) or self._ino(c2, i2) == st.st_ino):
-            # Copying a file onto itself (or a hard link of it) would empty
-            # it: the Go SDK's CloneFile truncates dst before it compares inodes.
+        if c1 is c2 and posixpath.normpath(i1) == posixpath.normpath(i2):
+            # Refused here too (the agent refuses a hard link of src as
+            # well): an agent from before that fix emptied the file.
             raise error(errno.EINVAL, path1, path2, detail="shoal: cp_file: %s and %s are the same file"
                         % (path1, path2))
         if c1 is c2:
