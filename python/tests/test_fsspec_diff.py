@@ -20,7 +20,6 @@ import io
 import os
 import secrets
 import shutil
-import tempfile
 
 import pytest
 

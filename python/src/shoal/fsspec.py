@@ -35,7 +35,6 @@ import time
 import fsspec
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
-from . import _wire
 from ._mounts import MountTable, split_url
 from .client import Client
 from .errors import error
