@@ -88,8 +88,9 @@ tools:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3) >/dev/null 2>&1; } || \
 		echo "fuse3 not installed: the FUSE mount tests will be skipped"
 
-pytest: build tools $(VENV)/.stamp $(AWSVENV)/.stamp
-	SHOAL_BIN=$(abspath $(BIN)) SHOAL_AWS_CLI=$(abspath $(AWSVENV))/bin/aws $(PY) -m pytest -q python/tests
+pytest: build tools $(VENV)/.stamp $(AWSVENV)/.stamp $(VERSITYGW)
+	SHOAL_BIN=$(abspath $(BIN)) SHOAL_AWS_CLI=$(abspath $(AWSVENV))/bin/aws SHOAL_VERSITYGW=$(abspath $(VERSITYGW)) \
+		$(PY) -m pytest -q python/tests
 
 test: fmt-check vet build tools unit pytest
 

@@ -161,13 +161,19 @@ func (c *Client) CloneFile(src, dst string) error {
 		return err
 	}
 	defer release()
-	f, err := c.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	// Truncated only once it is known not to be src itself (the same path
+	// or a hard link of it): O_TRUNC at open emptied src before the check.
+	f, err := c.OpenFile(dst, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
 	if f.ino == sa.Ino {
 		f.Close()
 		return fserr.E(op, dst, fserr.Invalid)
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return wrap(op, dst, err)
 	}
 	a, err := cl.CloneChunks(c.ctx, c.core.id, sa.Ino, f.ino)
 	if err == nil {

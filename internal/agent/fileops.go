@@ -134,12 +134,25 @@ func copyFile(cl *shoal.Client, src, dst string, exclusive bool) (int64, error) 
 	if fi.IsDir() {
 		return 0, &shoal.Error{Op: "copy", Path: src, Kind: shoal.KindIsDir}
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	// dst is truncated only once it is known not to be src itself (the
+	// same path or a hard link of it), which O_TRUNC would have emptied.
+	flags := os.O_WRONLY | os.O_CREATE
 	if exclusive {
 		flags |= os.O_EXCL
 	}
 	out, err := cl.OpenFile(dst, flags, fi.Mode().Perm())
 	if err != nil {
+		return 0, err
+	}
+	ofi, err := out.Stat()
+	if err == nil && ofi.Sys().(*shoal.Attr).Ino == fi.Sys().(*shoal.Attr).Ino {
+		err = &shoal.Error{Op: "copy", Path: dst, Kind: shoal.KindInvalid}
+	}
+	if err == nil {
+		err = out.Truncate(0)
+	}
+	if err != nil {
+		out.Close()
 		return 0, err
 	}
 	type chunk struct {

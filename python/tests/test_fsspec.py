@@ -44,7 +44,8 @@ class TestAbsolutePaths(_Fixtures, AbstractCopyTests, AbstractGetTests, Abstract
     prefix = "/"
 
 
-class TestBucketPaths(_Fixtures, AbstractCopyTests, AbstractPipeTests, AbstractOpenTests):
+class TestBucketPaths(_Fixtures, AbstractCopyTests, AbstractGetTests, AbstractPutTests, AbstractPipeTests,
+                      AbstractOpenTests):
     prefix = "default/"
 
 
@@ -69,7 +70,7 @@ def test_ls_info_names_follow_the_form_asked(sfs):
     info = sfs.info("/lsform/f")
     assert info["name"] == "/lsform/f" and info["size"] == 5 and info["type"] == "file"
     assert sfs.info("default/lsform/sub")["type"] == "directory"
-    assert sfs.ls("/lsform/f") == [info]
+    assert sfs.ls("/lsform/f", detail=True) == [info] and sfs.ls("/lsform/f") == ["/lsform/f"]
     with pytest.raises(FileNotFoundError):
         sfs.info("/lsform/missing")
     assert sfs.created("/lsform/f").tzinfo is not None

@@ -1123,6 +1123,18 @@ class Client:
         """One empty round trip (latency checks)."""
         self._call(_wire.OP_PING)
 
+    def mounts(self):
+        """The filesystem's mounts of under-stores, as the Go SDK's
+        Client.Mounts lists them: [{"path": "/datasets/x", "url":
+        "s3://bucket/prefix"}]. The agent's MOUNTS op answers
+        ``n, n x (str path, str url)``; an agent without that op (before
+        the mounts of issue 11 reach it) fails with ENOSYS."""
+        op = getattr(_wire, "OP_MOUNTS", None)
+        if op is None:
+            raise error(errno.ENOSYS, None, detail="mounts: the agent protocol has no MOUNTS op yet")
+        d = self._call(op)
+        return [{"path": d.str(), "url": d.str()} for _ in range(d.int())]
+
     # ---- KV tables (shoal.kv, docs/kvtables.md) ----
 
     def create_table(self, name, default_ttl=0):
