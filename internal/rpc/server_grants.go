@@ -67,6 +67,20 @@ func (s *Server) ownsSession(c *call, id uint64) bool {
 	return !ok || g.owner == c.id.Uid
 }
 
+// holdsSession reports whether c may act in session id, which this
+// server holds: its owner or a super identity. Unlike ownsSession it
+// knows the owner (Create and Resume recorded it), so it has no
+// benefit of the doubt to give.
+func (s *Server) holdsSession(c *call, id uint64) bool {
+	if c.super {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.mu.grants[sessKey{c.fsName, id}]
+	return ok && g.owner == c.id.Uid
+}
+
 func (s *Server) grantOpen(c *call, ino meta.Ino, write bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
