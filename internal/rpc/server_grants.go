@@ -141,13 +141,25 @@ func maySuper(op string, c *call) error {
 }
 
 // resumeGrants rebuilds the grants of a resumed session from the client's
-// open inodes: writable where the caller may write the file now.
+// open inodes: writable where the caller may write the file now, readable
+// where it may read it. The open list is the client's word, so an inode
+// the caller may neither read nor write gets no grant: otherwise Resume
+// would open any file without a permission check (meta still holds it
+// for the session, which only delays its reclaim).
 func (s *Server) resumeGrants(ctx context.Context, c *call, id uint64, open []meta.Ino) {
 	g := s.adopt(c, id)
+	denied := map[meta.Ino]bool{}
 	for _, ino := range open {
+		if denied[ino] {
+			continue
+		}
 		gr := g.open[ino]
 		if gr.handles == 0 {
 			gr.writable = c.super || c.fs.Access(ctx, c.id, ino, meta.AccessWrite) == nil
+			if !gr.writable && c.fs.Access(ctx, c.id, ino, meta.AccessRead) != nil {
+				denied[ino] = true
+				continue
+			}
 		}
 		gr.handles++
 		g.open[ino] = gr
