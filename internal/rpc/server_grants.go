@@ -55,16 +55,26 @@ func (s *Server) adopt(c *call, id uint64) *sessGrants {
 }
 
 // ownsSession reports whether c may act on session id: its owner or a
-// super identity. A session this server has no record of (a restart
-// before its Resume) is treated as the caller's.
-func (s *Server) ownsSession(c *call, id uint64) bool {
+// super identity. A session this server holds no record of (a restart
+// before its Resume, or one created through another meta process on the
+// engine) is judged by the owner its engine record names; one whose
+// record names none (an older server's) or that is gone is left to the
+// call, which resumes or refuses it.
+func (s *Server) ownsSession(ctx context.Context, c *call, id uint64) bool {
 	if c.super {
 		return true
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	g, ok := s.mu.grants[sessKey{c.fsName, id}]
-	return !ok || g.owner == c.id.Uid
+	s.mu.Unlock()
+	if ok {
+		return g.owner == c.id.Uid
+	}
+	owner, set, err := c.fs.SessionOwner(ctx, id)
+	if err != nil {
+		return fserr.Is(fserr.NotExist, err)
+	}
+	return !set || owner == c.id.Uid
 }
 
 // holdsSession reports whether c may act in session id, which this
