@@ -26,6 +26,12 @@ type SessionInfo struct {
 	// expires (zero Expires).
 	Started, Heartbeat, Expires time.Time
 	Open                        int // inodes the session holds open
+	// Owner is the uid the session belongs to, when OwnerSet (the rpc
+	// server records its caller's, so that a restart, or another meta
+	// process on the engine, still knows whose it is; sessions of older
+	// servers have none).
+	Owner    uint32
+	OwnerSet bool
 }
 
 // sessionRecord is the value of S sess.
@@ -35,6 +41,9 @@ type sessionRecord struct {
 	// Nanoseconds since the epoch; Expires 0: a built-in session.
 	Started, Heartbeat, Expires int64
 	TTL                         int64
+	// Owner is SessionInfo.Owner+1; 0: none recorded. It follows the
+	// strings, where a server that predates it stops reading.
+	Owner uint64
 }
 
 const sessionRecordVersion = 1
@@ -48,6 +57,9 @@ func (r *sessionRecord) encode() []byte {
 	for _, s := range []string{r.Host, r.Client, r.Addr} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
+	}
+	if r.Owner != 0 {
+		b = binary.AppendUvarint(b, r.Owner)
 	}
 	return b
 }
@@ -70,6 +82,9 @@ func decodeSessionRecord(b []byte) sessionRecord {
 		*s = string(rest[k : k+int(n)])
 		rest = rest[k+int(n):]
 	}
+	if owner, k := binary.Uvarint(rest); k > 0 && owner <= 1<<32 {
+		r.Owner = owner
+	}
 	return r
 }
 
@@ -82,7 +97,8 @@ func timeOf(ns int64) time.Time {
 
 func (r *sessionRecord) info(id uint64) SessionInfo {
 	return SessionInfo{ID: id, Host: r.Host, PID: r.PID, Client: r.Client, Addr: r.Addr,
-		Started: timeOf(r.Started), Heartbeat: timeOf(r.Heartbeat), Expires: timeOf(r.Expires)}
+		Started: timeOf(r.Started), Heartbeat: timeOf(r.Heartbeat), Expires: timeOf(r.Expires),
+		Owner: uint32(r.Owner - 1), OwnerSet: r.Owner != 0}
 }
 
 // Session is a client's session on an FS: the holder of its open handles
@@ -151,6 +167,9 @@ func (fs *FS) NewSession(ctx context.Context, info SessionInfo, ttl time.Duratio
 	now := fs.cfg.Clock().UnixNano()
 	rec := sessionRecord{Host: info.Host, PID: info.PID, Client: info.Client, Addr: info.Addr,
 		Started: now, Heartbeat: now, Expires: now + int64(ttl), TTL: int64(ttl)}
+	if info.OwnerSet {
+		rec.Owner = uint64(info.Owner) + 1
+	}
 	id, err := fs.startSession(ctx, &rec)
 	if err != nil {
 		return nil, wrap(op, "", err)
@@ -160,6 +179,29 @@ func (fs *FS) NewSession(ctx context.Context, info SessionInfo, ttl time.Duratio
 	fs.mu.sessions[id] = s
 	fs.mu.Unlock()
 	return s, nil
+}
+
+// SessionOwner returns the uid session id belongs to, and false when its
+// record names none (a session of an older server). A session that is
+// gone is an error of kind NotExist.
+func (fs *FS) SessionOwner(ctx context.Context, id uint64) (uint32, bool, error) {
+	const op = "meta.SessionOwner"
+	if err := fs.check(op); err != nil {
+		return 0, false, err
+	}
+	var rec sessionRecord
+	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+		v, err := tx.Get(fs.k.session(id))
+		if errors.Is(err, kv.ErrNotFound) {
+			return errSessionGone(op, id)
+		}
+		rec = decodeSessionRecord(v)
+		return err
+	})
+	if err != nil {
+		return 0, false, wrap(op, "", err)
+	}
+	return uint32(rec.Owner - 1), rec.Owner != 0, nil
 }
 
 // ResumeSession re-attaches session id after a server restart or a

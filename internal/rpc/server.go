@@ -240,6 +240,12 @@ func (s *Server) begin(ctx context.Context, method string) (context.Context, *ca
 			if err != nil {
 				return ctx, c, err
 			}
+			// The session's handles are its owner's capabilities (the
+			// data-path calls and the block grants rest on them): naming
+			// another user's session must not borrow them.
+			if !s.holdsSession(c, id) {
+				return ctx, c, status.Errorf(codes.PermissionDenied, "rpc: session %d belongs to another user", id)
+			}
 			c.sess, c.sessID, c.svc = sess, id, sess
 		}
 		if v := first(md, mdRequest); v != "" && c.sess != nil {

@@ -55,16 +55,40 @@ func (s *Server) adopt(c *call, id uint64) *sessGrants {
 }
 
 // ownsSession reports whether c may act on session id: its owner or a
-// super identity. A session this server has no record of (a restart
-// before its Resume) is treated as the caller's.
-func (s *Server) ownsSession(c *call, id uint64) bool {
+// super identity. A session this server holds no record of (a restart
+// before its Resume, or one created through another meta process on the
+// engine) is judged by the owner its engine record names; one whose
+// record names none (an older server's) or that is gone is left to the
+// call, which resumes or refuses it.
+func (s *Server) ownsSession(ctx context.Context, c *call, id uint64) bool {
+	if c.super {
+		return true
+	}
+	s.mu.Lock()
+	g, ok := s.mu.grants[sessKey{c.fsName, id}]
+	s.mu.Unlock()
+	if ok {
+		return g.owner == c.id.Uid
+	}
+	owner, set, err := c.fs.SessionOwner(ctx, id)
+	if err != nil {
+		return fserr.Is(fserr.NotExist, err)
+	}
+	return !set || owner == c.id.Uid
+}
+
+// holdsSession reports whether c may act in session id, which this
+// server holds: its owner or a super identity. Unlike ownsSession it
+// knows the owner (Create and Resume recorded it), so it has no
+// benefit of the doubt to give.
+func (s *Server) holdsSession(c *call, id uint64) bool {
 	if c.super {
 		return true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.mu.grants[sessKey{c.fsName, id}]
-	return !ok || g.owner == c.id.Uid
+	return ok && g.owner == c.id.Uid
 }
 
 func (s *Server) grantOpen(c *call, ino meta.Ino, write bool) {
@@ -127,13 +151,25 @@ func maySuper(op string, c *call) error {
 }
 
 // resumeGrants rebuilds the grants of a resumed session from the client's
-// open inodes: writable where the caller may write the file now.
+// open inodes: writable where the caller may write the file now, readable
+// where it may read it. The open list is the client's word, so an inode
+// the caller may neither read nor write gets no grant: otherwise Resume
+// would open any file without a permission check (meta still holds it
+// for the session, which only delays its reclaim).
 func (s *Server) resumeGrants(ctx context.Context, c *call, id uint64, open []meta.Ino) {
 	g := s.adopt(c, id)
+	denied := map[meta.Ino]bool{}
 	for _, ino := range open {
+		if denied[ino] {
+			continue
+		}
 		gr := g.open[ino]
 		if gr.handles == 0 {
 			gr.writable = c.super || c.fs.Access(ctx, c.id, ino, meta.AccessWrite) == nil
+			if !gr.writable && c.fs.Access(ctx, c.id, ino, meta.AccessRead) != nil {
+				denied[ino] = true
+				continue
+			}
 		}
 		gr.handles++
 		g.open[ino] = gr

@@ -37,7 +37,8 @@ func (ss *sessionServer) Create(ctx context.Context, r *pb.CreateSessionRequest)
 	if ttl <= 0 {
 		ttl = ss.s.opts.SessionTTL
 	}
-	info := meta.SessionInfo{Host: r.Host, PID: int(r.Pid), Client: r.Client, Addr: peerAddr(ctx)}
+	info := meta.SessionInfo{Host: r.Host, PID: int(r.Pid), Client: r.Client, Addr: peerAddr(ctx),
+		Owner: c.id.Uid, OwnerSet: true}
 	sess, err := c.fs.NewSession(ctx, info, ttl)
 	if err != nil {
 		return nil, toStatus(err)
@@ -58,7 +59,7 @@ func (ss *sessionServer) Resume(ctx context.Context, r *pb.ResumeSessionRequest)
 	for i, ino := range r.Open {
 		open[i] = meta.Ino(ino)
 	}
-	if !ss.s.ownsSession(c, r.Id) {
+	if !ss.s.ownsSession(ctx, c, r.Id) {
 		return nil, status.Errorf(codes.PermissionDenied, "rpc: session %d belongs to another user", r.Id)
 	}
 	sess, err := c.fs.ResumeSession(ctx, r.Id, open)
@@ -75,7 +76,7 @@ func (ss *sessionServer) Heartbeat(ctx context.Context, r *pb.SessionID) (*pb.Em
 	if err != nil {
 		return nil, err
 	}
-	if !ss.s.ownsSession(c, r.Id) {
+	if !ss.s.ownsSession(ctx, c, r.Id) {
 		return nil, status.Errorf(codes.PermissionDenied, "rpc: session %d belongs to another user", r.Id)
 	}
 	sess, err := ss.s.session(c.fsName, r.Id)
@@ -100,7 +101,7 @@ func (ss *sessionServer) Close(ctx context.Context, r *pb.SessionID) (*pb.Empty,
 	if err != nil {
 		return nil, err
 	}
-	if !ss.s.ownsSession(c, r.Id) {
+	if !ss.s.ownsSession(ctx, c, r.Id) {
 		return nil, status.Errorf(codes.PermissionDenied, "rpc: session %d belongs to another user", r.Id)
 	}
 	sess, err := ss.s.session(c.fsName, r.Id)
@@ -123,7 +124,7 @@ func (ss *sessionServer) AllocSliceIDs(ctx context.Context, r *pb.AllocRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if !ss.s.ownsSession(c, r.Id) {
+	if !ss.s.ownsSession(ctx, c, r.Id) {
 		return nil, status.Errorf(codes.PermissionDenied, "rpc: session %d belongs to another user", r.Id)
 	}
 	if r.N <= 0 || r.N > maxAlloc {
