@@ -9,9 +9,6 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// Policies are the eviction policies Options.Policy may name; the first is
-// the default.
-var Policies = []string{"lru"}
 
 // Cache is a page cache. It is safe for concurrent use.
 //
