@@ -16,15 +16,41 @@
 //   - The cache holds no state that is not a copy of the under-store: losing
 //     any of it loses nothing.
 //
-// This file is the contract the worker and the load jobs build on; the
-// implementation behind it (tiers, eviction policy, disk layout, restart)
-// is in the other files of the package.
+// Tiers. The memory tier and each disk tier has its own byte budget and
+// its own instance of the eviction policy (S3-FIFO by default, LRU
+// selectable: policy.go says why, TestPolicies measures it).
+//   - A fetched page enters memory and is written to one disk tier
+//     (write-through, after the callers waiting for it have it): so a
+//     restarted worker finds every page it fetched, not only those memory
+//     happened to evict, and an eviction from memory costs no write. The
+//     disk tiers together hold what memory holds and more; memory is the
+//     hot subset. With several disks, the key's hash picks the first one
+//     tried, which spreads the pages and the write load over them.
+//   - A disk hit is promoted: the page enters memory as a new page.
+//   - A memory hit counts as a use in the disk tier's policy too, so the
+//     disk does not evict the pages hot enough to be always served by
+//     memory.
+//   - A disk tier's budget counts each file's header and the rounding up
+//     to 4 KiB blocks; the space of a write is reserved (evicting first)
+//     before the write, so the budget holds at every moment.
+//   - A disk write that fails (EIO, ENOSPC, a vanished directory) is
+//     logged and counted (TierStats.WriteErrors), and the tier is skipped
+//     for 30 s; the page is still served from memory. A read that fails
+//     fetches the page again.
+//   - Restart: Open scans each disk directory's headers (not the data)
+//     and indexes the sound pages again, oldest first, as proven pages;
+//     files of another page size, with a bad header or a wrong length,
+//     and the temp files of interrupted writes are removed. The data's
+//     checksum is checked at every read.
+//
+// disk.go describes the disk format.
 package pagecache
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 )
 
 // DefaultPageSize is the page size when Options.PageSize is 0.
@@ -67,6 +93,10 @@ type Options struct {
 	Policy string
 	// Logger receives corruption and disk-error reports (nil: discard).
 	Logger *slog.Logger
+	// FetchTimeout bounds one fetch, which runs detached from the
+	// cancellation of the caller that started it (DefaultFetchTimeout
+	// when 0).
+	FetchTimeout time.Duration
 }
 
 // DefaultMemoryBytes is the memory tier's budget when Options.MemoryBytes
@@ -87,14 +117,27 @@ type Stats struct {
 	BytesServedHits uint64
 }
 
+// TierMemory is the memory tier's Name and Tier.
+const TierMemory = "memory"
+
 // TierStats describe one tier ("memory", or a disk's directory).
 type TierStats struct {
-	Name      string
+	Name string
+	// Tier is a short name fit for a metric label: "memory", or
+	// "disk0", "disk1"... by the disk's index in Options.Disks.
+	Tier      string
 	Budget    int64
-	Bytes     int64
+	Bytes     int64 // in use, file overhead included on disk
 	Pages     int64
 	Hits      uint64
 	Evictions uint64
+	// Disk tiers only:
+	Writes      uint64 // pages stored
+	WriteErrors uint64 // writes that failed (the tier was skipped a while)
+	ReadErrors  uint64 // reads that failed other than by a bad checksum
+	Corrupt     uint64 // pages whose checksum or header failed on read
+	Restored    uint64 // pages found again by Open
+	Discarded   uint64 // files removed by Open: bad header, other page size
 }
 
 // ErrClosed is returned by Get after Close.
