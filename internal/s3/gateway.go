@@ -122,6 +122,8 @@ type request struct {
 	id    Identity
 	auth  *sigv4.Auth
 	reqID string
+	// signer is who signed the request, whatever id acts as.
+	signer Identity
 	// viaPolicy: a bucket policy's Allow made the request act as the
 	// bucket's owner.
 	viaPolicy bool
@@ -187,6 +189,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !auth.Anonymous() {
 		req.id = g.keys[auth.AccessKey].Identity
 	}
+	req.signer = req.id
 	allowed := false
 	if !policyActions[rt.Action] {
 		// The bucket's owner may always manage its policy (as S3's
