@@ -2,10 +2,10 @@ package s3
 
 import (
 	"context"
-	"net/http"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 

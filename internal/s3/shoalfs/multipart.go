@@ -31,7 +31,7 @@ import (
 type uploadMeta struct {
 	Key       string     `json:"key"`
 	Initiated int64      `json:"initiated"` // ns
-	Meta      objectMeta `json:"meta"`     // with the lock asked for at creation
+	Meta      objectMeta `json:"meta"`      // with the lock asked for at creation
 	CkAlg     string     `json:"ckalg,omitempty"`
 	CkType    string     `json:"cktype,omitempty"`
 	Locked    bool       `json:"locked,omitempty"` // Meta's lock was asked for
