@@ -208,8 +208,24 @@ func (req *request) listParts(ctx context.Context) error {
 	o := req.owner()
 	res := listPartsResult{Xmlns: s3NS, Bucket: req.rt.Bucket, Key: req.rt.Key, UploadId: uploadID, Initiator: o, Owner: o,
 		StorageClass: "STANDARD", PartNumberMarker: marker, MaxParts: maxParts, IsTruncated: truncated}
+	if up, err := req.g.be.Upload(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID); err == nil && up.Meta.ChecksumAlgorithm != "" {
+		res.ChecksumAlgorithm, res.ChecksumType = string(up.Meta.ChecksumAlgorithm), up.Meta.ChecksumType
+	}
 	for _, p := range parts {
-		res.Parts = append(res.Parts, partXML{PartNumber: p.Number, LastModified: isoTime(p.LastModified), ETag: quoteETag(p.ETag), Size: p.Size})
+		px := partXML{PartNumber: p.Number, LastModified: isoTime(p.LastModified), ETag: quoteETag(p.ETag), Size: p.Size}
+		switch p.ChecksumAlgorithm {
+		case checksum.CRC32:
+			px.ChecksumCRC32 = p.Checksum
+		case checksum.CRC32C:
+			px.ChecksumCRC32C = p.Checksum
+		case checksum.CRC64NVME:
+			px.ChecksumCRC64NVME = p.Checksum
+		case checksum.SHA1:
+			px.ChecksumSHA1 = p.Checksum
+		case checksum.SHA256:
+			px.ChecksumSHA256 = p.Checksum
+		}
+		res.Parts = append(res.Parts, px)
 		res.NextPartNumberMarker = p.Number
 	}
 	return req.writeXML(200, res)

@@ -197,6 +197,7 @@ func (req *request) putObject(ctx context.Context) error {
 	h.Set("ETag", quoteETag(info.ETag))
 	if info.Checksum != "" {
 		h.Set(info.ChecksumAlgorithm.Header(), info.Checksum)
+		h.Set("x-amz-checksum-type", checksumType(info.Checksum))
 	}
 	return req.ok()
 }

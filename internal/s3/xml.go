@@ -164,10 +164,15 @@ type completeMultipartUploadResult struct {
 }
 
 type partXML struct {
-	PartNumber   int
-	LastModified string
-	ETag         string
-	Size         int64
+	PartNumber        int
+	LastModified      string
+	ETag              string
+	Size              int64
+	ChecksumCRC32     string `xml:",omitempty"`
+	ChecksumCRC32C    string `xml:",omitempty"`
+	ChecksumCRC64NVME string `xml:",omitempty"`
+	ChecksumSHA1      string `xml:",omitempty"`
+	ChecksumSHA256    string `xml:",omitempty"`
 }
 
 type listPartsResult struct {
@@ -183,6 +188,8 @@ type listPartsResult struct {
 	NextPartNumberMarker int
 	MaxParts             int
 	IsTruncated          bool
+	ChecksumAlgorithm    string    `xml:",omitempty"`
+	ChecksumType         string    `xml:",omitempty"`
 	Parts                []partXML `xml:"Part"`
 }
 

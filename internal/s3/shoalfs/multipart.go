@@ -63,6 +63,9 @@ func validUploadID(id string) bool {
 func (b *Backend) upload(op string, c *shoal.Client, bucket, key, uploadID string) (uploadMeta, error) {
 	var m uploadMeta
 	if !validUploadID(uploadID) {
+		if _, _, berr := b.bucketMeta(op, c, bucket); berr != nil {
+			return m, berr
+		}
 		return m, noUpload(op, uploadID)
 	}
 	raw, err := c.GetXattr(uploadPath(bucket, uploadID), XattrUpload)
