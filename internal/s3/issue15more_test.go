@@ -268,3 +268,37 @@ func TestIssue15Leftovers(t *testing.T) {
 		}
 	})
 }
+
+// x-amz-expected-bucket-owner and x-amz-source-expected-bucket-owner:
+// another owner than the bucket's is AccessDenied and changes nothing.
+func TestExpectedBucketOwner(t *testing.T) {
+	e, _ := newShoalEnv(t, false)
+	ctx := context.Background()
+	c := e.aws(t, testSK)
+	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("own")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("own"), Key: aws.String("k"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("own"), Key: aws.String("k"), ExpectedBucketOwner: aws.String("12345")})
+	wantCode(t, err, "AccessDenied")
+	_, err = c.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: aws.String("own"), Key: aws.String("c"), CopySource: aws.String("own/k"), ExpectedSourceBucketOwner: aws.String("someone")})
+	wantCode(t, err, "AccessDenied")
+	if _, err := c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("own"), Key: aws.String("k")}); err != nil {
+		t.Fatalf("refused delete removed the object: %v", err)
+	}
+	// The owner named by its access key or its canonical id (uid).
+	if _, err := c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("own"), Key: aws.String("k"), ExpectedBucketOwner: aws.String(testAK)}); err != nil {
+		t.Fatal(err)
+	}
+	acl, err := c.GetBucketAcl(ctx, &awss3.GetBucketAclInput{Bucket: aws.String("own")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("own"), Key: aws.String("k"), ExpectedBucketOwner: acl.Owner.ID}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: aws.String("missing"), ExpectedBucketOwner: aws.String("1")})
+	wantCode(t, err, "NotFound")
+}
