@@ -235,7 +235,7 @@ func (req *request) checkExpectedOwners(ctx context.Context) error {
 			return nil
 		}
 		if want != strconv.FormatUint(uint64(owner), 10) && (req.g.names[owner] == "" || want != req.g.names[owner]) {
-			return withMsg(errAccessDenied, "The bucket is owned by another than the expected bucket owner.")
+			return errAccessDenied // S3 says no more
 		}
 		return nil
 	}
