@@ -46,7 +46,21 @@ type ObjectMeta struct {
 	Expires            string
 	User               map[string]string // x-amz-meta-* without the prefix, lower-case names
 	Tags               []Tag
+	// Upload settings, kept by CreateMultipart only (ignored by other
+	// writes) and returned by Upload: the checksum the upload's object
+	// gets (its algorithm and ChecksumFullObject or ChecksumComposite;
+	// see MultipartChecksum) and the object lock it gets at completion
+	// (nil: none asked for).
+	ChecksumAlgorithm checksum.Algorithm
+	ChecksumType      string
+	Lock              *ObjectLock
 }
+
+// The two kinds of checksum of a multipart object.
+const (
+	ChecksumComposite  = "COMPOSITE"
+	ChecksumFullObject = "FULL_OBJECT"
+)
 
 // ObjectInfo describes a stored object.
 type ObjectInfo struct {
@@ -201,22 +215,47 @@ type PartInfo struct {
 	ChecksumAlgorithm checksum.Algorithm
 }
 
-// CompositeChecksum is the checksum of a multipart object made of parts
-// (in order): when every part carried a checksum of one algorithm, that
-// algorithm over the parts' binary checksums, base64, then "-N"; else
-// none.
-func CompositeChecksum(parts []PartInfo) (checksum.Algorithm, string) {
-	if len(parts) == 0 || parts[0].ChecksumAlgorithm == "" {
+// MultipartChecksum is the checksum of a multipart object made of parts
+// (in order) when every part carried a checksum of algorithm alg (else
+// none): with typ ChecksumFullObject, the CRC of the whole object,
+// combined from the parts' CRCs and sizes; else the composite, alg over
+// the parts' binary checksums, base64, then "-N". alg "" takes the
+// first part's algorithm (an upload created without one).
+func MultipartChecksum(parts []PartInfo, alg checksum.Algorithm, typ string) (checksum.Algorithm, string) {
+	if len(parts) == 0 {
 		return "", ""
 	}
-	alg := parts[0].ChecksumAlgorithm
+	if alg == "" {
+		alg = parts[0].ChecksumAlgorithm
+	}
+	if alg == "" {
+		return "", ""
+	}
+	full := typ == ChecksumFullObject
+	if full && !alg.Combinable() {
+		return "", ""
+	}
 	h := alg.New()
-	for _, p := range parts {
+	var whole []byte
+	for i, p := range parts {
 		b, err := base64.StdEncoding.DecodeString(p.Checksum)
 		if p.ChecksumAlgorithm != alg || p.Checksum == "" || err != nil {
 			return "", ""
 		}
-		h.Write(b)
+		switch {
+		case !full:
+			h.Write(b)
+		case i == 0:
+			whole = b
+		default:
+			var ok bool
+			if whole, ok = alg.Combine(whole, b, p.Size); !ok {
+				return "", ""
+			}
+		}
+	}
+	if full {
+		return alg, checksum.Encode(whole)
 	}
 	return alg, checksum.Encode(h.Sum(nil)) + "-" + strconv.Itoa(len(parts))
 }
@@ -232,6 +271,9 @@ type UploadInfo struct {
 	Key       string
 	UploadID  string
 	Initiated time.Time
+	// Meta is what CreateMultipart was given (Upload returns it; listings
+	// need not).
+	Meta ObjectMeta
 }
 
 // ListUploadsInput selects a page of ListMultipartUploads.
@@ -320,12 +362,16 @@ type Backend interface {
 	// CopyPart makes part n from a byte range of an existing object,
 	// sharing its data. srcETag as in CopyInput.
 	CopyPart(ctx context.Context, id Identity, bucket, key, uploadID string, n int, srcBucket, srcKey, srcETag string, off, length int64) (PartInfo, error)
+	// Upload describes upload uploadID of key, with the Meta it was
+	// created with (ErrNoSuchUpload when there is none).
+	Upload(ctx context.Context, id Identity, bucket, key, uploadID string) (UploadInfo, error)
 	// ListParts returns the parts numbered above marker, ascending, up to max.
 	ListParts(ctx context.Context, id Identity, bucket, key, uploadID string, marker, max int) (parts []PartInfo, truncated bool, err error)
 	// CompleteMultipart links the listed parts, in order, into the object
 	// without copying data, stores etag and meta, and removes the upload.
 	// A listed part that is missing or has another ETag is ErrInvalidPart.
-	// The object's checksum is CompositeChecksum of the listed parts.
+	// The object's checksum is MultipartChecksum of the listed parts
+	// with the upload's checksum algorithm and type.
 	CompleteMultipart(ctx context.Context, id Identity, bucket, key, uploadID string, parts []CompletePart, etag string, cond WriteCond) (ObjectInfo, error)
 	AbortMultipart(ctx context.Context, id Identity, bucket, key, uploadID string) error
 	// ListUploads returns uploads ordered by (key, upload id) after the markers.
@@ -374,6 +420,12 @@ type Versioner interface {
 	// object lock is enforced atomically with the removal.
 	DeleteVersion(ctx context.Context, id Identity, bucket, key, vid string, allow func(ObjectInfo) error) (ObjectInfo, error)
 	ListVersions(ctx context.Context, id Identity, bucket string, in ListVersionsInput) (VersionsPage, error)
+	// PutVersionTags replaces the tags of version vid ("" the latest) of
+	// key (nil deletes them); the bucket's owner may.
+	PutVersionTags(ctx context.Context, id Identity, bucket, key, vid string, tags []Tag) (ObjectInfo, error)
+	// CopyPartVersion is CopyPart from version srcVID ("" the latest,
+	// NullVersion the null one) of the source.
+	CopyPartVersion(ctx context.Context, id Identity, bucket, key, uploadID string, n int, srcBucket, srcKey, srcVID, srcETag string, off, length int64) (PartInfo, error)
 }
 
 // Locker is the optional capability of a Versioner that keeps each

@@ -29,6 +29,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -122,6 +123,8 @@ type request struct {
 	id    Identity
 	auth  *sigv4.Auth
 	reqID string
+	// signer is who signed the request, whatever id acts as.
+	signer Identity
 	// viaPolicy: a bucket policy's Allow made the request act as the
 	// bucket's owner.
 	viaPolicy bool
@@ -187,6 +190,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !auth.Anonymous() {
 		req.id = g.keys[auth.AccessKey].Identity
 	}
+	req.signer = req.id
 	allowed := false
 	if !policyActions[rt.Action] {
 		// The bucket's owner may always manage its policy (as S3's
@@ -207,9 +211,44 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := req.checkExpectedOwners(r.Context()); err != nil {
+		req.fail(err)
+		return
+	}
 	if err := req.dispatch(r.Context()); err != nil {
 		req.fail(err)
 	}
+}
+
+// checkExpectedOwners applies x-amz-expected-bucket-owner (and, for
+// copies, x-amz-source-expected-bucket-owner): a bucket owned by another
+// than the one named is AccessDenied, as in S3. An owner is named by its
+// canonical id (the uid) or its access key. A missing bucket is left to
+// the action, which answers NoSuchBucket.
+func (req *request) checkExpectedOwners(ctx context.Context) error {
+	check := func(bucket, want string) error {
+		if want == "" || bucket == "" {
+			return nil
+		}
+		owner, err := req.g.be.BucketOwner(ctx, bucket)
+		if err != nil {
+			return nil
+		}
+		if want != strconv.FormatUint(uint64(owner), 10) && (req.g.names[owner] == "" || want != req.g.names[owner]) {
+			return errAccessDenied // S3 says no more
+		}
+		return nil
+	}
+	h := req.r.Header
+	if err := check(req.rt.Bucket, h.Get("X-Amz-Expected-Bucket-Owner")); err != nil {
+		return err
+	}
+	if want := h.Get("X-Amz-Source-Expected-Bucket-Owner"); want != "" && h.Get("X-Amz-Copy-Source") != "" {
+		if sb, _, _, err := copySource(h); err == nil {
+			return check(sb, want)
+		}
+	}
+	return nil
 }
 
 func (req *request) dispatch(ctx context.Context) error {

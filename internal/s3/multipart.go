@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -19,25 +20,74 @@ func (req *request) createMultipart(ctx context.Context) error {
 	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
 		return err
 	}
-	for _, h := range []string{"X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Retain-Until-Date", "X-Amz-Object-Lock-Legal-Hold"} {
-		if req.r.Header.Get(h) != "" {
-			// The upload would have to carry it to Complete; the
-			// bucket's default retention still applies there.
-			return withMsg(errNotImplemented, "Object lock headers on CreateMultipartUpload are not supported; set the retention after Complete.")
+	h := req.r.Header
+	if h.Get("X-Amz-Object-Lock-Mode") != "" || h.Get("X-Amz-Object-Lock-Retain-Until-Date") != "" || h.Get("X-Amz-Object-Lock-Legal-Hold") != "" {
+		// Checked now, applied by Complete with the object.
+		l, _, err := req.requestedLock(ctx)
+		if err != nil {
+			return err
 		}
+		meta.Lock = &l
 	}
-	if a := req.r.Header.Get("X-Amz-Checksum-Algorithm"); a != "" {
-		alg, ok := checksum.Parse(a)
-		if !ok {
-			return withMsg(errInvalidRequest, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
-		}
+	alg, typ, err := uploadChecksum(h)
+	if err != nil {
+		return err
+	}
+	meta.ChecksumAlgorithm, meta.ChecksumType = alg, typ
+	if alg != "" {
 		req.w.Header().Set("x-amz-checksum-algorithm", string(alg))
+		req.w.Header().Set("x-amz-checksum-type", typ)
 	}
 	id, err := req.g.be.CreateMultipart(ctx, req.id, req.rt.Bucket, req.rt.Key, meta)
 	if err != nil {
 		return err
 	}
 	return req.writeXML(200, initiateMultipartUploadResult{Xmlns: s3NS, Bucket: req.rt.Bucket, Key: req.rt.Key, UploadId: id})
+}
+
+// uploadChecksum reads CreateMultipartUpload's x-amz-checksum-algorithm
+// and x-amz-checksum-type: FULL_OBJECT needs a CRC (CRC64NVME has no
+// other), COMPOSITE a digest that is not CRC64NVME, as in S3.
+func uploadChecksum(h http.Header) (checksum.Algorithm, string, error) {
+	a, typ := h.Get("X-Amz-Checksum-Algorithm"), strings.ToUpper(h.Get("X-Amz-Checksum-Type"))
+	if typ != "" && typ != ChecksumComposite && typ != ChecksumFullObject {
+		return "", "", withMsg(errInvalidRequest, "Value for x-amz-checksum-type header is invalid.")
+	}
+	if a == "" {
+		if typ != "" {
+			return "", "", withMsg(errInvalidRequest, "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.")
+		}
+		return "", "", nil
+	}
+	alg, ok := checksum.Parse(a)
+	if !ok {
+		return "", "", withMsg(errInvalidRequest, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+	}
+	switch {
+	case typ == "" && alg == checksum.CRC64NVME:
+		typ = ChecksumFullObject
+	case typ == "":
+		typ = ChecksumComposite
+	case typ == ChecksumFullObject && !alg.Combinable(), typ == ChecksumComposite && alg == checksum.CRC64NVME:
+		return "", "", withMsg(errInvalidRequest, "The "+string(alg)+" checksum algorithm does not support the "+typ+" checksum type.")
+	}
+	return alg, typ, nil
+}
+
+// bodyChecksumAlg is the algorithm of the checksum a request's body
+// carries, from its headers: x-amz-checksum-<alg>, or the trailer it
+// announces (x-amz-trailer), or x-amz-sdk-checksum-algorithm.
+func bodyChecksumAlg(h http.Header) checksum.Algorithm {
+	for k := range h {
+		if a, ok := checksum.FromHeader(k); ok {
+			return a
+		}
+	}
+	if a, ok := checksum.FromHeader(h.Get("X-Amz-Trailer")); ok {
+		return a
+	}
+	a, _ := checksum.Parse(h.Get("X-Amz-Sdk-Checksum-Algorithm"))
+	return a
 }
 
 func partNumber(s string) (int, error) {
@@ -59,6 +109,15 @@ func (req *request) uploadPart(ctx context.Context, copy bool) error {
 		return err
 	}
 	if !copy {
+		up, err := req.g.be.Upload(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID)
+		if err != nil {
+			return err
+		}
+		if want := up.Meta.ChecksumAlgorithm; want != "" {
+			if got := bodyChecksumAlg(req.r.Header); got != "" && got != want {
+				return withMsg(errInvalidRequest, "Checksum Type mismatch occurred, expected checksum Type: "+strings.ToLower(string(want))+", actual checksum Type: "+strings.ToLower(string(got)))
+			}
+		}
 		in, err := req.putInput(MaxPutSize)
 		if err != nil {
 			return err
@@ -81,10 +140,7 @@ func (req *request) uploadPart(ctx context.Context, copy bool) error {
 	if err := req.sameBucketSource(sb); err != nil {
 		return err
 	}
-	if svid != "" && svid != NullVersion {
-		return withMsg(errNotImplemented, "UploadPartCopy from an older version is not supported.")
-	}
-	src, err := req.g.be.HeadObject(ctx, req.id, sb, sk)
+	src, err := req.headSource(ctx, sb, sk, svid)
 	if err != nil {
 		return err
 	}
@@ -100,9 +156,17 @@ func (req *request) uploadPart(ctx context.Context, copy bool) error {
 	if length > MaxPutSize {
 		return errEntityTooLarge
 	}
-	p, err := req.g.be.CopyPart(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, n, sb, sk, src.ETag, off, length)
+	var p PartInfo
+	if v, ok := req.versioner(); ok && svid != "" {
+		p, err = v.CopyPartVersion(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, n, sb, sk, svid, src.ETag, off, length)
+	} else {
+		p, err = req.g.be.CopyPart(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, n, sb, sk, src.ETag, off, length)
+	}
 	if err != nil {
 		return err
+	}
+	if svid != "" {
+		req.w.Header().Set("x-amz-copy-source-version-id", renderVersion(src.VersionID))
 	}
 	return req.writeXML(200, copyPartResult{Xmlns: s3NS, LastModified: isoTime(p.LastModified), ETag: quoteETag(p.ETag)})
 }
@@ -144,8 +208,24 @@ func (req *request) listParts(ctx context.Context) error {
 	o := req.owner()
 	res := listPartsResult{Xmlns: s3NS, Bucket: req.rt.Bucket, Key: req.rt.Key, UploadId: uploadID, Initiator: o, Owner: o,
 		StorageClass: "STANDARD", PartNumberMarker: marker, MaxParts: maxParts, IsTruncated: truncated}
+	if up, err := req.g.be.Upload(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID); err == nil && up.Meta.ChecksumAlgorithm != "" {
+		res.ChecksumAlgorithm, res.ChecksumType = string(up.Meta.ChecksumAlgorithm), up.Meta.ChecksumType
+	}
 	for _, p := range parts {
-		res.Parts = append(res.Parts, partXML{PartNumber: p.Number, LastModified: isoTime(p.LastModified), ETag: quoteETag(p.ETag), Size: p.Size})
+		px := partXML{PartNumber: p.Number, LastModified: isoTime(p.LastModified), ETag: quoteETag(p.ETag), Size: p.Size}
+		switch p.ChecksumAlgorithm {
+		case checksum.CRC32:
+			px.ChecksumCRC32 = p.Checksum
+		case checksum.CRC32C:
+			px.ChecksumCRC32C = p.Checksum
+		case checksum.CRC64NVME:
+			px.ChecksumCRC64NVME = p.Checksum
+		case checksum.SHA1:
+			px.ChecksumSHA1 = p.Checksum
+		case checksum.SHA256:
+			px.ChecksumSHA256 = p.Checksum
+		}
+		res.Parts = append(res.Parts, px)
 		res.NextPartNumberMarker = p.Number
 	}
 	return req.writeXML(200, res)
@@ -211,7 +291,12 @@ func (req *request) completeMultipart(ctx context.Context) error {
 			break
 		}
 	}
+	up, err := req.g.be.Upload(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID)
+	if err != nil {
+		return err
+	}
 	parts := make([]CompletePart, len(body.Parts))
+	listed := make([]PartInfo, len(body.Parts))
 	all := md5.New()
 	for i, p := range body.Parts {
 		if i > 0 && p.PartNumber <= body.Parts[i-1].PartNumber {
@@ -221,6 +306,15 @@ func (req *request) completeMultipart(ctx context.Context) error {
 		etag := unquoteETag(p.ETag)
 		if !ok || sp.ETag != etag {
 			return errInvalidPart
+		}
+		for _, c := range []struct {
+			alg checksum.Algorithm
+			v   string
+		}{{checksum.CRC32, p.ChecksumCRC32}, {checksum.CRC32C, p.ChecksumCRC32C}, {checksum.CRC64NVME, p.ChecksumCRC64NVME},
+			{checksum.SHA1, p.ChecksumSHA1}, {checksum.SHA256, p.ChecksumSHA256}} {
+			if c.v != "" && (sp.ChecksumAlgorithm != c.alg || sp.Checksum != c.v) {
+				return withMsg(errInvalidPart, "The checksum of part "+strconv.Itoa(p.PartNumber)+" does not match the uploaded part's.")
+			}
 		}
 		if sp.Size < MinPartSize && i != len(body.Parts)-1 {
 			return errEntityTooSmall
@@ -233,11 +327,19 @@ func (req *request) completeMultipart(ctx context.Context) error {
 		}
 		all.Write(raw)
 		parts[i] = CompletePart{Number: p.PartNumber, ETag: etag}
+		listed[i] = sp
+	}
+	if err := req.checkFinalChecksum(up.Meta, listed); err != nil {
+		return err
 	}
 	etag := hex.EncodeToString(all.Sum(nil)) + "-" + strconv.Itoa(len(parts))
-	lock, locked, err := req.requestedLock(ctx)
-	if err != nil {
-		return err
+	var lock ObjectLock
+	locked := false
+	if up.Meta.Lock == nil {
+		// No lock asked for at creation: the bucket's default retention.
+		if lock, locked, err = req.requestedLock(ctx); err != nil {
+			return err
+		}
 	}
 	info, err := req.g.be.CompleteMultipart(ctx, req.id, req.rt.Bucket, req.rt.Key, uploadID, parts, etag, cond)
 	if err != nil {
@@ -251,6 +353,47 @@ func (req *request) completeMultipart(ctx context.Context) error {
 	return req.completed(info)
 }
 
+// checkFinalChecksum checks the whole object's checksum a Complete may
+// carry (x-amz-checksum-<alg>, x-amz-checksum-type) against what the
+// parts make, before anything is published. An upload created without
+// a checksum algorithm ignores it, as S3 does.
+func (req *request) checkFinalChecksum(m ObjectMeta, parts []PartInfo) error {
+	h := req.r.Header
+	if typ := strings.ToUpper(h.Get("X-Amz-Checksum-Type")); typ != "" && m.ChecksumAlgorithm != "" && typ != m.ChecksumType {
+		return withMsg(errInvalidRequest, "The upload was created using the "+m.ChecksumType+" checksum mode. The complete request must use the same checksum mode.")
+	}
+	if m.ChecksumAlgorithm == "" {
+		return nil
+	}
+	var alg checksum.Algorithm
+	var given string
+	for _, a := range checksum.All {
+		if v := h.Get(a.Header()); v != "" {
+			if alg != "" {
+				return withMsg(errInvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+			}
+			alg, given = a, v
+		}
+	}
+	if alg == "" {
+		return nil
+	}
+	if alg != m.ChecksumAlgorithm {
+		return withMsg(errInvalidRequest, "The upload was created using a "+strings.ToLower(string(m.ChecksumAlgorithm))+" checksum. The complete request must use the same checksum.")
+	}
+	_, want := MultipartChecksum(parts, m.ChecksumAlgorithm, m.ChecksumType)
+	if want == "" {
+		return withMsg(errInvalidRequest, "The upload was created using a "+strings.ToLower(string(alg))+" checksum. The complete request must include the checksum for each part.")
+	}
+	if given != want {
+		// A composite value may come without its "-N".
+		if b, _, ok := strings.Cut(want, "-"); !ok || given != b {
+			return withMsg(errBadDigest, "The "+alg.Header()+" you specified did not match the calculated checksum.")
+		}
+	}
+	return nil
+}
+
 func (req *request) completed(info ObjectInfo) error {
 	req.setVersionHeaders(info, false)
 	scheme := "http"
@@ -259,7 +402,27 @@ func (req *request) completed(info ObjectInfo) error {
 	}
 	return req.writeXML(200, completeMultipartUploadResult{Xmlns: s3NS,
 		Location: scheme + "://" + req.r.Host + "/" + req.rt.Bucket + "/" + req.rt.Key,
-		Bucket:   req.rt.Bucket, Key: req.rt.Key, ETag: quoteETag(info.ETag)})
+		Bucket:   req.rt.Bucket, Key: req.rt.Key, ETag: quoteETag(info.ETag)}.withChecksum(info))
+}
+
+func (r completeMultipartUploadResult) withChecksum(info ObjectInfo) completeMultipartUploadResult {
+	if info.Checksum == "" {
+		return r
+	}
+	switch info.ChecksumAlgorithm {
+	case checksum.CRC32:
+		r.ChecksumCRC32 = info.Checksum
+	case checksum.CRC32C:
+		r.ChecksumCRC32C = info.Checksum
+	case checksum.CRC64NVME:
+		r.ChecksumCRC64NVME = info.Checksum
+	case checksum.SHA1:
+		r.ChecksumSHA1 = info.Checksum
+	case checksum.SHA256:
+		r.ChecksumSHA256 = info.Checksum
+	}
+	r.ChecksumType = checksumType(info.Checksum)
+	return r
 }
 
 func (req *request) abortMultipart(ctx context.Context) error {

@@ -197,6 +197,7 @@ func (req *request) putObject(ctx context.Context) error {
 	h.Set("ETag", quoteETag(info.ETag))
 	if info.Checksum != "" {
 		h.Set(info.ChecksumAlgorithm.Header(), info.Checksum)
+		h.Set("x-amz-checksum-type", checksumType(info.Checksum))
 	}
 	return req.ok()
 }
@@ -460,7 +461,7 @@ func (req *request) deleteObject(ctx context.Context) error {
 // the Versioner when the backend keeps versions.
 func (req *request) deleteOne(ctx context.Context, key, vid string) (ObjectInfo, error) {
 	if v, ok := req.versioner(); ok {
-		info, err := v.DeleteVersion(ctx, req.id, req.rt.Bucket, key, vid, req.allowDelete())
+		info, err := v.DeleteVersion(ctx, req.id, req.rt.Bucket, key, vid, req.allowDelete(ctx, key))
 		if errors.Is(err, ErrNoSuchKey) {
 			err = nil
 		}
@@ -636,43 +637,52 @@ func (req *request) getObjectTagging(ctx context.Context) error {
 	return req.writeXML(200, tagsXML(info.Meta.Tags))
 }
 
-// latestVersion checks that versionId, if any, names the latest
-// version: tags of older versions cannot be changed here.
-func (req *request) latestVersion(ctx context.Context) error {
+// putTags replaces the tags of the object, or of the version the
+// request names (an older one through the Versioner).
+func (req *request) putTags(ctx context.Context, tags []Tag) error {
 	vid, err := req.versionID()
-	if err != nil || vid == "" {
-		return err
-	}
-	info, err := req.headSource(ctx, req.rt.Bucket, req.rt.Key, vid)
 	if err != nil {
 		return err
 	}
-	if !info.IsLatest && vid != NullVersion {
-		return withMsg(errNotImplemented, "Tags of a version other than the latest cannot be changed.")
+	if vid == "" {
+		return req.g.be.PutObjectTags(ctx, req.id, req.rt.Bucket, req.rt.Key, tags)
+	}
+	info, err := req.headSource(ctx, req.rt.Bucket, req.rt.Key, vid)
+	if info.DeleteMarker {
+		return errMethodNotAllowed
+	}
+	if err != nil {
+		return err
+	}
+	v, ok := req.versioner()
+	if info.IsLatest || !ok {
+		err = req.g.be.PutObjectTags(ctx, req.id, req.rt.Bucket, req.rt.Key, tags)
+	} else {
+		info, err = v.PutVersionTags(ctx, req.id, req.rt.Bucket, req.rt.Key, vid, tags)
+	}
+	if err != nil {
+		return err
 	}
 	req.setVersionHeaders(info, true)
 	return nil
 }
 
 func (req *request) putObjectTagging(ctx context.Context) error {
-	if err := req.latestVersion(ctx); err != nil {
+	if _, err := req.versionID(); err != nil {
 		return err
 	}
 	tags, err := req.readTagging(maxObjectTags)
 	if err != nil {
 		return err
 	}
-	if err := req.g.be.PutObjectTags(ctx, req.id, req.rt.Bucket, req.rt.Key, tags); err != nil {
+	if err := req.putTags(ctx, tags); err != nil {
 		return err
 	}
 	return req.ok()
 }
 
 func (req *request) deleteObjectTagging(ctx context.Context) error {
-	if err := req.latestVersion(ctx); err != nil {
-		return err
-	}
-	if err := req.g.be.PutObjectTags(ctx, req.id, req.rt.Bucket, req.rt.Key, nil); err != nil {
+	if err := req.putTags(ctx, nil); err != nil {
 		return err
 	}
 	return req.noContent()

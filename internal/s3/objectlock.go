@@ -188,8 +188,35 @@ func (req *request) lockedVersion(ctx context.Context) (Locker, string, ObjectIn
 	return l, vid, oi, nil
 }
 
-func (req *request) bypassGovernance() bool {
-	return strings.EqualFold(req.r.Header.Get("X-Amz-Bypass-Governance-Retention"), "true")
+// bypassGovernance reports whether the request may bypass GOVERNANCE
+// retention of key: it asks to (x-amz-bypass-governance-retention: true)
+// and the bucket's policy allows the signer s3:BypassGovernanceRetention
+// on the key, or, the policy saying nothing of it, the signer owns the
+// bucket (or is root). A policy's Deny of it always wins; an Allow of
+// another action that made the request act as the owner gives no bypass.
+func (req *request) bypassGovernance(ctx context.Context, key string) bool {
+	if !strings.EqualFold(req.r.Header.Get("X-Amz-Bypass-Governance-Retention"), "true") {
+		return false
+	}
+	signer := req.signer
+	saved := req.id
+	req.id = signer
+	d, err := req.policyDecisionFor(ctx, "s3:BypassGovernanceRetention", "arn:aws:s3:::"+req.rt.Bucket+"/"+key)
+	req.id = saved
+	if err != nil || d == "Deny" {
+		return false
+	}
+	if d == "Allow" {
+		return true
+	}
+	if signer.Anonymous() {
+		return false
+	}
+	if signer.Uid == 0 {
+		return true
+	}
+	owner, err := req.g.be.BucketOwner(ctx, req.rt.Bucket)
+	return err == nil && owner == signer.Uid
 }
 
 // retentionChange applies S3's rules to replacing retention cur by next.
@@ -234,7 +261,7 @@ func (req *request) putObjectRetention(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bypass, now := req.bypassGovernance(), req.now()
+	bypass, now := req.bypassGovernance(ctx, req.rt.Key), req.now()
 	oi, err := l.PutVersionLock(ctx, req.id, req.rt.Bucket, req.rt.Key, vid, func(cur ObjectInfo) (ObjectLock, error) {
 		if err := retentionChange(cur.Lock, next, now, bypass); err != nil {
 			return ObjectLock{}, err
@@ -296,11 +323,11 @@ func (req *request) getObjectLegalHold(ctx context.Context) error {
 }
 
 // allowDelete is the DeleteVersion check object lock makes.
-func (req *request) allowDelete() func(ObjectInfo) error {
-	bypass, now := req.bypassGovernance(), req.now()
+func (req *request) allowDelete(ctx context.Context, key string) func(ObjectInfo) error {
+	now := req.now()
 	return func(oi ObjectInfo) error {
 		l := oi.Lock
-		if l.LegalHold == "ON" || l.Retained(now) && (l.Mode == "COMPLIANCE" || !bypass) {
+		if l.LegalHold == "ON" || l.Retained(now) && (l.Mode == "COMPLIANCE" || !req.bypassGovernance(ctx, key)) {
 			return errObjectLocked
 		}
 		return nil

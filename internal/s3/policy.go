@@ -391,13 +391,31 @@ func (req *request) policyDecision(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", nil // stored by an older version: ignored rather than locking out
 	}
-	action, resource := req.iamAction(), req.iamResource()
+	return req.decide(ctx, p, req.iamAction(), req.iamResource()), nil
+}
+
+// policyDecisionFor evaluates the bucket's policy for another action
+// and resource than the request's own (a permission the request needs
+// besides, such as s3:BypassGovernanceRetention).
+func (req *request) policyDecisionFor(ctx context.Context, action, resource string) (string, error) {
+	raw, err := req.g.be.BucketConfig(ctx, req.rt.Bucket, confPolicy)
+	if err != nil || raw == nil {
+		return "", err
+	}
+	p, err := parsePolicy(raw, req.rt.Bucket)
+	if err != nil {
+		return "", nil
+	}
+	return req.decide(ctx, p, action, resource), nil
+}
+
+func (req *request) decide(ctx context.Context, p *policyDoc, action, resource string) string {
 	decision, restrict := "", -1
 	for i := range p.Statement {
 		st := &p.Statement[i]
 		if req.statementMatches(st, action, resource) {
 			if st.Effect == "Deny" {
-				return "Deny", nil
+				return "Deny"
 			}
 			if st.public() {
 				if restrict < 0 {
@@ -413,7 +431,7 @@ func (req *request) policyDecision(ctx context.Context) (string, error) {
 			decision = "Allow"
 		}
 	}
-	return decision, nil
+	return decision
 }
 
 // applyPolicy enforces the bucket policy; it reports whether an Allow

@@ -138,25 +138,41 @@ type initiateMultipartUploadResult struct {
 type completeMultipartUpload struct {
 	XMLName xml.Name `xml:"CompleteMultipartUpload"`
 	Parts   []struct {
-		PartNumber int
-		ETag       string
+		PartNumber        int
+		ETag              string
+		ChecksumCRC32     string
+		ChecksumCRC32C    string
+		ChecksumCRC64NVME string
+		ChecksumSHA1      string
+		ChecksumSHA256    string
 	} `xml:"Part"`
 }
 
 type completeMultipartUploadResult struct {
-	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
-	Xmlns    string   `xml:"xmlns,attr"`
-	Location string
-	Bucket   string
-	Key      string
-	ETag     string
+	XMLName           xml.Name `xml:"CompleteMultipartUploadResult"`
+	Xmlns             string   `xml:"xmlns,attr"`
+	Location          string
+	Bucket            string
+	Key               string
+	ETag              string
+	ChecksumCRC32     string `xml:",omitempty"`
+	ChecksumCRC32C    string `xml:",omitempty"`
+	ChecksumCRC64NVME string `xml:",omitempty"`
+	ChecksumSHA1      string `xml:",omitempty"`
+	ChecksumSHA256    string `xml:",omitempty"`
+	ChecksumType      string `xml:",omitempty"`
 }
 
 type partXML struct {
-	PartNumber   int
-	LastModified string
-	ETag         string
-	Size         int64
+	PartNumber        int
+	LastModified      string
+	ETag              string
+	Size              int64
+	ChecksumCRC32     string `xml:",omitempty"`
+	ChecksumCRC32C    string `xml:",omitempty"`
+	ChecksumCRC64NVME string `xml:",omitempty"`
+	ChecksumSHA1      string `xml:",omitempty"`
+	ChecksumSHA256    string `xml:",omitempty"`
 }
 
 type listPartsResult struct {
@@ -172,6 +188,8 @@ type listPartsResult struct {
 	NextPartNumberMarker int
 	MaxParts             int
 	IsTruncated          bool
+	ChecksumAlgorithm    string    `xml:",omitempty"`
+	ChecksumType         string    `xml:",omitempty"`
 	Parts                []partXML `xml:"Part"`
 }
 

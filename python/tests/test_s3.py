@@ -957,3 +957,54 @@ def test_object_lock(s3):
     assert _code(ei) == "InvalidRequest"
     s3.delete_object(Bucket="nolock-bkt", Key="k")
     s3.delete_bucket(Bucket="nolock-bkt")
+
+
+def test_issue15_leftovers(s3):
+    """Issue 15, what the last session left, through boto3: tags and
+    UploadPartCopy of an older version, object lock headers on
+    CreateMultipartUpload, and a FULL_OBJECT CRC32 multipart upload."""
+    import base64
+    import datetime
+    import zlib
+
+    b = "left-bkt"
+    s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)
+    big = bytes(range(256)) * (6 << 12)  # 6 MiB
+    v1 = s3.put_object(Bucket=b, Key="k", Body=big)["VersionId"]
+    s3.put_object(Bucket=b, Key="k", Body=b"new")
+    s3.put_object_tagging(Bucket=b, Key="k", VersionId=v1, Tagging={"TagSet": [{"Key": "a", "Value": "1"}]})
+    assert s3.get_object_tagging(Bucket=b, Key="k", VersionId=v1)["TagSet"] == [{"Key": "a", "Value": "1"}]
+    assert s3.get_object_tagging(Bucket=b, Key="k")["TagSet"] == []
+
+    up = s3.create_multipart_upload(Bucket=b, Key="c")["UploadId"]
+    p = s3.upload_part_copy(Bucket=b, Key="c", UploadId=up, PartNumber=1,
+                            CopySource={"Bucket": b, "Key": "k", "VersionId": v1})
+    assert p["CopySourceVersionId"] == v1
+    s3.complete_multipart_upload(Bucket=b, Key="c", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": p["CopyPartResult"]["ETag"]}]})
+    assert s3.get_object(Bucket=b, Key="c")["Body"].read() == big
+
+    until = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).replace(microsecond=0)
+    up = s3.create_multipart_upload(Bucket=b, Key="m", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until,
+                                    ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    assert up["ChecksumType"] == "FULL_OBJECT"
+    pieces = [big[:5 << 20], big[5 << 20:]]
+    parts = []
+    for i, piece in enumerate(pieces, 1):
+        r = s3.upload_part(Bucket=b, Key="m", UploadId=up["UploadId"], PartNumber=i, Body=piece, ChecksumAlgorithm="CRC32")
+        parts.append({"PartNumber": i, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    full = base64.b64encode((zlib.crc32(big) & 0xFFFFFFFF).to_bytes(4, "big")).decode()
+    with pytest.raises(ClientError) as ei:
+        s3.complete_multipart_upload(Bucket=b, Key="m", UploadId=up["UploadId"], ChecksumCRC32="AAAAAA==",
+                                     ChecksumType="FULL_OBJECT", MultipartUpload={"Parts": parts})
+    assert _code(ei) == "BadDigest"
+    done = s3.complete_multipart_upload(Bucket=b, Key="m", UploadId=up["UploadId"], ChecksumCRC32=full,
+                                        ChecksumType="FULL_OBJECT", MultipartUpload={"Parts": parts})
+    h = s3.head_object(Bucket=b, Key="m", ChecksumMode="ENABLED")
+    assert h["ChecksumCRC32"] == full and h["ChecksumType"] == "FULL_OBJECT"
+    assert h["ObjectLockMode"] == "GOVERNANCE" and h["ObjectLockRetainUntilDate"] == until
+    with pytest.raises(ClientError) as ei:
+        s3.delete_object(Bucket=b, Key="m", VersionId=done["VersionId"])
+    assert _code(ei) == "AccessDenied"
+    # The owner's bypass (no policy says otherwise) removes it.
+    s3.delete_object(Bucket=b, Key="m", VersionId=done["VersionId"], BypassGovernanceRetention=True)

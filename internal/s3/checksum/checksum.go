@@ -111,3 +111,100 @@ func (a Algorithm) Valid(v string) bool {
 	_, err := base64.StdEncoding.DecodeString(v)
 	return err == nil
 }
+
+// reflected is the bit-reversed polynomial and width of each CRC
+// algorithm, for Combine.
+var reflected = map[Algorithm]struct {
+	poly  uint64
+	width int
+}{
+	CRC32:     {0xedb88320, 32},
+	CRC32C:    {0x82f63b78, 32},
+	CRC64NVME: {crc64NVMEPoly, 64},
+}
+
+// Combinable reports whether the algorithm is a CRC whose values of
+// consecutive pieces combine into the value of the whole (S3's
+// FULL_OBJECT checksums of multipart uploads).
+func (a Algorithm) Combinable() bool {
+	_, ok := reflected[a]
+	return ok
+}
+
+// Combine returns the CRC of A followed by B from crcA (of A), crcB (of
+// B) and B's length, as zlib's crc32_combine does: crcA is advanced over
+// lenB zero bytes by squaring the CRC's shift operator in GF(2), then
+// crcB is added. Digests are big-endian, as Sum's; ok is false for an
+// algorithm that is no CRC or a digest of the wrong size.
+func (a Algorithm) Combine(crcA, crcB []byte, lenB int64) (sum []byte, ok bool) {
+	r, ok := reflected[a]
+	n := r.width / 8
+	if !ok || len(crcA) != n || len(crcB) != n {
+		return nil, false
+	}
+	x, y := beUint(crcA), beUint(crcB)
+	z := combine(x, y, lenB, r.poly, r.width)
+	out := make([]byte, n)
+	for i := n - 1; i >= 0; i-- {
+		out[i] = byte(z)
+		z >>= 8
+	}
+	return out, true
+}
+
+func beUint(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+func gf2Times(mat []uint64, vec uint64) uint64 {
+	var sum uint64
+	for i := 0; vec != 0; i, vec = i+1, vec>>1 {
+		if vec&1 != 0 {
+			sum ^= mat[i]
+		}
+	}
+	return sum
+}
+
+func gf2Square(square, mat []uint64) {
+	for n := range mat {
+		square[n] = gf2Times(mat, mat[n])
+	}
+}
+
+func combine(crc1, crc2 uint64, len2 int64, poly uint64, width int) uint64 {
+	if len2 <= 0 {
+		return crc1
+	}
+	even, odd := make([]uint64, width), make([]uint64, width)
+	// odd is the operator for one zero bit; squaring doubles the bits.
+	odd[0] = poly
+	row := uint64(1)
+	for n := 1; n < width; n++ {
+		odd[n] = row
+		row <<= 1
+	}
+	gf2Square(even, odd) // two zero bits
+	gf2Square(odd, even) // four
+	for {
+		gf2Square(even, odd) // one zero byte, then 4, 16...
+		if len2&1 != 0 {
+			crc1 = gf2Times(even, crc1)
+		}
+		if len2 >>= 1; len2 == 0 {
+			break
+		}
+		gf2Square(odd, even)
+		if len2&1 != 0 {
+			crc1 = gf2Times(odd, crc1)
+		}
+		if len2 >>= 1; len2 == 0 {
+			break
+		}
+	}
+	return crc1 ^ crc2
+}

@@ -48,3 +48,30 @@ func TestHeaders(t *testing.T) {
 		t.Error("lower case name rejected")
 	}
 }
+
+func TestCombine(t *testing.T) {
+	data := make([]byte, 3<<20+17)
+	for i := range data {
+		data[i] = byte(i*7 + i>>9)
+	}
+	for _, a := range All {
+		if !a.Combinable() {
+			if _, ok := a.Combine(nil, nil, 1); ok {
+				t.Errorf("%s: combined", a)
+			}
+			continue
+		}
+		for _, cut := range []int{0, 1, 4096, 1 << 20, len(data) - 1, len(data)} {
+			h := a.New()
+			h.Write(data[:cut])
+			x := h.Sum(nil)
+			h = a.New()
+			h.Write(data[cut:])
+			y := h.Sum(nil)
+			got, ok := a.Combine(x, y, int64(len(data)-cut))
+			if !ok || Encode(got) != a.Sum(data) {
+				t.Errorf("%s cut %d: combined %x, want %s", a, cut, got, a.Sum(data))
+			}
+		}
+	}
+}

@@ -486,6 +486,16 @@ func (b *Backend) CreateMultipart(ctx context.Context, id s3.Identity, name, key
 	return uid, nil
 }
 
+func (b *Backend) Upload(ctx context.Context, id s3.Identity, name, key, uploadID string) (s3.UploadInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, u, err := b.uploadLocked("mem.Upload", name, key, uploadID)
+	if err != nil {
+		return s3.UploadInfo{}, err
+	}
+	return s3.UploadInfo{Key: key, UploadID: uploadID, Initiated: u.initiated, Meta: u.meta}, nil
+}
+
 func (b *Backend) uploadLocked(op, name, key, uploadID string) (*bucket, *upload, error) {
 	bk, err := b.bucketLocked(op, name)
 	if err != nil {
@@ -598,14 +608,16 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, name, k
 	for _, cp := range parts {
 		data = append(data, u.parts[cp.Number].data...)
 	}
+	meta := u.meta
+	meta.ChecksumAlgorithm, meta.ChecksumType, meta.Lock = "", "", nil
 	o := &object{key: key, data: data, info: s3.ObjectInfo{
-		Key: key, Size: size, ETag: etag, LastModified: b.now(), Meta: u.meta, PartSizes: sizes, UploadID: uploadID,
+		Key: key, Size: size, ETag: etag, LastModified: b.now(), Meta: meta, PartSizes: sizes, UploadID: uploadID,
 	}}
 	listed := make([]s3.PartInfo, len(parts))
 	for i, cp := range parts {
 		listed[i] = u.parts[cp.Number].info
 	}
-	o.info.ChecksumAlgorithm, o.info.Checksum = s3.CompositeChecksum(listed)
+	o.info.ChecksumAlgorithm, o.info.Checksum = s3.MultipartChecksum(listed, u.meta.ChecksumAlgorithm, u.meta.ChecksumType)
 	bk.objects.ReplaceOrInsert(o)
 	delete(bk.uploads, uploadID)
 	return o.info, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/shoalfs/shoal"
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/s3"
+	"github.com/shoalfs/shoal/internal/s3/checksum"
 )
 
 // Multipart uploads live in /.shoal-s3/uploads/<bucket>/<id>/: the
@@ -30,7 +31,20 @@ import (
 type uploadMeta struct {
 	Key       string     `json:"key"`
 	Initiated int64      `json:"initiated"` // ns
-	Meta      objectMeta `json:"meta"`
+	Meta      objectMeta `json:"meta"`      // with the lock asked for at creation
+	CkAlg     string     `json:"ckalg,omitempty"`
+	CkType    string     `json:"cktype,omitempty"`
+	Locked    bool       `json:"locked,omitempty"` // Meta's lock was asked for
+}
+
+func (m *uploadMeta) s3Meta() s3.ObjectMeta {
+	om := m.Meta.s3Meta()
+	om.ChecksumAlgorithm, om.ChecksumType = checksum.Algorithm(m.CkAlg), m.CkType
+	if m.Locked {
+		l := m.Meta.lock()
+		om.Lock = &l
+	}
+	return om
 }
 
 func uploadPath(bucket, uploadID string) string { return path.Join(uploadsDir, bucket, uploadID) }
@@ -49,6 +63,9 @@ func validUploadID(id string) bool {
 func (b *Backend) upload(op string, c *shoal.Client, bucket, key, uploadID string) (uploadMeta, error) {
 	var m uploadMeta
 	if !validUploadID(uploadID) {
+		if _, _, berr := b.bucketMeta(op, c, bucket); berr != nil {
+			return m, berr
+		}
 		return m, noUpload(op, uploadID)
 	}
 	raw, err := c.GetXattr(uploadPath(bucket, uploadID), XattrUpload)
@@ -98,7 +115,14 @@ func (b *Backend) CreateMultipart(ctx context.Context, id s3.Identity, bucket, k
 	if err := c.Mkdir(dir, 0o700); err != nil {
 		return "", fserr.E(op, key, err)
 	}
-	raw, _ := json.Marshal(uploadMeta{Key: key, Initiated: b.opts.Now().UnixNano(), Meta: metaFrom(meta)})
+	um := uploadMeta{Key: key, Initiated: b.opts.Now().UnixNano(), Meta: metaFrom(meta),
+		CkAlg: string(meta.ChecksumAlgorithm), CkType: meta.ChecksumType, Locked: meta.Lock != nil}
+	if meta.Lock != nil {
+		// Kept in the object's own metadata, so Complete publishes the
+		// object with its lock in one step.
+		um.Meta.setLock(*meta.Lock)
+	}
+	raw, _ := json.Marshal(um)
 	if err := c.SetXattr(dir, XattrUpload, raw, 0); err != nil {
 		c.RemoveAll(dir)
 		return "", fserr.E(op, key, err)
@@ -176,9 +200,32 @@ func (b *Backend) finishPart(op string, c *shoal.Client, dir, key, tmp string, n
 // range (that would mean reading it) but one derived from the source's
 // ETag and the range: S3 clients only hand it back at completion.
 func (b *Backend) CopyPart(ctx context.Context, id s3.Identity, bucket, key, uploadID string, n int, srcBucket, srcKey, srcETag string, off, length int64) (s3.PartInfo, error) {
+	return b.CopyPartVersion(ctx, id, bucket, key, uploadID, n, srcBucket, srcKey, "", srcETag, off, length)
+}
+
+// CopyPartVersion implements s3.Versioner: CopyPart from version srcVID
+// of the source ("" the latest). An older version's stored file is the
+// backend's: its range is copied as the service once the requester's
+// read permission on the source bucket is checked, as CopyObject does.
+func (b *Backend) CopyPartVersion(ctx context.Context, id s3.Identity, bucket, key, uploadID string, n int, srcBucket, srcKey, srcVID, srcETag string, off, length int64) (s3.PartInfo, error) {
 	const op = "shoalfs.CopyPart"
 	c := b.as(ctx, id)
+	srcPath, copier := objPath(srcBucket, srcKey), c
 	sa, src, err := b.lookup(op, c, srcBucket, srcKey)
+	if srcVID != "" && (err != nil || vidName(src.VersionID) != srcVID) {
+		if err := b.canRead(op, c, srcBucket); err != nil {
+			return s3.PartInfo{}, err
+		}
+		s, serr := b.findStored(b.c.WithContext(ctx), srcBucket, srcKey, srcVID)
+		if serr != nil {
+			return s3.PartInfo{}, fserr.E(op, srcKey, serr)
+		}
+		if s == nil || s.meta.DeleteMarker {
+			return s3.PartInfo{}, noVersion(op, srcVID)
+		}
+		sa, src, srcPath, err = s.attr, s.info(srcKey), s.path, nil
+		copier = b.c.WithContext(ctx)
+	}
 	if err != nil {
 		return s3.PartInfo{}, err
 	}
@@ -199,7 +246,7 @@ func (b *Backend) CopyPart(ctx context.Context, id s3.Identity, bucket, key, upl
 	}
 	f.Close()
 	if length > 0 {
-		if err := c.CopyFileRange(objPath(srcBucket, srcKey), off, tmp, 0, length); err != nil {
+		if err := copier.CopyFileRange(srcPath, off, tmp, 0, length); err != nil {
 			c.Remove(tmp)
 			return s3.PartInfo{}, fserr.E(op, key, err)
 		}
@@ -238,6 +285,15 @@ func (b *Backend) parts(c *shoal.Client, dir string, marker, max int) ([]s3.Part
 		}
 		after = ents[len(ents)-1].Name
 	}
+}
+
+func (b *Backend) Upload(ctx context.Context, id s3.Identity, bucket, key, uploadID string) (s3.UploadInfo, error) {
+	const op = "shoalfs.Upload"
+	um, err := b.upload(op, b.as(ctx, id), bucket, key, uploadID)
+	if err != nil {
+		return s3.UploadInfo{}, err
+	}
+	return s3.UploadInfo{Key: key, UploadID: uploadID, Initiated: time.Unix(0, um.Initiated), Meta: um.s3Meta()}, nil
 }
 
 func (b *Backend) ListParts(ctx context.Context, id s3.Identity, bucket, key, uploadID string, marker, max int) ([]s3.PartInfo, bool, error) {
@@ -287,7 +343,7 @@ func (b *Backend) CompleteMultipart(ctx context.Context, id s3.Identity, bucket,
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
 	m := um.Meta
-	alg, sum := s3.CompositeChecksum(listed)
+	alg, sum := s3.MultipartChecksum(listed, checksum.Algorithm(um.CkAlg), um.CkType)
 	m.ETag, m.PartSizes, m.ChecksumAlg, m.Checksum, m.UploadID = etag, sizes, string(alg), sum, uploadID
 	ta, err := stat(c, tmp)
 	if err != nil {

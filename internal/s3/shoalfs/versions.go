@@ -817,7 +817,31 @@ func (b *Backend) ListVersions(ctx context.Context, id s3.Identity, bucket strin
 // in the key's node), so it moves with the version when it is stored,
 // promoted or listed.
 func (b *Backend) PutVersionLock(ctx context.Context, id s3.Identity, bucket, key, vid string, change func(cur s3.ObjectInfo) (s3.ObjectLock, error)) (s3.ObjectInfo, error) {
-	const op = "shoalfs.PutVersionLock"
+	return b.changeVersion(ctx, "shoalfs.PutVersionLock", id, bucket, key, vid, func(oi *s3.ObjectInfo, m *objectMeta) error {
+		l, err := change(*oi)
+		if err != nil {
+			return err
+		}
+		m.setLock(l)
+		oi.Lock = l
+		return nil
+	})
+}
+
+// PutVersionTags implements s3.Versioner: the tags, like the lock, are
+// part of the version file's xattr.
+func (b *Backend) PutVersionTags(ctx context.Context, id s3.Identity, bucket, key, vid string, tags []s3.Tag) (s3.ObjectInfo, error) {
+	return b.changeVersion(ctx, "shoalfs.PutVersionTags", id, bucket, key, vid, func(oi *s3.ObjectInfo, m *objectMeta) error {
+		m.Tags = append([]s3.Tag(nil), tags...)
+		oi.Meta.Tags = m.Tags
+		return nil
+	})
+}
+
+// changeVersion rewrites the user.s3.object xattr of version vid ("" the
+// latest) of key with change, under the key's lock, as the bucket's
+// owner may.
+func (b *Backend) changeVersion(ctx context.Context, op string, id s3.Identity, bucket, key, vid string, change func(oi *s3.ObjectInfo, m *objectMeta) error) (s3.ObjectInfo, error) {
 	if err := checkKey(op, key); err != nil {
 		return s3.ObjectInfo{}, err
 	}
@@ -848,10 +872,6 @@ func (b *Backend) PutVersionLock(ctx context.Context, id s3.Identity, bucket, ke
 		}
 		p, oi = s.path, s.info(key)
 	}
-	l, err := change(oi)
-	if err != nil {
-		return s3.ObjectInfo{}, err
-	}
 	raw, err := root.GetXattr(p, XattrObject)
 	if err != nil && !fserr.Is(fserr.NoData, err) {
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
@@ -866,13 +886,14 @@ func (b *Backend) PutVersionLock(ctx context.Context, id s3.Identity, bucket, ke
 		// ETag is still the derived one.
 		m.ETag = oi.ETag
 	}
-	m.setLock(l)
+	if err := change(&oi, &m); err != nil {
+		return s3.ObjectInfo{}, err
+	}
 	if raw, err = json.Marshal(m); err == nil {
 		err = root.SetXattr(p, XattrObject, raw, 0)
 	}
 	if err != nil {
 		return s3.ObjectInfo{}, fserr.E(op, key, err)
 	}
-	oi.Lock = l
 	return oi, nil
 }
