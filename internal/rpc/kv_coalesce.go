@@ -86,61 +86,42 @@ type getCall struct {
 	done  chan struct{}
 }
 
-// enqueue adds c and reports whether the caller should send its call
-// alone at once (nothing was in flight); otherwise a flusher is running
-// or started, and c.done will be closed.
-func enqueue[T any](q *queue[T], c *T, flush func(ctx context.Context, batch []*T), ctx context.Context) (direct bool) {
+// enqueue reports whether the caller should send its call alone at once
+// (fewer than coalesceInflight rpcs of the queue are in flight; the
+// caller then holds a slot and calls release after). Otherwise c is
+// queued, and c.done will be closed by the batch that carries it.
+func enqueue[T any](q *queue[T], c *T) (direct bool) {
 	q.mu.Lock()
-	if q.inflight == 0 {
-		// Nothing in flight: go at once, counted as in flight, so that
-		// calls arriving meanwhile queue behind it.
+	defer q.mu.Unlock()
+	if q.inflight < coalesceInflight {
 		q.inflight++
-		q.mu.Unlock()
 		return true
 	}
 	q.pending = append(q.pending, c)
-	start := q.inflight < coalesceInflight
-	if start {
-		q.inflight++
-	}
-	q.mu.Unlock()
-	if start {
-		go q.run(context.WithoutCancel(ctx), flush)
-	}
 	return false
 }
 
-// release ends a direct call: queued calls, if any, become a batch.
+// release ends an rpc of the queue: its slot carries the calls queued
+// meanwhile as the next batch, sent from a goroutine of its own so that
+// the caller who held the slot returns at once.
 func release[T any](q *queue[T], flush func(ctx context.Context, batch []*T), ctx context.Context) {
 	q.mu.Lock()
-	if len(q.pending) == 0 {
+	n := min(len(q.pending), coalesceMaxItems)
+	if n == 0 {
 		q.inflight--
 		q.mu.Unlock()
 		return
 	}
-	q.mu.Unlock()
-	go q.run(context.WithoutCancel(ctx), flush)
-}
-
-// run sends batches until nothing is pending. It holds one of the
-// queue's in-flight slots.
-func (q *queue[T]) run(ctx context.Context, flush func(ctx context.Context, batch []*T)) {
-	for {
-		q.mu.Lock()
-		n := min(len(q.pending), coalesceMaxItems)
-		if n == 0 {
-			q.inflight--
-			q.mu.Unlock()
-			return
-		}
-		batch := q.pending[:n:n]
-		q.pending = q.pending[n:]
-		if len(q.pending) == 0 {
-			q.pending = nil
-		}
-		q.mu.Unlock()
-		flush(ctx, batch)
+	batch := q.pending[:n:n]
+	q.pending = q.pending[n:]
+	if len(q.pending) == 0 {
+		q.pending = nil
 	}
+	q.mu.Unlock()
+	go func() {
+		flush(ctx, batch)
+		release(q, flush, ctx)
+	}()
 }
 
 func (t *KVTable) coalesceSet(ctx context.Context, hashKey, sortKey, value []byte, ttl int) (sent bool, err error) {
@@ -150,9 +131,9 @@ func (t *KVTable) coalesceSet(ctx context.Context, hashKey, sortKey, value []byt
 	q := queueOf(t.co, t.co.sets, t.name)
 	c := &setCall{done: make(chan struct{}), item: kvtable.SetItem{
 		HashKey: bytes.Clone(hashKey), SortKey: bytes.Clone(sortKey), Value: bytes.Clone(value), TTL: ttl}}
-	if enqueue(q, c, t.flushSets, ctx) {
+	if enqueue(q, c) {
 		err := t.setOne(ctx, hashKey, sortKey, value, ttl)
-		release(q, t.flushSets, ctx)
+		release(q, t.flushSets, context.WithoutCancel(ctx))
 		return true, err
 	}
 	select {
@@ -168,8 +149,9 @@ func (t *KVTable) coalesceSet(ctx context.Context, hashKey, sortKey, value []byt
 
 func (t *KVTable) flushSets(ctx context.Context, batch []*setCall) {
 	if len(batch) == 1 {
-		batch[0].alone = true
-		close(batch[0].done)
+		c := batch[0]
+		c.alone = t.setOne(ctx, c.item.HashKey, c.item.SortKey, c.item.Value, c.item.TTL) != nil
+		close(c.done)
 		return
 	}
 	items := make([]kvtable.SetItem, len(batch))
@@ -190,9 +172,9 @@ func (t *KVTable) coalesceGet(ctx context.Context, hashKey, sortKey []byte) (res
 	}
 	q := queueOf(t.co, t.co.gets, t.name)
 	c := &getCall{done: make(chan struct{}), key: kvtable.Key{HashKey: bytes.Clone(hashKey), SortKey: bytes.Clone(sortKey)}}
-	if enqueue(q, c, t.flushGets, ctx) {
+	if enqueue(q, c) {
 		v, ok, err := t.getOne(ctx, hashKey, sortKey)
-		release(q, t.flushGets, ctx)
+		release(q, t.flushGets, context.WithoutCancel(ctx))
 		return kvtable.GetResult{Value: v, Found: ok}, true, err
 	}
 	select {
@@ -208,8 +190,10 @@ func (t *KVTable) coalesceGet(ctx context.Context, hashKey, sortKey []byte) (res
 
 func (t *KVTable) flushGets(ctx context.Context, batch []*getCall) {
 	if len(batch) == 1 {
-		batch[0].alone = true
-		close(batch[0].done)
+		c := batch[0]
+		v, ok, err := t.getOne(ctx, c.key.HashKey, c.key.SortKey)
+		c.alone, c.res = err != nil, kvtable.GetResult{Value: v, Found: ok}
+		close(c.done)
 		return
 	}
 	keys := make([]kvtable.Key, len(batch))
