@@ -113,9 +113,9 @@ type KVResult struct {
 	// (p50 and p99 only: its CSV has no p99.9).
 	Latency      Latency `json:"latency"`
 	RedisLatency Latency `json:"redis_latency"`
-	Target float64 `json:"target,omitempty"`
-	Pass   bool    `json:"pass"`
-	Note   string  `json:"note,omitempty"`
+	Target       float64 `json:"target,omitempty"`
+	Pass         bool    `json:"pass"`
+	Note         string  `json:"note,omitempty"`
 }
 
 // KVReport is the outcome of RunKV.
@@ -239,7 +239,7 @@ func startKVServer(dir string) (addr string, stop func(), err error) {
 type kvRunner struct {
 	o      KVOptions
 	tables []*shoal.Table // one per connection
-	last   *latencies // of the latest parallel run
+	last   *latencies     // of the latest parallel run
 }
 
 // hashKey spreads record i over the key space (Knuth's multiplicative
