@@ -15,12 +15,13 @@ import (
 // are in bench/profiles/) put four fifths of the CPU of a set or a get in
 // gRPC's per-call work on both sides and one fifth in the engine. So the
 // Sets and Gets that callers of one KVClient issue at the same time are
-// sent together: while a batch of a table is in flight, new calls queue,
-// and the next batch carries all of them as one BatchSet or BatchGet rpc
-// (the server commits a small BatchSet in one engine transaction: a group
-// commit). A call that finds nothing in flight goes out at once as its
-// own Set or Get, so a lone caller pays nothing; the queue only forms
-// under concurrency, and the batch size follows the load.
+// sent together: while coalesceInflight rpcs of a table and kind are in
+// flight, new calls queue, and the slot of the next rpc to finish carries
+// up to coalesceMaxItems of them as one BatchSet or BatchGet rpc (the
+// server commits a small BatchSet in one engine transaction: a group
+// commit). A call that finds a free slot goes out at once as its own Set
+// or Get, so a lone caller pays nothing; the queue only forms under
+// concurrency, and the batch size follows the load.
 //
 // Isolation: each item carries its own keys, value and TTL. A batch whose
 // item, or whole call, failed is not trusted for the error: each caller
