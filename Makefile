@@ -8,7 +8,7 @@ PKGS := ./...
 # The race detector multiplies run time; CI uses it on every package.
 TESTFLAGS ?= -race -timeout 20m
 
-.PHONY: all build run test vet fmt-check unit pytest tools bench clean
+.PHONY: all build run test vet fmt-check unit pytest tools bench bench-peers clean
 
 all: build
 
@@ -96,6 +96,12 @@ test: fmt-check vet build tools unit pytest
 
 bench: build
 	$(BIN) bench --data $$(mktemp -d)
+
+# Shoal beside its peers in one run (issue 13): S3 against versitygw
+# (built here) and KV against Redis (when redis-server is installed), in
+# interleaved rounds. Not part of `make test`: nothing here is timed.
+bench-peers: build $(VERSITYGW)
+	$(BIN) bench peers --versitygw $(abspath $(VERSITYGW))
 
 clean:
 	rm -rf bin

@@ -109,9 +109,13 @@ type KVResult struct {
 	Unit   string  `json:"unit"`
 	Shoal  float64 `json:"shoal"`
 	Redis  float64 `json:"redis,omitempty"` // redis-benchmark's figure for the same operation
-	Target float64 `json:"target,omitempty"`
-	Pass   bool    `json:"pass"`
-	Note   string  `json:"note,omitempty"`
+	// Latency is one call's percentiles; RedisLatency redis-benchmark's
+	// (p50 and p99 only: its CSV has no p99.9).
+	Latency      Latency `json:"latency"`
+	RedisLatency Latency `json:"redis_latency"`
+	Target       float64 `json:"target,omitempty"`
+	Pass         bool    `json:"pass"`
+	Note         string  `json:"note,omitempty"`
 }
 
 // KVReport is the outcome of RunKV.
@@ -171,6 +175,7 @@ func RunKV(ctx context.Context, o KVOptions) (rep *KVReport, err error) {
 		r.tables[i] = c.Table(name)
 	}
 	figures := map[string]float64{}
+	lats := map[string]Latency{}
 	for _, w := range []struct {
 		metric string
 		fn     func(ctx context.Context) (float64, error)
@@ -181,15 +186,20 @@ func RunKV(ctx context.Context, o KVOptions) (rep *KVReport, err error) {
 			return rep, fmt.Errorf("bench: %s: %w", w.metric, err)
 		}
 		figures[w.metric] = v
+		if r.last != nil {
+			lats[w.metric] = r.last.percentiles()
+			r.last = nil
+		}
 		fmt.Fprintf(o.Log, "bench: %s %s\n", w.metric, num(v))
 	}
-	var redis map[string]float64
+	var redis map[string]redisFigure
 	if o.Redis {
 		fmt.Fprintf(o.Log, "bench: redis-benchmark...\n")
 		redis, rep.RedisNote = redisBenchmark(ctx, o)
 	}
 	for _, m := range kvMetrics {
-		res := KVResult{Metric: m.name, Unit: m.unit, Shoal: figures[m.name], Target: m.target, Redis: redis[m.redis]}
+		res := KVResult{Metric: m.name, Unit: m.unit, Shoal: figures[m.name], Target: m.target,
+			Redis: redis[m.redis].rps, Latency: lats[m.name], RedisLatency: redis[m.redis].lat}
 		res.Pass = m.target == 0 || res.Shoal >= m.target
 		switch m.name {
 		case "kv.multi_get":
@@ -229,6 +239,7 @@ func startKVServer(dir string) (addr string, stop func(), err error) {
 type kvRunner struct {
 	o      KVOptions
 	tables []*shoal.Table // one per connection
+	last   *latencies     // of the latest parallel run
 }
 
 // hashKey spreads record i over the key space (Knuth's multiplicative
@@ -244,16 +255,23 @@ func (r *kvRunner) parallel(ctx context.Context, n int, fn func(t *shoal.Table, 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
+	lat := &latencies{}
+	r.last = lat
 	start := time.Now()
 	for g := range r.o.Clients {
 		t := r.tables[g%len(r.tables)]
 		wg.Go(func() {
+			var mine []time.Duration
+			defer func() { lat.add(mine) }()
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
 				if i >= n {
 					return
 				}
-				if err := fn(t, i); err != nil {
+				t0 := time.Now()
+				err := fn(t, i)
+				mine = append(mine, time.Since(t0))
+				if err != nil {
 					mu.Lock()
 					first = cmpOr(first, err)
 					mu.Unlock()
@@ -375,7 +393,7 @@ func (r *KVReport) WriteText(w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "metric\tunit\tshoal\tredis\ttarget\tverdict\t")
+	fmt.Fprintln(tw, "metric\tunit\tshoal\tp50 ms\tp99 ms\tp999 ms\tredis\tredis p50\tredis p99\tvs redis\ttarget\tverdict\t")
 	for _, res := range r.Results {
 		redis, target, verdict := "-", "-", "-"
 		if res.Redis > 0 {
@@ -385,7 +403,13 @@ func (r *KVReport) WriteText(w io.Writer) error {
 			target = ">= " + strconv.FormatFloat(res.Target, 'f', -1, 64)
 			verdict = map[bool]string{true: "PASS", false: "MISS"}[res.Pass]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", res.Metric, res.Unit, num(res.Shoal), redis, target, verdict)
+		ratio := "-"
+		if res.Redis > 0 {
+			ratio = fmt.Sprintf("%.0f%%", 100*res.Shoal/res.Redis)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", res.Metric, res.Unit, num(res.Shoal),
+			ms(res.Latency.P50), ms(res.Latency.P99), ms(res.Latency.P999), redis,
+			ms(res.RedisLatency.P50), ms(res.RedisLatency.P99), ratio, target, verdict)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

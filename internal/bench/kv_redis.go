@@ -17,7 +17,7 @@ import (
 // redis-server started for it on a free loopback port without
 // persistence, stopped afterwards. It returns requests/s by command
 // ("SET", "GET") and a note saying what ran, or why nothing did.
-func redisBenchmark(ctx context.Context, o KVOptions) (map[string]float64, string) {
+func redisBenchmark(ctx context.Context, o KVOptions) (map[string]redisFigure, string) {
 	srvPath, err1 := exec.LookPath("redis-server")
 	benchPath, err2 := exec.LookPath("redis-benchmark")
 	if err1 != nil || err2 != nil {
@@ -39,7 +39,7 @@ func redisBenchmark(ctx context.Context, o KVOptions) (map[string]float64, strin
 		return nil, "not measured: redis-server did not start: " + err.Error()
 	}
 	n := 100000
-	args := []string{"-q", "-p", strconv.Itoa(port), "-n", strconv.Itoa(n), "-c", strconv.Itoa(o.Clients),
+	args := []string{"--csv", "-p", strconv.Itoa(port), "-n", strconv.Itoa(n), "-c", strconv.Itoa(o.Clients),
 		"-d", strconv.Itoa(o.ValueSize), "-t", "set,get"}
 	out, err := exec.CommandContext(ctx, benchPath, args...).Output()
 	if err != nil {
@@ -49,16 +49,41 @@ func redisBenchmark(ctx context.Context, o KVOptions) (map[string]float64, strin
 	return figures, fmt.Sprintf("redis-benchmark %s (redis-server --save '' --appendonly no: no persistence)", strings.Join(args, " "))
 }
 
-// parseRedisBenchmark reads -q output: "SET: 55602.00 requests per
-// second, p50=0.455 msec" (older versions end at "second"). Progress
-// lines end in \r and are skipped.
-func parseRedisBenchmark(out []byte) map[string]float64 {
-	figures := map[string]float64{}
+// redisFigure is one command's outcome in redis-benchmark's CSV.
+type redisFigure struct {
+	rps float64
+	lat Latency // p50 and p99; the CSV has no p99.9
+}
+
+// parseRedisBenchmark reads --csv output (redis-benchmark 6.2 and later):
+// a header, then "SET","55602.00","0.5","0.1","0.455","0.9","1.2","3.0"
+// for test, rps, avg, min, p50, p95, p99, max latency (ms). Older -q
+// lines ("SET: 55602.00 requests per second") are read too, without
+// latencies.
+func parseRedisBenchmark(out []byte) map[string]redisFigure {
+	figures := map[string]redisFigure{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		line := sc.Text()
 		if i := strings.LastIndexByte(line, '\r'); i >= 0 {
 			line = line[i+1:]
+		}
+		if strings.HasPrefix(line, `"`) {
+			f := strings.Split(strings.ReplaceAll(line, `"`, ""), ",")
+			if len(f) < 2 {
+				continue
+			}
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				continue // the header
+			}
+			fig := redisFigure{rps: v}
+			if len(f) >= 7 {
+				fig.lat.P50, _ = strconv.ParseFloat(f[4], 64)
+				fig.lat.P99, _ = strconv.ParseFloat(f[6], 64)
+			}
+			figures[f[0]] = fig
+			continue
 		}
 		cmd, rest, ok := strings.Cut(line, ": ")
 		if !ok {
@@ -69,7 +94,7 @@ func parseRedisBenchmark(out []byte) map[string]float64 {
 			continue
 		}
 		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-			figures[strings.TrimSpace(cmd)] = v
+			figures[strings.TrimSpace(cmd)] = redisFigure{rps: v}
 		}
 	}
 	return figures

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -129,6 +130,9 @@ type S3Result struct {
 	Target float64   `json:"target,omitempty"`
 	Best   float64   `json:"best_other,omitempty"` // the best other S3 server in the issue
 	Pass   bool      `json:"pass"`
+	// Latency is the median over runs of each run's percentiles of one
+	// request (for listing: one page).
+	Latency Latency `json:"latency"`
 }
 
 // S3Report is the outcome of RunS3.
@@ -155,7 +159,7 @@ func (r *S3Report) WriteText(w io.Writer) error {
 		r.Server, r.Clients, r.Machine.CPU)
 	fmt.Fprintf(w, "loopback TCP (one stream): %s MiB/s\n", num(r.LoopbackTCP))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "metric\tunit\tmedian\truns\ttarget\tbest other\tpass\t")
+	fmt.Fprintln(tw, "metric\tunit\tmedian\truns\tp50 ms\tp99 ms\tp999 ms\ttarget\tbest other\tpass\t")
 	for _, x := range r.Results {
 		runs := ""
 		for i, v := range x.Runs {
@@ -175,7 +179,8 @@ func (r *S3Report) WriteText(w io.Writer) error {
 		if !x.Pass {
 			pass = "MISS"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Metric, x.Unit, num(x.Median), runs, target, best, pass)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.Metric, x.Unit, num(x.Median), runs,
+			ms(x.Latency.P50), ms(x.Latency.P99), ms(x.Latency.P999), target, best, pass)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -212,15 +217,20 @@ func RunS3(ctx context.Context, o S3Options) (rep *S3Report, err error) {
 		return rep, err
 	}
 	figures := map[string][]float64{}
+	lats := map[string][]Latency{}
 	measure := func(metric string, fn func(ctx context.Context, run int) (float64, error)) error {
 		for run := range o.Runs {
 			fmt.Fprintf(o.Log, "bench: %s run %d...\n", metric, run+1)
+			r.lat = nil
 			v, err := fn(ctx, run)
 			if err != nil {
 				return fmt.Errorf("bench: %s: %w", metric, err)
 			}
 			fmt.Fprintf(o.Log, "bench: %s %s\n", metric, num(v))
 			figures[metric] = append(figures[metric], v)
+			if r.lat != nil {
+				lats[metric] = append(lats[metric], r.lat.percentiles())
+			}
 		}
 		return nil
 	}
@@ -253,7 +263,7 @@ func RunS3(ctx context.Context, o S3Options) (rep *S3Report, err error) {
 		}
 		med := median(runs)
 		rep.Results = append(rep.Results, S3Result{Metric: m.name, Unit: m.unit, Median: med, Runs: runs,
-			Target: m.target, Best: m.best, Pass: m.target == 0 || med >= m.target})
+			Target: m.target, Best: m.best, Pass: m.target == 0 || med >= m.target, Latency: medianLatency(lats[m.name])})
 	}
 	return rep, nil
 }
@@ -326,6 +336,7 @@ type s3Runner struct {
 	bucket string
 	puts   map[string]int // objects written per prefix, for the GET runs
 	mu     sync.Mutex
+	lat    *latencies // of the run in progress, set by parallel
 }
 
 // parallel runs fn(i) for i in [0, n) on o.Clients goroutines and returns
@@ -335,15 +346,22 @@ func (r *s3Runner) parallel(ctx context.Context, n int, fn func(i int) error) (t
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
+	lat := &latencies{}
+	r.lat = lat
 	start := time.Now()
 	for range r.o.Clients {
 		wg.Go(func() {
+			var mine []time.Duration
+			defer func() { lat.add(mine) }()
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
 				if i >= n {
 					return
 				}
-				if err := fn(i); err != nil {
+				t0 := time.Now()
+				err := fn(i)
+				mine = append(mine, time.Since(t0))
+				if err != nil {
 					mu.Lock()
 					first = cmpOr(first, err)
 					mu.Unlock()
@@ -463,15 +481,29 @@ func (r *s3Runner) list(ctx context.Context, _ int) (float64, error) {
 	n := 0
 	p := s3.NewListObjectsV2Paginator(r.c, &s3.ListObjectsV2Input{Bucket: &r.bucket, Prefix: aws.String("list/"),
 		MaxKeys: aws.Int32(int32(r.o.PageSize))})
+	lat := &latencies{}
+	var pages []time.Duration
 	for p.HasMorePages() {
+		t0 := time.Now()
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			return 0, err
 		}
+		pages = append(pages, time.Since(t0))
 		n += len(out.Contents)
 	}
+	lat.add(pages)
+	r.lat = lat
 	if n != r.o.ListKeys {
 		return 0, fmt.Errorf("listed %d keys of %d", n, r.o.ListKeys)
 	}
 	return perSec(n, time.Since(start)), nil
+}
+
+// ms renders milliseconds for the latency columns ("-" when not measured).
+func ms(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
 }

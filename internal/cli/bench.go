@@ -89,6 +89,7 @@ func newBenchCmd() *cobra.Command {
 	f.BoolVar(&opts.Keep, "keep", false, "keep DIR/shoal and DIR/host afterwards")
 	cmd.AddCommand(newBenchKVCmd())
 	cmd.AddCommand(newBenchS3Cmd())
+	cmd.AddCommand(newBenchPeersCmd())
 	return cmd
 }
 

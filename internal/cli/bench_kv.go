@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/shoalfs/shoal/internal/bench"
@@ -11,6 +13,7 @@ func newBenchKVCmd() *cobra.Command {
 	var (
 		o      bench.KVOptions
 		asJSON bool
+		prof   benchProfiles
 	)
 	cmd := &cobra.Command{
 		Use:   "kv [--addr HOST:PORT]",
@@ -33,7 +36,12 @@ func newBenchKVCmd() *cobra.Command {
 				o.Token = envToken()
 			}
 			o.Log = cmd.ErrOrStderr()
+			stop, err := prof.start()
+			if err != nil {
+				return err
+			}
 			rep, err := bench.RunKV(cmd.Context(), o)
+			err = errors.Join(err, stop())
 			return reportBench(cmd, asJSON, rep, rep != nil && len(rep.Results) > 0, err)
 		},
 	}
@@ -49,5 +57,6 @@ func newBenchKVCmd() *cobra.Command {
 	f.IntVar(&o.ScanSplits, "scan-splits", 4, "unordered scanners reading the table at once")
 	f.BoolVar(&o.Redis, "redis", true, "also run redis-benchmark when Redis is installed")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	prof.addFlags(f)
 	return cmd
 }

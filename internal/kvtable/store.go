@@ -410,25 +410,28 @@ func (s *Store) ReclaimExpired(ctx context.Context, limit int) (int, error) {
 	}
 	for cursor != nil {
 		budget := remaining()
+		// Find the expired records in a read-only snapshot and open a
+		// write transaction only for those: a pass over live records then
+		// costs reads alone, and does not conflict with the sets landing
+		// in the range it walks (a profile of `shoal bench kv` showed the
+		// minute's reclaim pass, a write transaction per 256 records, at
+		// 12% of the CPU while nothing had expired).
 		var next []byte
-		var n int
-		err := s.eng.Update(ctx, func(tx kv.Txn) error {
-			n, next = 0, nil
+		var expired [][]byte
+		err := s.eng.View(ctx, func(r kv.ReadTxn) error {
+			next, expired = nil, expired[:0]
 			now := s.now()
-			pairs, err := tx.Scan(cursor, hi, s.opts.ReclaimBatch, false)
+			pairs, err := r.Scan(cursor, hi, s.opts.ReclaimBatch, false)
 			if err != nil {
 				return err
 			}
 			for _, p := range pairs {
-				if budget > 0 && n >= budget {
+				if budget > 0 && len(expired) >= budget {
 					next = p.Key
 					return nil
 				}
 				if !live(p.Value, now) {
-					if err := tx.Delete(p.Key); err != nil {
-						return err
-					}
-					n++
+					expired = append(expired, p.Key)
 				}
 			}
 			if len(pairs) == s.opts.ReclaimBatch {
@@ -438,6 +441,31 @@ func (s *Store) ReclaimExpired(ctx context.Context, limit int) (int, error) {
 		})
 		if err != nil {
 			return total, wrap(op, "", err)
+		}
+		var n int
+		if len(expired) > 0 {
+			err = s.eng.Update(ctx, func(tx kv.Txn) error {
+				n = 0
+				now := s.now()
+				vals, err := tx.GetMany(expired)
+				if err != nil {
+					return err
+				}
+				for i, v := range vals {
+					// Rewritten since the snapshot: live again, keep it.
+					if v == nil || live(v, now) {
+						continue
+					}
+					if err := tx.Delete(expired[i]); err != nil {
+						return err
+					}
+					n++
+				}
+				return nil
+			})
+			if err != nil {
+				return total, wrap(op, "", err)
+			}
 		}
 		total += n
 		cursor = next
@@ -464,8 +492,9 @@ func (s *Store) purge(ctx context.Context, id uint32, limit int) (int, error) {
 			batch = min(batch, limit-total)
 		}
 		var n int
+		var next []byte
 		err := s.eng.Update(ctx, func(tx kv.Txn) error {
-			n = 0
+			n, next = 0, nil
 			pairs, err := tx.Scan(lo, hi, batch, false)
 			if err != nil {
 				return err
@@ -479,12 +508,20 @@ func (s *Store) purge(ctx context.Context, id uint32, limit int) (int, error) {
 			if n < batch {
 				return tx.Delete(droppedKey(id))
 			}
+			next = after(pairs[n-1].Key)
 			return nil
 		})
 		total += n
 		if err != nil || n < batch {
 			return total, err
 		}
+		// The next batch starts after this one's last key: scanning from
+		// the table's start again would walk every tombstone left so far,
+		// making a drop quadratic in the table's size (a profile of
+		// `shoal bench kv` showed dropping 220,000 records costing 54 s of
+		// CPU). Nothing is written below lo meanwhile: the table id is
+		// never handed out again.
+		lo = next
 		if limit > 0 && total >= limit {
 			return total, nil
 		}

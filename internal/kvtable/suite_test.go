@@ -710,6 +710,31 @@ func testBatch(t *testing.T, e *env) {
 		}
 	}
 	wantKind(t, errs[2], fserr.ArgTooBig)
+	// The valid items went in one transaction (a group commit); each kept
+	// its own TTL.
+	if ttl, ok, err := tb.TTL(ctx, b("a"), b("1")); err != nil || !ok || ttl != -1 {
+		t.Fatalf("a/1 ttl %d %v %v", ttl, ok, err)
+	}
+	if ttl, ok, err := tb.TTL(ctx, b("b"), b("1")); err != nil || !ok || ttl != 5 {
+		t.Fatalf("b/1 ttl %d %v %v", ttl, ok, err)
+	}
+	// Over the group bound (128 items): one transaction per hash key.
+	var big []kvtable.SetItem
+	for i := range 200 {
+		big = append(big, kvtable.SetItem{HashKey: fmt.Appendf(nil, "g%d", i%50), SortKey: fmt.Appendf(nil, "%d", i), Value: b("v"), TTL: i % 3})
+	}
+	errs, err = tb.BatchSet(ctx, big)
+	must(t, err)
+	for i, e := range errs {
+		if e != nil {
+			t.Fatalf("big item %d: %v", i, e)
+		}
+	}
+	if n, err := tb.SortKeyCount(ctx, b("g7")); err != nil || n != 4 {
+		t.Fatalf("g7 has %d sort keys, %v", n, err)
+	}
+	_, err = e.s.Table("missing").BatchSet(ctx, items[:2])
+	wantKind(t, err, fserr.NotFound)
 	keys := []kvtable.Key{{HashKey: b("a"), SortKey: b("1")}, {HashKey: b("a"), SortKey: b("2")},
 		{HashKey: b("b"), SortKey: b("1")}, {HashKey: make([]byte, kvtable.MaxHashKeyLen+1)}, {SortKey: b("x")}}
 	res, err := tb.BatchGet(ctx, keys)

@@ -25,10 +25,14 @@ import (
 // Writes carry no request id here, so a non-idempotent write (incr,
 // check_and_set, check_and_mutate) whose reply was lost in a failover may
 // be applied twice, as with Pegasus's clients.
-type KVClient struct{ c *Conn }
+type KVClient struct {
+	c  *Conn
+	co *coalescer // batches concurrent Sets and Gets (kv_coalesce.go)
+}
 
-// KV returns the KV table client of c.
-func (c *Conn) KV() *KVClient { return &KVClient{c: c} }
+// KV returns a KV table client of c. Concurrent Sets and Gets through
+// one KVClient are coalesced into batches; keep one per Conn.
+func (c *Conn) KV() *KVClient { return &KVClient{c: c, co: newCoalescer()} }
 
 func kvDo[R any](ctx context.Context, c *Conn, op string, fn func(ctx context.Context, k pb.KVClient) (R, error)) (R, error) {
 	var out R
@@ -90,7 +94,7 @@ func (k *KVClient) DescribeTable(ctx context.Context, name string) (kvtable.Tabl
 
 // Table returns a handle on the named table. It does no I/O: a missing
 // table is reported by each call.
-func (k *KVClient) Table(name string) *KVTable { return &KVTable{c: k.c, name: name} }
+func (k *KVClient) Table(name string) *KVTable { return &KVTable{c: k.c, co: k.co, name: name} }
 
 // clampTTL maps a TTL that does not fit the wire's int32 to one the
 // server rejects as out of range too, rather than letting a truncated
@@ -106,6 +110,7 @@ func clampTTL(ttl int) int {
 // semantics of each method.
 type KVTable struct {
 	c    *Conn
+	co   *coalescer // nil: no coalescing
 	name string
 }
 
@@ -113,6 +118,14 @@ type KVTable struct {
 func (t *KVTable) Name() string { return t.name }
 
 func (t *KVTable) Set(ctx context.Context, hashKey, sortKey, value []byte, ttlSeconds int) error {
+	if sent, err := t.coalesceSet(ctx, hashKey, sortKey, value, ttlSeconds); sent {
+		return err
+	}
+	return t.setOne(ctx, hashKey, sortKey, value, ttlSeconds)
+}
+
+// setOne sends one Set rpc.
+func (t *KVTable) setOne(ctx context.Context, hashKey, sortKey, value []byte, ttlSeconds int) error {
 	_, err := kvDo(ctx, t.c, "rpc.Set", func(ctx context.Context, kc pb.KVClient) (*pb.Empty, error) {
 		return kc.Set(ctx, &pb.KVSetRequest{Table: t.name, HashKey: hashKey, SortKey: sortKey, Value: value, Ttl: int32(clampTTL(ttlSeconds))})
 	})
@@ -124,6 +137,14 @@ func (t *KVTable) key(hashKey, sortKey []byte) *pb.KVKeyRequest {
 }
 
 func (t *KVTable) Get(ctx context.Context, hashKey, sortKey []byte) ([]byte, bool, error) {
+	if res, sent, err := t.coalesceGet(ctx, hashKey, sortKey); sent {
+		return res.Value, res.Found && err == nil, err
+	}
+	return t.getOne(ctx, hashKey, sortKey)
+}
+
+// getOne sends one Get rpc.
+func (t *KVTable) getOne(ctx context.Context, hashKey, sortKey []byte) ([]byte, bool, error) {
 	r, err := kvDo(ctx, t.c, "rpc.Get", func(ctx context.Context, kc pb.KVClient) (*pb.KVGetReply, error) {
 		return kc.Get(ctx, t.key(hashKey, sortKey))
 	})
