@@ -97,9 +97,8 @@ func (f *File) setLock(ctx context.Context, op string, l FileLock, wait bool) er
 	// load on the engine low while it stays responsive.
 	delay := time.Millisecond
 	for {
-		err = lk.SetLock(ctx, f.ino, m)
-		if err == nil && l.Owner == 0 && l.Type != UnlockType {
-			f.locked.Store(true)
+		if err = f.trySetLock(ctx, op, lk, m, l.Owner == 0 && l.Type != UnlockType); err != nil && fserr.Is(fserr.Closed, err) {
+			return err
 		}
 		if !wait || !fserr.Is(fserr.Conflict, err) {
 			return wrap(op, f.name, err)
@@ -113,6 +112,24 @@ func (f *File) setLock(ctx context.Context, op string, l FileLock, wait bool) er
 		}
 		delay = min(2*delay, 200*time.Millisecond)
 	}
+}
+
+// trySetLock makes one attempt at m, holding f.mu shared so that Close
+// (which takes it exclusively, then releases the File's own locks) runs
+// either before it, failing it with KindClosed, or after it, releasing
+// what it took: a File closed while its Lock waits is never granted a
+// lock that nothing would release. own marks the File as a holder before
+// the attempt, since a commit whose outcome is unknown may have taken it.
+func (f *File) trySetLock(ctx context.Context, op string, lk meta.Locker, m meta.Lock, own bool) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return fserr.E(op, f.name, fserr.Closed)
+	}
+	if own {
+		f.locked.Store(true)
+	}
+	return lk.SetLock(ctx, f.ino, m)
 }
 
 // GetLock returns the first lock of another owner that conflicts with l,

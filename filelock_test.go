@@ -74,3 +74,44 @@ func testFileLocks(t *testing.T, b backend) {
 	must(t, f3.Close())
 	wantErrno(t, f3.Lock(ctx, FileLock{Type: ReadLock}, false), syscall.EBADF, "lock on a closed file")
 }
+
+// TestFileLockCloseWhileWaiting: a File closed while one of its Lock
+// calls waits must not be granted the lock afterwards. Its Close already
+// ran releaseLocks, and no one else can name its owner, so a lock granted
+// then would be held by nobody until the session ends.
+func TestFileLockCloseWhileWaiting(t *testing.T) { eachBackend(t, testFileLockCloseWhileWaiting) }
+
+func testFileLockCloseWhileWaiting(t *testing.T, b backend) {
+	ctx := context.Background()
+	env := b.fresh(t)
+	c, err := env.client(t)
+	must(t, err)
+	holder, err := c.OpenFile("/f", os.O_RDWR|os.O_CREATE, 0o644)
+	must(t, err)
+	waiter, err := c.OpenFile("/f", os.O_RDWR, 0)
+	must(t, err)
+	must(t, holder.Lock(ctx, FileLock{Type: WriteLock}, false))
+
+	done := make(chan error, 1)
+	go func() { done <- waiter.Lock(ctx, FileLock{Type: WriteLock}, true) }()
+	// Let the waiter fail its first attempt and start polling; the test
+	// holds whichever way the scheduling falls (the waiter either sees
+	// the close before its first try or while polling).
+	time.Sleep(20 * time.Millisecond)
+	must(t, waiter.Close())
+	must(t, holder.Close())
+	select {
+	case err := <-done:
+		wantErrno(t, err, syscall.EBADF, "waiter whose File was closed")
+	case <-time.After(10 * time.Second):
+		t.Fatal("waiter still waiting after its File was closed")
+	}
+	probe, err := c.OpenFile("/f", os.O_RDWR, 0)
+	must(t, err)
+	defer probe.Close()
+	got, err := probe.GetLock(ctx, FileLock{Type: WriteLock})
+	must(t, err)
+	if got.Type != UnlockType {
+		t.Fatalf("a lock outlived the File that waited for it: %+v", got)
+	}
+}

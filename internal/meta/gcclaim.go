@@ -100,7 +100,9 @@ func (fs *FS) GCClaim(ctx context.Context) (owner string, expires time.Time, ok 
 
 func decodeClaim(v []byte) (owner string, expires int64, ok bool) {
 	n, k := binary.Uvarint(v)
-	if k <= 0 || uint64(len(v)-k) != n+8 {
+	// n is compared without adding to it: a corrupt length near 2^64
+	// would wrap n+8 around and pass.
+	if k <= 0 || len(v)-k < 8 || uint64(len(v)-k-8) != n {
 		return "", 0, false
 	}
 	return string(v[k : k+int(n)]), int64(binary.BigEndian.Uint64(v[k+int(n):])), true

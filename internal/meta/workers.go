@@ -65,7 +65,8 @@ func decodeWorker(id string, b []byte) (Worker, error) {
 		return Worker{}, bad
 	}
 	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || uint64(len(b)-1-k) != n+24 {
+	// As decodeClaim: n is not added to, so a corrupt length cannot wrap.
+	if k <= 0 || len(b)-1-k < 24 || uint64(len(b)-1-k-24) != n {
 		return Worker{}, bad
 	}
 	b = b[1+k:]

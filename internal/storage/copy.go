@@ -31,7 +31,8 @@ const (
 )
 
 // Copy copies every key of src into dst, then reads both back and
-// compares their digests. dst must be empty: a copy never merges into or
+// compares their digests (a source that changed meanwhile fails it,
+// kind Busy). dst must be empty: a copy never merges into or
 // overwrites data (kind Exist otherwise). Neither engine may change
 // during the copy, so the processes using src are stopped first; Copy
 // does not check that for engines it cannot lock. progress, when set, is
@@ -102,6 +103,20 @@ func Copy(ctx context.Context, dst, src kv.Engine, progress func(CopyStats)) (Co
 	if got != st {
 		return st, fserr.Errorf(op, fserr.IO, "storage: the copy differs from the source: %d keys, %d bytes, digest %x read back; %d keys, %d bytes, digest %x copied",
 			got.Keys, got.Bytes, got.Digest[:8], st.Keys, st.Bytes, st.Digest[:8])
+	}
+	// The source is read a page per transaction, so a process still
+	// writing to it (an etcd or PostgreSQL source cannot be locked) makes
+	// a torn copy that the check above passes: the copy matches what was
+	// read, not the source. Reading the source again catches such a
+	// writer, whose acknowledged writes would otherwise be missing from
+	// the engine the servers restart on.
+	again, err := Digest(ctx, src)
+	if err != nil {
+		return st, fserr.E(op, err)
+	}
+	if again != st {
+		return st, fserr.Errorf(op, fserr.Busy, "storage: the source changed during the copy (%d keys, %d bytes copied; %d keys, %d bytes now): a process is still writing to it; stop every server using it, then copy into a new, empty destination",
+			st.Keys, st.Bytes, again.Keys, again.Bytes)
 	}
 	return st, nil
 }

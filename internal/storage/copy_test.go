@@ -70,3 +70,42 @@ func TestCopy(t *testing.T) {
 		})
 	}
 }
+
+// A source written to during the copy (a server left running on an etcd
+// or PostgreSQL source, which cannot be locked) fails the copy, kind
+// Busy, rather than passing the read-back check with a torn copy.
+func TestCopySourceChanged(t *testing.T) {
+	ctx := context.Background()
+	open := func() *storage.Engine {
+		e, err := storage.OpenEngine(ctx, "badger://"+t.TempDir(), storage.EngineOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	}
+	src, dst := open(), open()
+	err := src.KV.Update(ctx, func(tx kv.Txn) error {
+		for i := range 300 {
+			if err := tx.Put(fmt.Appendf(nil, "k%05d", i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := 0
+	_, err = storage.Copy(ctx, dst.KV, src.KV, func(storage.CopyStats) {
+		// A write behind the copy's position (the first batch is copied),
+		// as a running server's would be.
+		writes++
+		if err := src.KV.Update(ctx, func(tx kv.Txn) error { return tx.Put(fmt.Appendf(nil, "a%05d", writes), []byte("late")) }); err != nil {
+			t.Error(err)
+		}
+	})
+	if !fserr.Is(fserr.Busy, err) {
+		t.Fatalf("copy of a source written to meanwhile: %v, want kind Busy", err)
+	}
+}
