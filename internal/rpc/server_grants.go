@@ -193,6 +193,15 @@ func (s *Server) resumeGrants(ctx context.Context, c *call, id uint64, open []me
 // how long a grant outlives the handle it was issued for.
 const DefaultGrantTTL = 15 * time.Minute
 
+// MaxWriteGrantAge bounds how long after its first issue a write grant is
+// renewed. A write grant is renewed while its session holds any inode
+// open for writing, which a long-lived mount may do for days; without a
+// bound one leaked token would write its ids for as long. Clients take a
+// fresh id batch (and with it a fresh grant) well within this age
+// (client.go, newSliceID). A version 1 grant carries no issue time and
+// is not renewed as a write grant.
+const MaxWriteGrantAge = time.Hour
+
 // maxRenew bounds the grants one Heartbeat renews.
 const maxRenew = 1024
 
@@ -234,8 +243,9 @@ func (s *Server) sendReadGrant(ctx context.Context, c *call, ino meta.Ino, ss []
 	if len(ranges) == 0 {
 		return
 	}
+	now := time.Now()
 	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, Session: c.sessID, Ino: uint64(ino),
-		Mode: blockserver.GrantRead, IDs: ranges, Expires: time.Now().Add(s.grantTTL())})
+		Mode: blockserver.GrantRead, IDs: ranges, Expires: now.Add(s.grantTTL()), Issued: now})
 	sendGrants(ctx, mdGrant, []string{tok})
 }
 
@@ -245,8 +255,9 @@ func (s *Server) sendWriteGrant(ctx context.Context, c *call, sess, lo, hi uint6
 	if !s.issuesGrants(c) || !s.holdsWritable(c.fsName, sess) {
 		return
 	}
+	now := time.Now()
 	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, Session: sess, Mode: blockserver.GrantWrite,
-		IDs: [][2]uint64{{lo, hi}}, Expires: time.Now().Add(s.grantTTL())})
+		IDs: [][2]uint64{{lo, hi}}, Expires: now.Add(s.grantTTL()), Issued: now})
 	sendGrants(ctx, mdGrant, []string{tok})
 }
 
@@ -278,7 +289,9 @@ func (s *Server) holdsOpen(fsName string, sess uint64, ino meta.Ino) bool {
 
 // renewGrants renews the grants a Heartbeat of session sess carries in
 // its metadata; the ones whose conditions no longer hold, or that are not
-// this session's, are dropped.
+// this session's, or write grants first issued more than
+// MaxWriteGrantAge ago, are dropped. A renewal keeps the first issue
+// time.
 func (s *Server) renewGrants(ctx context.Context, c *call, sess uint64) {
 	if !s.issuesGrants(c) {
 		return
@@ -289,7 +302,8 @@ func (s *Server) renewGrants(ctx context.Context, c *call, sess uint64) {
 		old = old[:maxRenew]
 	}
 	var out []string
-	exp := time.Now().Add(s.grantTTL())
+	now := time.Now()
+	exp := now.Add(s.grantTTL())
 	for _, t := range old {
 		g, err := s.opts.Grants.Verify(t)
 		if err != nil || g.FS != c.fsName || g.Session != sess {
@@ -301,7 +315,7 @@ func (s *Server) renewGrants(ctx context.Context, c *call, sess uint64) {
 				continue
 			}
 		case blockserver.GrantWrite:
-			if !s.holdsWritable(c.fsName, sess) {
+			if g.Issued.IsZero() || now.Sub(g.Issued) > MaxWriteGrantAge || !s.holdsWritable(c.fsName, sess) {
 				continue
 			}
 		default:
