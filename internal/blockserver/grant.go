@@ -26,13 +26,20 @@ import (
 //
 //	g2.<base64url payload>.<base64url HMAC-SHA256(key, "shoal block grant v2\n" || payload)>
 //	payload: mode byte, then uvarints: expiry (Unix ns), first issue
-//	         (Unix ns), session, inode, len(fs), fs bytes, number of
-//	         ranges, then per range lo, hi-lo.
+//	         (Unix ns), session, inode, len(fs), fs bytes, filesystem id,
+//	         number of ranges, then per range lo, hi-lo.
+//
+// The filesystem id (meta's id in the engine, never 0) tells a
+// filesystem from one deleted and created again under the same name,
+// whose slice ids start over: the block server checks it against the
+// store's (Options.FSID), so a grant of the old one reaches none of the
+// new one's blocks.
 //
 // The first issue time is carried unchanged through renewals, so meta can
 // refuse to renew a grant past a maximum age. Version 1 tokens (prefix
 // g1., context "shoal block grant v1\n", no first issue time) still
-// verify, with a zero Issued, until they expire; Sign writes version 2.
+// verify, with a zero Issued and FSID, until they expire (the block server
+// checks them by name only); Sign writes version 2.
 //
 // Session and inode are not checked here: they let meta renew a grant
 // (the holder shows the expired grant; meta renews it while the session
@@ -80,6 +87,8 @@ type Grant struct {
 	// Issued is when meta first issued the grant, kept through renewals
 	// (zero in a version 1 token).
 	Issued time.Time
+	// FSID is the filesystem's id (0 in a version 1 token).
+	FSID uint64
 }
 
 // Covers reports whether slice id is in the grant's set.
@@ -219,6 +228,7 @@ func encodeGrant(g Grant) []byte {
 	b = binary.AppendUvarint(b, g.Ino)
 	b = binary.AppendUvarint(b, uint64(len(g.FS)))
 	b = append(b, g.FS...)
+	b = binary.AppendUvarint(b, g.FSID)
 	b = binary.AppendUvarint(b, uint64(len(g.IDs)))
 	for _, r := range g.IDs {
 		b = binary.AppendUvarint(b, r[0])
@@ -262,6 +272,13 @@ func decodeGrant(version int, b []byte) (Grant, bool) {
 	}
 	g.Expires, g.Session, g.Ino = time.Unix(0, int64(exp)), sess, ino
 	g.FS, b = string(b[:fsLen]), b[fsLen:]
+	if version >= 2 {
+		id, ok := next()
+		if !ok {
+			return g, false
+		}
+		g.FSID = id
+	}
 	n, ok := next()
 	if !ok || n > maxGrantRanges {
 		return g, false
@@ -338,6 +355,14 @@ func (s *Server) checkGrants(r *http.Request, fs, method string, keys []string) 
 	if s.opts.Now != nil {
 		now = s.opts.Now()
 	}
+	var fsID uint64
+	if s.opts.FSID != nil {
+		id, err := s.opts.FSID(fs)
+		if err != nil {
+			return &grantRefusal{err: fserr.E(op, fs, fserr.Permission, err)}
+		}
+		fsID = id
+	}
 	var grants []Grant
 	var bad error
 	for _, t := range tokens {
@@ -347,6 +372,15 @@ func (s *Server) checkGrants(r *http.Request, fs, method string, keys []string) 
 			continue
 		}
 		if g.FS != fs || !g.Allows(method) {
+			continue
+		}
+		if g.FSID != 0 && g.FSID != fsID {
+			// A grant of a filesystem since deleted and created again
+			// under this name (version 1 grants carry no id and pass
+			// on the name until they expire).
+			if bad == nil {
+				bad = fserr.Errorf(op, fserr.Permission, "blockserver: grant of filesystem %q id %d, which is now id %d", fs, g.FSID, fsID)
+			}
 			continue
 		}
 		grants = append(grants, g)

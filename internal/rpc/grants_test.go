@@ -61,7 +61,7 @@ func TestWriteGrantMaxAge(t *testing.T) {
 	sess := al.session.Load()
 	now := time.Now()
 	write := func(id uint64, issued time.Time) string {
-		return key.Sign(blockserver.Grant{FS: DefaultFS, Session: sess, Mode: blockserver.GrantWrite,
+		return key.Sign(blockserver.Grant{FS: DefaultFS, FSID: 1, Session: sess, Mode: blockserver.GrantWrite,
 			IDs: [][2]uint64{{id, id + 1}}, Expires: now.Add(-time.Second), Issued: issued})
 	}
 	// A young write grant is renewed, keeping its first issue time.
@@ -79,5 +79,13 @@ func TestWriteGrantMaxAge(t *testing.T) {
 	// Nor one without an issue time (a version 1 grant).
 	if _, err := renewOne(t, al, write(30, time.Time{}), 30); !fserr.Is(fserr.Permission, err) {
 		t.Fatalf("renew a write grant without an issue time: %v, want kind Permission", err)
+	}
+	// Nor one of another filesystem id: "default" deleted and created
+	// again (sessions and slice ids start over) is not the one it was
+	// issued for.
+	other := key.Sign(blockserver.Grant{FS: DefaultFS, FSID: 2, Session: sess, Mode: blockserver.GrantWrite,
+		IDs: [][2]uint64{{40, 41}}, Expires: now.Add(-time.Second), Issued: now})
+	if _, err := renewOne(t, al, other, 40); !fserr.Is(fserr.Permission, err) {
+		t.Fatalf("renew a grant of another filesystem id: %v, want kind Permission", err)
 	}
 }

@@ -244,7 +244,7 @@ func (s *Server) sendReadGrant(ctx context.Context, c *call, ino meta.Ino, ss []
 		return
 	}
 	now := time.Now()
-	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, Session: c.sessID, Ino: uint64(ino),
+	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, FSID: uint64(c.fs.ID()), Session: c.sessID, Ino: uint64(ino),
 		Mode: blockserver.GrantRead, IDs: ranges, Expires: now.Add(s.grantTTL()), Issued: now})
 	sendGrants(ctx, mdGrant, []string{tok})
 }
@@ -256,7 +256,7 @@ func (s *Server) sendWriteGrant(ctx context.Context, c *call, sess, lo, hi uint6
 		return
 	}
 	now := time.Now()
-	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, Session: sess, Mode: blockserver.GrantWrite,
+	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, FSID: uint64(c.fs.ID()), Session: sess, Mode: blockserver.GrantWrite,
 		IDs: [][2]uint64{{lo, hi}}, Expires: now.Add(s.grantTTL()), Issued: now})
 	sendGrants(ctx, mdGrant, []string{tok})
 }
@@ -289,9 +289,11 @@ func (s *Server) holdsOpen(fsName string, sess uint64, ino meta.Ino) bool {
 
 // renewGrants renews the grants a Heartbeat of session sess carries in
 // its metadata; the ones whose conditions no longer hold, or that are not
-// this session's, or write grants first issued more than
-// MaxWriteGrantAge ago, are dropped. A renewal keeps the first issue
-// time.
+// this session's or this filesystem's (by id: a filesystem deleted and
+// created again under its name starts its sessions and slice ids over),
+// or write grants first issued more than MaxWriteGrantAge ago, are
+// dropped, and so are version 1 grants, which name no filesystem id. A
+// renewal keeps the first issue time.
 func (s *Server) renewGrants(ctx context.Context, c *call, sess uint64) {
 	if !s.issuesGrants(c) {
 		return
@@ -306,7 +308,7 @@ func (s *Server) renewGrants(ctx context.Context, c *call, sess uint64) {
 	exp := now.Add(s.grantTTL())
 	for _, t := range old {
 		g, err := s.opts.Grants.Verify(t)
-		if err != nil || g.FS != c.fsName || g.Session != sess {
+		if err != nil || g.FS != c.fsName || g.FSID != uint64(c.fs.ID()) || g.Session != sess {
 			continue
 		}
 		switch g.Mode {
