@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+
+	pb "github.com/shoalfs/shoal/api/shoalv1"
 
 	"github.com/shoalfs/shoal/internal/blockserver"
 	"github.com/shoalfs/shoal/internal/fserr"
@@ -25,6 +28,7 @@ func grantEnv(t *testing.T) (*blockserver.GrantKey, *Conn, *server) {
 	}
 	srv := startServer(t, newBackend(t, mem.New()), ServerOptions{Grants: key, Tokens: map[string]Token{
 		"alice-token": {Uid: 1000, Gid: 1000},
+		"bob-token":   {Uid: 2000, Gid: 2000},
 		"admin-token": {Super: true},
 	}})
 	admin := dial(t, []string{srv.addr}, ClientOptions{Token: "admin-token"}).Meta()
@@ -87,5 +91,39 @@ func TestWriteGrantMaxAge(t *testing.T) {
 		IDs: [][2]uint64{{40, 41}}, Expires: now.Add(-time.Second), Issued: now})
 	if _, err := renewOne(t, al, other, 40); !fserr.Is(fserr.Permission, err) {
 		t.Fatalf("renew a grant of another filesystem id: %v, want kind Permission", err)
+	}
+}
+
+// TestResumeHoldsOnlyAccessible: Resume's open list is the client's word,
+// so an inode the caller may neither read nor write is not held for its
+// session: otherwise any user could keep another's unlinked file (and its
+// blocks) from being reclaimed for as long as its session lives.
+func TestResumeHoldsOnlyAccessible(t *testing.T) {
+	ctx := context.Background()
+	_, al, srv := grantEnv(t)
+	bob := dial(t, []string{srv.addr}, ClientOptions{Token: "bob-token"})
+	alice := meta.Identity{Uid: 1000, Gid: 1000}
+	admin := dial(t, []string{srv.addr}, ClientOptions{Token: "admin-token"}).Meta()
+	for _, name := range []string{"private", "shared"} {
+		mode := uint32(0o600)
+		if name == "shared" {
+			mode = 0o644
+		}
+		a, err := al.Meta().Create(ctx, alice, meta.RootIno, name, mode, os.O_RDWR, true)
+		ok(t, err, "alice creates "+name)
+		err = bob.invoke(ctx, "test.Resume", false, nil, callOpts{}, func(ctx context.Context, cc *grpc.ClientConn, sess uint64) error {
+			_, err := pb.NewSessionClient(cc).Resume(ctx, &pb.ResumeSessionRequest{Id: sess, Open: []uint64{uint64(a.Ino)}})
+			return err
+		})
+		ok(t, err, "bob resumes his session claiming "+name+" open")
+		ok(t, al.Meta().Unlink(ctx, alice, meta.RootIno, name), "alice unlinks "+name)
+		ok(t, al.Meta().Release(ctx, a.Ino), "alice releases "+name)
+		_, err = admin.GetAttr(ctx, a.Ino)
+		if name == "private" && !fserr.Is(fserr.NotExist, err) {
+			t.Errorf("alice's private file, unlinked and closed, after bob's Resume listed it: %v, want reclaimed (NotExist)", err)
+		}
+		if name == "shared" && err != nil {
+			t.Errorf("a file bob may read, listed in his Resume: %v, want held for his session", err)
+		}
 	}
 }

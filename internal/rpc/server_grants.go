@@ -150,28 +150,74 @@ func maySuper(op string, c *call) error {
 	return status.Errorf(codes.PermissionDenied, "rpc: %s needs a super-user token", op)
 }
 
-// resumeGrants rebuilds the grants of a resumed session from the client's
-// open inodes: writable where the caller may write the file now, readable
-// where it may read it. The open list is the client's word, so an inode
-// the caller may neither read nor write gets no grant: otherwise Resume
-// would open any file without a permission check (meta still holds it
-// for the session, which only delays its reclaim).
-func (s *Server) resumeGrants(ctx context.Context, c *call, id uint64, open []meta.Ino) {
-	g := s.adopt(c, id)
-	denied := map[meta.Ino]bool{}
+// resumeAccess filters a Resume's open list, which is the client's word,
+// to the inodes the caller may read or write now, and tells which it may
+// write. An inode it may do neither with is left out before meta holds
+// anything: otherwise Resume would open any file without a permission
+// check, and a hold on another user's unlinked file keeps it, and its
+// blocks, from being reclaimed for as long as the session lives. Only a
+// refusal (or an inode gone) drops an inode; any other error fails the
+// Resume, since dropping a legitimate handle's hold would let its file be
+// reclaimed under it.
+func (s *Server) resumeAccess(ctx context.Context, c *call, open []meta.Ino) ([]meta.Ino, map[meta.Ino]bool, error) {
+	writable := map[meta.Ino]bool{}
+	if c.super {
+		for _, ino := range open {
+			writable[ino] = true
+		}
+		return open, writable, nil
+	}
+	refused := func(err error) bool {
+		return fserr.Is(fserr.Permission, err) || fserr.Is(fserr.NotPermitted, err) || fserr.Is(fserr.NotExist, err)
+	}
+	decided := map[meta.Ino]bool{} // ino -> kept
+	kept := make([]meta.Ino, 0, len(open))
 	for _, ino := range open {
-		if denied[ino] {
-			continue
-		}
-		gr := g.open[ino]
-		if gr.handles == 0 {
-			gr.writable = c.super || c.fs.Access(ctx, c.id, ino, meta.AccessWrite) == nil
-			if !gr.writable && c.fs.Access(ctx, c.id, ino, meta.AccessRead) != nil {
-				denied[ino] = true
-				continue
+		keep, seen := decided[ino]
+		if !seen {
+			err := c.fs.Access(ctx, c.id, ino, meta.AccessWrite)
+			switch {
+			case err == nil:
+				keep, writable[ino] = true, true
+			case !refused(err):
+				return nil, nil, err
+			default:
+				err = c.fs.Access(ctx, c.id, ino, meta.AccessRead)
+				if err != nil && !refused(err) {
+					return nil, nil, err
+				}
+				keep = err == nil
+				if !keep && !fserr.Is(fserr.NotExist, err) {
+					// The owner keeps the hold on a file it made
+					// unreadable to itself (chmod 000 while open): it
+					// may chmod it back, so the hold gives it nothing
+					// new, and dropping it would reclaim the file under
+					// its handle.
+					a, err := c.fs.GetAttr(ctx, ino)
+					if err != nil && !refused(err) {
+						return nil, nil, err
+					}
+					keep = err == nil && a.Uid == c.id.Uid
+				}
 			}
+			decided[ino] = keep
 		}
+		if keep {
+			kept = append(kept, ino)
+		}
+	}
+	return kept, writable, nil
+}
+
+// resumeGrants rebuilds the grants of a resumed session from the open
+// inodes resumeAccess kept: writable where the caller may write the file
+// now, readable elsewhere.
+func (s *Server) resumeGrants(c *call, id uint64, open []meta.Ino, writable map[meta.Ino]bool) {
+	g := s.adopt(c, id)
+	for _, ino := range open {
+		gr := g.open[ino]
 		gr.handles++
+		gr.writable = writable[ino]
 		g.open[ino] = gr
 	}
 }
