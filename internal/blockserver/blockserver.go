@@ -95,6 +95,11 @@ type Options struct {
 	// SliceOf returns the slice id a block key names; keys it rejects are
 	// for trusted requests only. Nil: untrusted requests reach no block.
 	SliceOf func(key string) (uint64, bool)
+	// FSID returns the id of the filesystem a /v1/fs/<name>/ route names
+	// (meta's id, never 0); a grant carrying another id is refused, so a
+	// grant outlives neither its filesystem's deletion nor a new
+	// filesystem of the same name. Nil: grants are checked by name only.
+	FSID func(fsName string) (uint64, error)
 	// Now is the clock grants expire by (nil: time.Now).
 	Now func() time.Time
 	// Store maps a filesystem name from /v1/fs/<name>/... to its store.

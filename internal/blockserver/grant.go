@@ -24,9 +24,22 @@ import (
 //
 // Token format (one header value, no commas):
 //
-//	g1.<base64url payload>.<base64url HMAC-SHA256(key, "shoal block grant v1\n" || payload)>
-//	payload: mode byte, then uvarints: expiry (Unix ns), session, inode,
-//	         len(fs), fs bytes, number of ranges, then per range lo, hi-lo.
+//	g2.<base64url payload>.<base64url HMAC-SHA256(key, "shoal block grant v2\n" || payload)>
+//	payload: mode byte, then uvarints: expiry (Unix ns), first issue
+//	         (Unix ns), session, inode, len(fs), fs bytes, filesystem id,
+//	         number of ranges, then per range lo, hi-lo.
+//
+// The filesystem id (meta's id in the engine, never 0) tells a
+// filesystem from one deleted and created again under the same name,
+// whose slice ids start over: the block server checks it against the
+// store's (Options.FSID), so a grant of the old one reaches none of the
+// new one's blocks.
+//
+// The first issue time is carried unchanged through renewals, so meta can
+// refuse to renew a grant past a maximum age. Version 1 tokens (prefix
+// g1., context "shoal block grant v1\n", no first issue time) still
+// verify, with a zero Issued and FSID, until they expire (the block server
+// checks them by name only); Sign writes version 2.
 //
 // Session and inode are not checked here: they let meta renew a grant
 // (the holder shows the expired grant; meta renews it while the session
@@ -71,6 +84,11 @@ type Grant struct {
 	// IDs are half-open ranges [lo, hi) of slice ids.
 	IDs     [][2]uint64
 	Expires time.Time
+	// Issued is when meta first issued the grant, kept through renewals
+	// (zero in a version 1 token).
+	Issued time.Time
+	// FSID is the filesystem's id (0 in a version 1 token).
+	FSID uint64
 }
 
 // Covers reports whether slice id is in the grant's set.
@@ -99,8 +117,10 @@ const (
 	maxGrantToken  = 64 << 10
 	maxGrantRanges = 1 << 14
 	grantMACLen    = sha256.Size
-	grantPrefix    = "g1."
-	grantContext   = "shoal block grant v1\n"
+	grantPrefix    = "g2."
+	grantContext   = "shoal block grant v2\n"
+	grantPrefixV1  = "g1."
+	grantContextV1 = "shoal block grant v1\n"
 	// MinGrantKeyLen is the shortest secret NewGrantKey accepts.
 	MinGrantKeyLen = 32
 )
@@ -117,9 +137,13 @@ func NewGrantKey(secret []byte) (*GrantKey, error) {
 	return &GrantKey{secret: append([]byte(nil), secret...)}, nil
 }
 
-func (k *GrantKey) mac(payload []byte) []byte {
+func (k *GrantKey) mac(version int, payload []byte) []byte {
 	h := hmac.New(sha256.New, k.secret)
-	h.Write([]byte(grantContext))
+	if version == 1 {
+		h.Write([]byte(grantContextV1))
+	} else {
+		h.Write([]byte(grantContext))
+	}
 	h.Write(payload)
 	return h.Sum(nil)
 }
@@ -128,21 +152,21 @@ func (k *GrantKey) mac(payload []byte) []byte {
 func (k *GrantKey) Sign(g Grant) string {
 	p := encodeGrant(g)
 	enc := base64.RawURLEncoding
-	return grantPrefix + enc.EncodeToString(p) + "." + enc.EncodeToString(k.mac(p))
+	return grantPrefix + enc.EncodeToString(p) + "." + enc.EncodeToString(k.mac(2, p))
 }
 
 // Verify checks the MAC of token and returns its grant. Expiry, mode,
 // filesystem and slice ids are the caller's to check.
 func (k *GrantKey) Verify(token string) (Grant, error) {
 	const op = "blockserver.Verify"
-	p, mac, err := splitGrant(token)
+	v, p, mac, err := splitGrant(token)
 	if err != nil {
 		return Grant{}, err
 	}
-	if !hmac.Equal(mac, k.mac(p)) {
+	if !hmac.Equal(mac, k.mac(v, p)) {
 		return Grant{}, fserr.Errorf(op, fserr.Permission, "blockserver: grant signature does not match")
 	}
-	g, ok := decodeGrant(p)
+	g, ok := decodeGrant(v, p)
 	if !ok {
 		return Grant{}, fserr.Errorf(op, fserr.Permission, "blockserver: malformed grant")
 	}
@@ -152,49 +176,59 @@ func (k *GrantKey) Verify(token string) (Grant, error) {
 // ParseGrant decodes token without verifying it, for the holder, which
 // needs to know what a grant covers but not the key.
 func ParseGrant(token string) (Grant, error) {
-	p, _, err := splitGrant(token)
+	v, p, _, err := splitGrant(token)
 	if err != nil {
 		return Grant{}, err
 	}
-	g, ok := decodeGrant(p)
+	g, ok := decodeGrant(v, p)
 	if !ok {
 		return Grant{}, fserr.Errorf("blockserver.ParseGrant", fserr.Invalid, "blockserver: malformed grant")
 	}
 	return g, nil
 }
 
-func splitGrant(token string) (payload, mac []byte, err error) {
+func splitGrant(token string) (version int, payload, mac []byte, err error) {
 	const op = "blockserver.Verify"
 	bad := fserr.Errorf(op, fserr.Permission, "blockserver: malformed grant")
 	if len(token) > maxGrantToken {
-		return nil, nil, bad
+		return 0, nil, nil, bad
 	}
+	version = 2
 	rest, ok := strings.CutPrefix(token, grantPrefix)
 	if !ok {
-		return nil, nil, bad
+		if rest, ok = strings.CutPrefix(token, grantPrefixV1); !ok {
+			return 0, nil, nil, bad
+		}
+		version = 1
 	}
 	ps, ms, ok := strings.Cut(rest, ".")
 	if !ok {
-		return nil, nil, bad
+		return 0, nil, nil, bad
 	}
 	enc := base64.RawURLEncoding
 	if payload, err = enc.DecodeString(ps); err != nil {
-		return nil, nil, bad
+		return 0, nil, nil, bad
 	}
 	if mac, err = enc.DecodeString(ms); err != nil || len(mac) != grantMACLen {
-		return nil, nil, bad
+		return 0, nil, nil, bad
 	}
-	return payload, mac, nil
+	return version, payload, mac, nil
 }
 
 func encodeGrant(g Grant) []byte {
 	b := make([]byte, 0, 32+len(g.FS)+len(g.IDs)*6)
 	b = append(b, byte(g.Mode))
 	b = binary.AppendUvarint(b, uint64(g.Expires.UnixNano()))
+	var issued uint64
+	if !g.Issued.IsZero() {
+		issued = uint64(g.Issued.UnixNano())
+	}
+	b = binary.AppendUvarint(b, issued)
 	b = binary.AppendUvarint(b, g.Session)
 	b = binary.AppendUvarint(b, g.Ino)
 	b = binary.AppendUvarint(b, uint64(len(g.FS)))
 	b = append(b, g.FS...)
+	b = binary.AppendUvarint(b, g.FSID)
 	b = binary.AppendUvarint(b, uint64(len(g.IDs)))
 	for _, r := range g.IDs {
 		b = binary.AppendUvarint(b, r[0])
@@ -203,7 +237,7 @@ func encodeGrant(g Grant) []byte {
 	return b
 }
 
-func decodeGrant(b []byte) (Grant, bool) {
+func decodeGrant(version int, b []byte) (Grant, bool) {
 	var g Grant
 	if len(b) < 1 {
 		return g, false
@@ -221,6 +255,15 @@ func decodeGrant(b []byte) (Grant, bool) {
 		return v, true
 	}
 	exp, ok1 := next()
+	if version >= 2 {
+		issued, ok := next()
+		if !ok {
+			return g, false
+		}
+		if issued != 0 {
+			g.Issued = time.Unix(0, int64(issued))
+		}
+	}
 	sess, ok2 := next()
 	ino, ok3 := next()
 	fsLen, ok4 := next()
@@ -229,6 +272,13 @@ func decodeGrant(b []byte) (Grant, bool) {
 	}
 	g.Expires, g.Session, g.Ino = time.Unix(0, int64(exp)), sess, ino
 	g.FS, b = string(b[:fsLen]), b[fsLen:]
+	if version >= 2 {
+		id, ok := next()
+		if !ok {
+			return g, false
+		}
+		g.FSID = id
+	}
 	n, ok := next()
 	if !ok || n > maxGrantRanges {
 		return g, false
@@ -305,6 +355,14 @@ func (s *Server) checkGrants(r *http.Request, fs, method string, keys []string) 
 	if s.opts.Now != nil {
 		now = s.opts.Now()
 	}
+	var fsID uint64
+	if s.opts.FSID != nil {
+		id, err := s.opts.FSID(fs)
+		if err != nil {
+			return &grantRefusal{err: fserr.E(op, fs, fserr.Permission, err)}
+		}
+		fsID = id
+	}
 	var grants []Grant
 	var bad error
 	for _, t := range tokens {
@@ -314,6 +372,15 @@ func (s *Server) checkGrants(r *http.Request, fs, method string, keys []string) 
 			continue
 		}
 		if g.FS != fs || !g.Allows(method) {
+			continue
+		}
+		if g.FSID != 0 && g.FSID != fsID {
+			// A grant of a filesystem since deleted and created again
+			// under this name (version 1 grants carry no id and pass
+			// on the name until they expire).
+			if bad == nil {
+				bad = fserr.Errorf(op, fserr.Permission, "blockserver: grant of filesystem %q id %d, which is now id %d", fs, g.FSID, fsID)
+			}
 			continue
 		}
 		grants = append(grants, g)

@@ -267,6 +267,11 @@ func (fs *FS) sessionRecords(ctx context.Context) ([]idRecord, error) {
 	return out, err
 }
 
+// ID returns the filesystem's id in the engine (Config.ID): a filesystem
+// deleted and created again under its name gets a new one, so block
+// grants name it by id.
+func (fs *FS) ID() uint32 { return fs.cfg.ID }
+
 // Session returns the id of the FS's built-in session.
 func (fs *FS) Session() uint64 { return fs.own.id }
 

@@ -93,6 +93,7 @@ type Conn struct {
 		sync.Mutex
 		sess      uint64 // the session the batch was reserved under
 		next, end uint64
+		got       time.Time // when the batch was reserved
 	}
 	blocks struct {
 		sync.Mutex
@@ -549,7 +550,10 @@ func (c *Conn) heartbeat(ctx context.Context) {
 func (c *Conn) newSliceID(ctx context.Context) (uint64, error) {
 	c.ids.Lock()
 	defer c.ids.Unlock()
-	if c.ids.next < c.ids.end && c.ids.sess == c.session.Load() {
+	// A batch older than half MaxWriteGrantAge is dropped: its write
+	// grant would soon be past renewal, and a block written under it
+	// must still be synced under it.
+	if c.ids.next < c.ids.end && c.ids.sess == c.session.Load() && time.Since(c.ids.got) < MaxWriteGrantAge/2 {
 		id := c.ids.next
 		c.ids.next++
 		return id, nil
@@ -571,6 +575,6 @@ func (c *Conn) newSliceID(ctx context.Context) (uint64, error) {
 	if r.Hi <= r.Lo {
 		return 0, fserr.Errorf("rpc.NewSliceID", fserr.IO, "rpc: server allocated an empty id range [%d, %d)", r.Lo, r.Hi)
 	}
-	c.ids.sess, c.ids.next, c.ids.end = under, r.Lo+1, r.Hi
+	c.ids.sess, c.ids.next, c.ids.end, c.ids.got = under, r.Lo+1, r.Hi, time.Now()
 	return r.Lo, nil
 }

@@ -150,28 +150,74 @@ func maySuper(op string, c *call) error {
 	return status.Errorf(codes.PermissionDenied, "rpc: %s needs a super-user token", op)
 }
 
-// resumeGrants rebuilds the grants of a resumed session from the client's
-// open inodes: writable where the caller may write the file now, readable
-// where it may read it. The open list is the client's word, so an inode
-// the caller may neither read nor write gets no grant: otherwise Resume
-// would open any file without a permission check (meta still holds it
-// for the session, which only delays its reclaim).
-func (s *Server) resumeGrants(ctx context.Context, c *call, id uint64, open []meta.Ino) {
-	g := s.adopt(c, id)
-	denied := map[meta.Ino]bool{}
+// resumeAccess filters a Resume's open list, which is the client's word,
+// to the inodes the caller may read or write now, and tells which it may
+// write. An inode it may do neither with is left out before meta holds
+// anything: otherwise Resume would open any file without a permission
+// check, and a hold on another user's unlinked file keeps it, and its
+// blocks, from being reclaimed for as long as the session lives. Only a
+// refusal (or an inode gone) drops an inode; any other error fails the
+// Resume, since dropping a legitimate handle's hold would let its file be
+// reclaimed under it.
+func (s *Server) resumeAccess(ctx context.Context, c *call, open []meta.Ino) ([]meta.Ino, map[meta.Ino]bool, error) {
+	writable := map[meta.Ino]bool{}
+	if c.super {
+		for _, ino := range open {
+			writable[ino] = true
+		}
+		return open, writable, nil
+	}
+	refused := func(err error) bool {
+		return fserr.Is(fserr.Permission, err) || fserr.Is(fserr.NotPermitted, err) || fserr.Is(fserr.NotExist, err)
+	}
+	decided := map[meta.Ino]bool{} // ino -> kept
+	kept := make([]meta.Ino, 0, len(open))
 	for _, ino := range open {
-		if denied[ino] {
-			continue
-		}
-		gr := g.open[ino]
-		if gr.handles == 0 {
-			gr.writable = c.super || c.fs.Access(ctx, c.id, ino, meta.AccessWrite) == nil
-			if !gr.writable && c.fs.Access(ctx, c.id, ino, meta.AccessRead) != nil {
-				denied[ino] = true
-				continue
+		keep, seen := decided[ino]
+		if !seen {
+			err := c.fs.Access(ctx, c.id, ino, meta.AccessWrite)
+			switch {
+			case err == nil:
+				keep, writable[ino] = true, true
+			case !refused(err):
+				return nil, nil, err
+			default:
+				err = c.fs.Access(ctx, c.id, ino, meta.AccessRead)
+				if err != nil && !refused(err) {
+					return nil, nil, err
+				}
+				keep = err == nil
+				if !keep && !fserr.Is(fserr.NotExist, err) {
+					// The owner keeps the hold on a file it made
+					// unreadable to itself (chmod 000 while open): it
+					// may chmod it back, so the hold gives it nothing
+					// new, and dropping it would reclaim the file under
+					// its handle.
+					a, err := c.fs.GetAttr(ctx, ino)
+					if err != nil && !refused(err) {
+						return nil, nil, err
+					}
+					keep = err == nil && a.Uid == c.id.Uid
+				}
 			}
+			decided[ino] = keep
 		}
+		if keep {
+			kept = append(kept, ino)
+		}
+	}
+	return kept, writable, nil
+}
+
+// resumeGrants rebuilds the grants of a resumed session from the open
+// inodes resumeAccess kept: writable where the caller may write the file
+// now, readable elsewhere.
+func (s *Server) resumeGrants(c *call, id uint64, open []meta.Ino, writable map[meta.Ino]bool) {
+	g := s.adopt(c, id)
+	for _, ino := range open {
+		gr := g.open[ino]
 		gr.handles++
+		gr.writable = writable[ino]
 		g.open[ino] = gr
 	}
 }
@@ -192,6 +238,15 @@ func (s *Server) resumeGrants(ctx context.Context, c *call, id uint64, open []me
 // ServerOptions.GrantTTL is 0. The holder renews it, so this only bounds
 // how long a grant outlives the handle it was issued for.
 const DefaultGrantTTL = 15 * time.Minute
+
+// MaxWriteGrantAge bounds how long after its first issue a write grant is
+// renewed. A write grant is renewed while its session holds any inode
+// open for writing, which a long-lived mount may do for days; without a
+// bound one leaked token would write its ids for as long. Clients take a
+// fresh id batch (and with it a fresh grant) well within this age
+// (client.go, newSliceID). A version 1 grant carries no issue time and
+// is not renewed as a write grant.
+const MaxWriteGrantAge = time.Hour
 
 // maxRenew bounds the grants one Heartbeat renews.
 const maxRenew = 1024
@@ -234,8 +289,9 @@ func (s *Server) sendReadGrant(ctx context.Context, c *call, ino meta.Ino, ss []
 	if len(ranges) == 0 {
 		return
 	}
-	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, Session: c.sessID, Ino: uint64(ino),
-		Mode: blockserver.GrantRead, IDs: ranges, Expires: time.Now().Add(s.grantTTL())})
+	now := time.Now()
+	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, FSID: uint64(c.fs.ID()), Session: c.sessID, Ino: uint64(ino),
+		Mode: blockserver.GrantRead, IDs: ranges, Expires: now.Add(s.grantTTL()), Issued: now})
 	sendGrants(ctx, mdGrant, []string{tok})
 }
 
@@ -245,8 +301,9 @@ func (s *Server) sendWriteGrant(ctx context.Context, c *call, sess, lo, hi uint6
 	if !s.issuesGrants(c) || !s.holdsWritable(c.fsName, sess) {
 		return
 	}
-	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, Session: sess, Mode: blockserver.GrantWrite,
-		IDs: [][2]uint64{{lo, hi}}, Expires: time.Now().Add(s.grantTTL())})
+	now := time.Now()
+	tok := s.opts.Grants.Sign(blockserver.Grant{FS: c.fsName, FSID: uint64(c.fs.ID()), Session: sess, Mode: blockserver.GrantWrite,
+		IDs: [][2]uint64{{lo, hi}}, Expires: now.Add(s.grantTTL()), Issued: now})
 	sendGrants(ctx, mdGrant, []string{tok})
 }
 
@@ -278,7 +335,11 @@ func (s *Server) holdsOpen(fsName string, sess uint64, ino meta.Ino) bool {
 
 // renewGrants renews the grants a Heartbeat of session sess carries in
 // its metadata; the ones whose conditions no longer hold, or that are not
-// this session's, are dropped.
+// this session's or this filesystem's (by id: a filesystem deleted and
+// created again under its name starts its sessions and slice ids over),
+// or write grants first issued more than MaxWriteGrantAge ago, are
+// dropped, and so are version 1 grants, which name no filesystem id. A
+// renewal keeps the first issue time.
 func (s *Server) renewGrants(ctx context.Context, c *call, sess uint64) {
 	if !s.issuesGrants(c) {
 		return
@@ -289,10 +350,11 @@ func (s *Server) renewGrants(ctx context.Context, c *call, sess uint64) {
 		old = old[:maxRenew]
 	}
 	var out []string
-	exp := time.Now().Add(s.grantTTL())
+	now := time.Now()
+	exp := now.Add(s.grantTTL())
 	for _, t := range old {
 		g, err := s.opts.Grants.Verify(t)
-		if err != nil || g.FS != c.fsName || g.Session != sess {
+		if err != nil || g.FS != c.fsName || g.FSID != uint64(c.fs.ID()) || g.Session != sess {
 			continue
 		}
 		switch g.Mode {
@@ -301,7 +363,7 @@ func (s *Server) renewGrants(ctx context.Context, c *call, sess uint64) {
 				continue
 			}
 		case blockserver.GrantWrite:
-			if !s.holdsWritable(c.fsName, sess) {
+			if g.Issued.IsZero() || now.Sub(g.Issued) > MaxWriteGrantAge || !s.holdsWritable(c.fsName, sess) {
 				continue
 			}
 		default:

@@ -62,12 +62,18 @@ func (ss *sessionServer) Resume(ctx context.Context, r *pb.ResumeSessionRequest)
 	if !ss.s.ownsSession(ctx, c, r.Id) {
 		return nil, status.Errorf(codes.PermissionDenied, "rpc: session %d belongs to another user", r.Id)
 	}
+	// Only the inodes the caller may read or write are held, before meta
+	// holds anything.
+	open, writable, err := ss.s.resumeAccess(ctx, c, open)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	sess, err := c.fs.ResumeSession(ctx, r.Id, open)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	ss.s.putSession(c.fsName, sess)
-	ss.s.resumeGrants(ctx, c, r.Id, open)
+	ss.s.resumeGrants(c, r.Id, open, writable)
 	return ss.reply(ctx, sess, ss.s.opts.SessionTTL)
 }
 

@@ -191,6 +191,16 @@ func (r *registry) blockStore(name string) (objstore.Store, error) {
 	return st.store, nil
 }
 
+// blockFSID is blockserver.Options.FSID: the id of the filesystem whose
+// store blockStore serves under name.
+func (r *registry) blockFSID(name string) (uint64, error) {
+	st, err := r.get(context.Background(), name)
+	if err != nil {
+		return 0, err
+	}
+	return uint64(st.info.ID), nil
+}
+
 // list returns the registered filesystems, dropping from the process
 // any that were deleted.
 func (r *registry) list(ctx context.Context) []meta.FSInfo {

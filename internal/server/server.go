@@ -408,6 +408,7 @@ func New(cfg Config) (_ *Server, err error) {
 			Grants:    grants,
 			SliceOf:   blockfmt.SliceOfKey,
 			Store:     s.reg.blockStore,
+			FSID:      s.reg.blockFSID,
 			Logger:    cfg.Logger,
 		})
 		s.http = &http.Server{

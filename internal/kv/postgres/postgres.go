@@ -17,8 +17,9 @@
 // Round trips: writes are buffered and sent with the next read or with
 // COMMIT, in one pipelined batch, and BEGIN travels with the first
 // statement, so a transaction costs one round trip per read plus one for
-// the commit. A commit whose outcome is unknown (the connection broke)
-// is an error of kind IO and is not retried: it may have been applied.
+// the commit. A commit whose outcome is unknown (the connection broke,
+// or ctx ended after COMMIT was sent) is an error of kind IO, never a
+// bare context error, and is not retried: it may have been applied.
 //
 // Durability is the server's: a COMMIT that returned is durable as far
 // as the server's synchronous_commit promises, so the engine has no Sync.
@@ -220,21 +221,43 @@ func (e *Engine) run(ctx context.Context, op string, update bool, fn func(*txn) 
 		if errors.Is(err, kv.ErrConflict) {
 			return kv.ErrConflict
 		}
+		if outcomeUnknown(t.sendErr) {
+			// Checked before mapErr's verdict: a COMMIT on the wire
+			// when ctx ended (or the connection broke) may be applied
+			// by the server all the same, and a bare context error
+			// reads as "nothing happened". The cause is kept as text
+			// only, so errors.Is(err, context.Canceled) is false and
+			// the errno is EIO, not EINTR.
+			return fserr.E(op, fserr.IO, fmt.Errorf("kv/postgres: COMMIT sent but not answered (outcome unknown: it may have been applied): %v", t.sendErr))
+		}
 		return err
 	}
 	return nil
 }
 
+// outcomeUnknown reports whether a failed COMMIT batch may have been
+// applied: the server's answer was lost (no error from the server, and
+// pgx cannot promise nothing was sent), or the server died answering
+// (FATAL, PANIC). A server ERROR aborted the transaction: not applied.
+func outcomeUnknown(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Severity == "FATAL" || pe.Severity == "PANIC"
+	}
+	return !pgconn.SafeToRetry(err)
+}
+
 // txn is one attempt of a transaction, on one connection.
 type txn struct {
-	e      *Engine
-	ctx    context.Context
-	conn   *pgx.Conn
-	update bool
-	begin  string // the BEGIN statement, sent with the first batch
-	begun  bool
-	done   bool
-	failed error // the first failed statement's error: the transaction is dead
+	e       *Engine
+	ctx     context.Context
+	conn    *pgx.Conn
+	update  bool
+	begin   string // the BEGIN statement, sent with the first batch
+	begun   bool
+	done    bool
+	failed  error // the first failed statement's error: the transaction is dead
+	sendErr error // failed's cause as pgx returned it, before mapErr
 
 	writes []write // buffered, in order, sent with the next statement
 }
@@ -300,6 +323,7 @@ func (t *txn) send(sql string, args []any, scan func(pgx.Rows) error) error {
 		err = cerr
 	}
 	if err != nil {
+		t.sendErr = err
 		t.failed = t.e.mapErr(t.ctx, "kv/postgres", "", err)
 		return t.failed
 	}

@@ -2,10 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv"
@@ -93,6 +97,83 @@ func TestPostgres(t *testing.T) {
 		srv.Restart(t)
 		if err := put(); err != nil {
 			t.Fatalf("put after restart: %v", err)
+		}
+	})
+	t.Run("CommitCanceledOutcomeUnknown", func(t *testing.T) {
+		// A COMMIT already on the wire when ctx ends may still be
+		// applied by the server: the error must be kind IO (outcome
+		// unknown, retry under the request id), not the bare
+		// cancellation a caller takes for "nothing happened".
+		table := fmt.Sprintf("kv_%d", n.Add(1))
+		e, err := postgres.Open(context.Background(), srv.URL(""), postgres.Options{Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		// A synchronous standby that never comes holds every COMMIT
+		// after it is durable locally: cancelling then leaves it
+		// applied (PostgreSQL warns "the transaction has already
+		// committed locally") while the client has given up on the
+		// answer. The same happens without a standby whenever ctx ends
+		// between the server's commit and its answer.
+		c, err := pgx.Connect(context.Background(), srv.URL(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		exec := func(q string) {
+			t.Helper()
+			if _, err := c.Exec(context.Background(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		exec(`SET synchronous_commit = local`)
+		exec(`ALTER SYSTEM SET synchronous_standby_names = 'nobody'`)
+		exec(`SELECT pg_reload_conf()`)
+		defer func() {
+			exec(`ALTER SYSTEM RESET synchronous_standby_names`)
+			exec(`SELECT pg_reload_conf()`)
+		}()
+		for i := 0; ; i++ {
+			var v string
+			if err := c.QueryRow(context.Background(), `SHOW synchronous_standby_names`).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			if v == "nobody" {
+				break
+			}
+			if i == 100 {
+				t.Fatal("synchronous_standby_names not reloaded")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		err = e.Update(ctx, func(tx kv.Txn) error { return tx.Put([]byte("k"), []byte("v")) })
+		if !fserr.Is(fserr.IO, err) || errors.Is(err, context.Canceled) {
+			t.Fatalf("commit canceled in flight = %v, want kind IO (outcome unknown), not context.Canceled", err)
+		}
+		// And it was in fact applied: the reason the caller must not
+		// take it for a failure.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var got int
+			if err := c.QueryRow(context.Background(), `SELECT count(*) FROM `+table+` WHERE k = 'k'`).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the canceled commit never landed (the test's premise)")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		// A context ended before COMMIT is sent stays a cancellation.
+		ctx, cancel = context.WithCancel(context.Background())
+		err = e.Update(ctx, func(tx kv.Txn) error { cancel(); return tx.Put([]byte("k2"), []byte("v")) })
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("canceled before COMMIT = %v, want context.Canceled", err)
 		}
 	})
 	t.Run("Unreachable", func(t *testing.T) {
