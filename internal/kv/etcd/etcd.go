@@ -247,6 +247,12 @@ func (e *Engine) try(ctx context.Context, fn func(kv.Txn) error) error {
 		if ctx.Err() == nil && cctx.Err() != nil {
 			return fserr.E(op, fserr.IO, fmt.Errorf("kv/etcd: commit not answered within the commit timeout of %v (outcome unknown): %w", e.commitTimeout, err))
 		}
+		if ctx.Err() != nil {
+			// The commit may have been sent and applied: a bare context
+			// error would read as "not applied". The cause is kept as
+			// text so errors.Is(err, context.Canceled) stays false.
+			return fserr.E(op, fserr.IO, fmt.Errorf("kv/etcd: the caller's context ended (%v) after the commit was sent: outcome unknown", ctx.Err()))
+		}
 		return e.mapErr(ctx, op, "", err)
 	}
 	if !resp.Succeeded {
