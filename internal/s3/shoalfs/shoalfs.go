@@ -769,13 +769,15 @@ func (b *Backend) publish(ctx context.Context, op string, c *shoal.Client, bucke
 		return a, nil, err
 	}
 	// On a versioned bucket the version replaced is kept first.
-	vid, undo, err := b.keepLatest(ctx, op, c, bucket, key)
+	vid, undo, commit, err := b.keepLatest(ctx, op, c, bucket, key)
 	if err != nil {
 		return a, nil, err
 	}
 	defer func() {
 		if err != nil {
 			undo()
+		} else {
+			commit()
 		}
 	}()
 	m.VersionID = vid

@@ -285,11 +285,16 @@ func (b *Backend) store(op string, root *shoal.Client, bucket, key, src string, 
 // replaces the null version of a suspended bucket), drops a stored null
 // version the write replaces, and returns the new version's id and an
 // undo for a write that then fails. The caller holds the key's lock.
-func (b *Backend) keepLatest(ctx context.Context, op string, c *shoal.Client, bucket, key string) (vid string, undo func(), err error) {
-	undo = func() {}
+//
+// The stored null version a suspended bucket's write replaces is removed
+// only by commit, which the caller runs once the write is published: a
+// write that fails (a permission, a condition, an I/O error) must leave
+// the versions as they were.
+func (b *Backend) keepLatest(ctx context.Context, op string, c *shoal.Client, bucket, key string) (vid string, undo, commit func(), err error) {
+	undo, commit = func() {}, func() {}
 	state := b.versioning(ctx, bucket)
 	if state == "" || strings.HasSuffix(key, "/") {
-		return "", undo, nil
+		return "", undo, commit, nil
 	}
 	root := b.c.WithContext(ctx)
 	now := b.opts.Now()
@@ -301,16 +306,16 @@ func (b *Backend) keepLatest(ctx context.Context, op string, c *shoal.Client, bu
 		m := versionMeta(cur)
 		p, err := b.store(op, root, bucket, key, objPath(bucket, key), false, m, a.Mtime)
 		if err != nil {
-			return "", undo, err
+			return "", undo, commit, err
 		}
 		undo = func() { root.Remove(p) }
 	}
 	if state != "Enabled" {
 		if s, err := b.findStored(root, bucket, key, s3.NullVersion); err == nil && s != nil {
-			root.Remove(s.path)
+			commit = func() { root.Remove(s.path) }
 		}
 	}
-	return vid, undo, nil
+	return vid, undo, commit, nil
 }
 
 // canRead checks the requester may list the bucket, which reading its
@@ -434,10 +439,14 @@ func (b *Backend) DeleteVersion(ctx context.Context, id s3.Identity, bucket, key
 		return s3.ObjectInfo{}, err
 	}
 	if vid == "" {
-		// A delete marker becomes the latest version.
+		// A delete marker becomes the latest version. On a suspended
+		// bucket it replaces the stored null version, which goes only
+		// once the requester proved it may write and the marker is
+		// stored: a refused or failed delete changes no version.
+		dropNull := func() {}
 		if state == "Suspended" {
 			if s, err := b.findStored(root, bucket, key, s3.NullVersion); err == nil && s != nil {
-				root.Remove(s.path)
+				dropNull = func() { root.Remove(s.path) }
 			}
 		}
 		if hasCur {
@@ -466,6 +475,7 @@ func (b *Backend) DeleteVersion(ctx context.Context, id s3.Identity, bucket, key
 		if _, err := b.store(op, root, bucket, key, "", false, dm, now); err != nil {
 			return s3.ObjectInfo{}, err
 		}
+		dropNull()
 		return s3.ObjectInfo{Key: key, VersionID: dm.VersionID, DeleteMarker: true, LastModified: now}, nil
 	}
 	if err := b.canWrite(op, c, id, bucket); err != nil {
