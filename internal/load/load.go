@@ -30,6 +30,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -497,3 +498,21 @@ func (r *Runner) read(ctx context.Context, fsys FS, p string, lim *rate.Limiter)
 		}
 	}
 }
+
+// Unrooted adapts an io/fs-style FS, whose names have no leading slash
+// (a *shoal.Client's Stat, ReadDir and Open follow fs.ValidPath), to the
+// absolute names a Runner uses.
+func Unrooted(f FS) FS { return unrooted{f} }
+
+type unrooted struct{ f FS }
+
+func rel(name string) string {
+	if name = strings.TrimLeft(name, "/"); name == "" {
+		return "."
+	}
+	return name
+}
+
+func (u unrooted) Stat(name string) (fs.FileInfo, error)      { return u.f.Stat(rel(name)) }
+func (u unrooted) ReadDir(name string) ([]fs.DirEntry, error) { return u.f.ReadDir(rel(name)) }
+func (u unrooted) Open(name string) (fs.File, error)          { return u.f.Open(rel(name)) }
