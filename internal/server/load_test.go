@@ -3,6 +3,10 @@ package server_test
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"net"
 	"testing"
 	"time"
@@ -16,9 +20,9 @@ import (
 // store, each its own server.Server.
 type loadCluster struct {
 	metaDir, metaAddr, store string
-	stopMeta          func() error
-	workerURLs        []string
-	stopWorker        []func() error
+	stopMeta                 func() error
+	workerURLs               []string
+	stopWorker               []func() error
 }
 
 func startLoadCluster(t *testing.T) *loadCluster {
@@ -82,6 +86,14 @@ func TestLoadTwoWorkers(t *testing.T) {
 	lc := startLoadCluster(t)
 	c := dial(t, lc.metaAddr)
 	paths := writeTree(t, c, 40, 20000)
+	// A file whose blocks are deleted under it.
+	before := storeFiles(t, lc.store)
+	must(t, c.WriteFile("ds/bad", bytes.Repeat([]byte{'b'}, 1<<20), 0o644))
+	for f := range storeFiles(t, lc.store) {
+		if !before[f] {
+			must(t, os.Remove(f))
+		}
+	}
 	// Wait for both leases so the ring has both workers.
 	rg, _ := ring.New(ring.Default(), []string{"w1", "w2"})
 	j, err := c.SubmitLoad("/ds", shoal.LoadOptions{})
@@ -90,17 +102,19 @@ func TestLoadTwoWorkers(t *testing.T) {
 		t.Fatalf("resubmit: %+v %v", again, err)
 	}
 	j = waitLoad(t, c, j.ID, 30*time.Second)
-	if j.State != shoal.LoadSucceeded || j.Files != 40 || j.DoneFiles != 40 || j.DoneBytes != 40*20000 || j.FailedFiles != 0 {
+	if j.State != shoal.LoadFailed || j.Files != 41 || j.DoneFiles != 40 || j.DoneBytes != 40*20000 || j.FailedFiles != 1 ||
+		len(j.Failures) != 1 || j.Failures[0].Path != "/ds/bad" || !strings.Contains(j.Failures[0].Err, "no such file") {
 		t.Fatalf("job: %+v", j)
 	}
+	t.Logf("failure: %+v", j.Failures[0])
 	owned := map[string]int64{}
-	for _, p := range paths {
+	for _, p := range append(paths, "/ds/bad") {
 		id, _ := rg.Place(p)
 		owned[id]++
 	}
 	got := map[string]int64{}
 	for _, w := range j.Workers {
-		got[w.ID] = w.DoneFiles
+		got[w.ID] = w.DoneFiles + w.FailedFiles
 	}
 	if got["w1"] != owned["w1"] || got["w2"] != owned["w2"] || owned["w1"] == 0 || owned["w2"] == 0 {
 		t.Fatalf("done per worker %v, owned on the ring %v", got, owned)
@@ -176,4 +190,16 @@ func TestLoadStop(t *testing.T) {
 	if a.DoneFiles != b.DoneFiles || b.DoneFiles >= 40 {
 		t.Fatalf("still loading after stop: %d then %d files", a.DoneFiles, b.DoneFiles)
 	}
+}
+
+func storeFiles(t *testing.T, store string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	filepath.WalkDir(strings.TrimPrefix(store, "file://"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out[p] = true
+		}
+		return nil
+	})
+	return out
 }
