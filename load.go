@@ -27,59 +27,68 @@ const (
 type LoadOptions struct {
 	// Bandwidth bounds each worker's reads for the job, in bytes/s (0:
 	// no bound).
-	Bandwidth int64
+	Bandwidth int64 `json:"bandwidth"`
 	// Verify reads every file a second time (from the cache the first
 	// read filled) and fails the file when the two reads' lengths or
 	// CRC32Cs differ, or the length is not the size the walk found.
-	Verify bool
+	Verify bool `json:"verify"`
 	// SkipCached skips files the owning worker's cache already holds.
-	SkipCached bool
+	SkipCached bool `json:"skip_cached"`
 }
 
 // LoadFailure is one file a job could not load, with the error its
 // worker got from the store.
 type LoadFailure struct {
-	Path, Err, Worker string
+	Path   string `json:"path"`
+	Err    string `json:"err"`
+	Worker string `json:"worker"`
 }
 
 // LoadWorkerProgress is one worker's part of a job.
 type LoadWorkerProgress struct {
-	ID                                              string
-	DoneFiles, DoneBytes, SkippedFiles, FailedFiles int64
-	Updated                                         time.Time
+	ID           string    `json:"id"`
+	DoneFiles    int64     `json:"done_files"`
+	DoneBytes    int64     `json:"done_bytes"`
+	SkippedFiles int64     `json:"skipped_files"`
+	FailedFiles  int64     `json:"failed_files"`
+	Updated      time.Time `json:"updated"`
 }
 
 // LoadJob is a load job's progress. A job prefetches every regular file
 // under Path into the workers' caches (docs/datasets.md, "Load jobs").
 type LoadJob struct {
-	ID      string // "load-N", stable
-	Path    string
-	Options LoadOptions
-	State   LoadState
-	Created time.Time
-	Ended   time.Time // zero while running
+	ID      string      `json:"id"` // "load-N", stable
+	Path    string      `json:"path"`
+	Options LoadOptions `json:"options"`
+	State   LoadState   `json:"state"`
+	Created time.Time   `json:"created"`
+	Ended   time.Time   `json:"ended,omitzero"` // zero while running
 	// Listed is set once the walk of Path completed: Files and Bytes are
 	// then the job's totals, before that what the walk found so far.
-	Listed       bool
-	Files, Bytes int64
+	Listed bool  `json:"listed"`
+	Files  int64 `json:"files"`
+	Bytes  int64 `json:"bytes"`
 	// DoneFiles and DoneBytes count the files loaded (SkippedFiles of
 	// them skipped as cached), FailedFiles those that failed.
-	DoneFiles, DoneBytes, SkippedFiles, FailedFiles int64
+	DoneFiles    int64 `json:"done_files"`
+	DoneBytes    int64 `json:"done_bytes"`
+	SkippedFiles int64 `json:"skipped_files"`
+	FailedFiles  int64 `json:"failed_files"`
 	// Failures are the first failures by path (at most 100 per worker
 	// are kept in full; FailedFiles counts them all).
-	Failures []LoadFailure
-	Workers  []LoadWorkerProgress
+	Failures []LoadFailure        `json:"failures"`
+	Workers  []LoadWorkerProgress `json:"workers"`
 	// Err says why the job failed as a whole (its path could not be
 	// listed).
-	Err string
+	Err string `json:"err,omitempty"`
 }
 
 func loadJobOf(j meta.LoadJob) LoadJob {
-	out := LoadJob{ID: j.ID, Path: j.Path, Options: LoadOptions(j.Options), State: j.State, Created: j.Created,
+	out := LoadJob{ID: j.ID, Path: j.Path, Options: LoadOptions{Bandwidth: j.Options.Bandwidth, Verify: j.Options.Verify, SkipCached: j.Options.SkipCached}, State: j.State, Created: j.Created,
 		Ended: j.Ended, Listed: j.Listed, Files: j.Files, Bytes: j.Bytes, DoneFiles: j.DoneFiles, DoneBytes: j.DoneBytes,
 		SkippedFiles: j.SkippedFiles, FailedFiles: j.FailedFiles, Err: j.Err}
 	for _, f := range j.Failures {
-		out.Failures = append(out.Failures, LoadFailure(f))
+		out.Failures = append(out.Failures, LoadFailure{Path: f.Path, Err: f.Err, Worker: f.Worker})
 	}
 	for _, w := range j.Workers {
 		out.Workers = append(out.Workers, LoadWorkerProgress{ID: w.ID, DoneFiles: w.DoneFiles, DoneBytes: w.DoneBytes,
@@ -151,7 +160,7 @@ func (c *Client) SubmitLoad(name string, o LoadOptions) (LoadJob, error) {
 	if err != nil {
 		return LoadJob{}, err
 	}
-	j, _, err := l.SubmitLoad(c.ctx, n, meta.LoadOptions(o))
+	j, _, err := l.SubmitLoad(c.ctx, n, meta.LoadOptions{Bandwidth: o.Bandwidth, Verify: o.Verify, SkipCached: o.SkipCached})
 	if err != nil {
 		return LoadJob{}, wrap(op, n, err)
 	}

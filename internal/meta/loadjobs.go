@@ -807,3 +807,16 @@ func (fs *FS) PurgeLoadFiles(ctx context.Context, id string, limit int) (int, er
 	})
 	return deleted, wrap(op, id, err)
 }
+
+// MarshalText writes the state's name, so JSON carries "running".
+func (s LoadState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText is MarshalText's inverse.
+func (s *LoadState) UnmarshalText(b []byte) error {
+	v, ok := ParseLoadState(string(b))
+	if !ok {
+		return fmt.Errorf("meta: unknown load state %q", b)
+	}
+	*s = v
+	return nil
+}
