@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	shoal "github.com/shoalfs/shoal"
 	"github.com/shoalfs/shoal/internal/load"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/ring"
@@ -17,7 +16,9 @@ import (
 // filesystem, reading through a shoal.Client dialled to the meta servers
 // (its own meta role in `shoal server`), so every block it loads goes
 // through the worker that owns it on the ring, as any client's read
-// does. The jobs and the member list come over the same API. A filesystem
+// does. The client comes from Config.LoadClient (internal/cli gives
+// shoal.Dial): this package cannot import the SDK, whose own tests run
+// servers. The jobs and the member list come over the same API. A filesystem
 // created later gets its runner within loadFSRefresh.
 
 const loadFSRefresh = 10 * time.Second
@@ -28,16 +29,21 @@ type loadRunners struct {
 }
 
 type loadRunner struct {
-	r      *load.Runner
-	client *shoal.Client
-	conn   *rpc.Conn
+	r           *load.Runner
+	closeClient func() error
+	conn        *rpc.Conn
 }
 
 func (lr *loadRunner) close() {
 	lr.r.Close()
-	lr.client.Close()
+	lr.closeClient()
 	lr.conn.Close()
 }
+
+// LoadClient opens the client a worker's load jobs of filesystem fsName
+// read through, at the meta servers addrs (comma-separated) with token:
+// view returns it for a context, closeFn closes it.
+type LoadClient func(ctx context.Context, addrs, fsName, token string) (view func(context.Context) load.FS, closeFn func() error, err error)
 
 // loadToken is what the worker's clients present: the peer token, else a
 // super token of the process's own tokens file (`shoal server`), else
@@ -89,8 +95,7 @@ func (s *Server) startRunner(ctx context.Context, name string) (*loadRunner, err
 		return nil, err
 	}
 	jobs, _ := conn.Meta().(meta.Loader)
-	c, err := shoal.Dial(ctx, strings.Join(s.loadAddrs(), ","), shoal.WithFS(name), shoal.WithToken(tok),
-		shoal.WithLogger(s.cfg.Logger))
+	view, closeFn, err := s.cfg.LoadClient(ctx, strings.Join(s.loadAddrs(), ","), name, tok)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -99,7 +104,7 @@ func (s *Server) startRunner(ctx context.Context, name string) (*loadRunner, err
 	r, err := load.New(load.Config{
 		Worker: s.workerID,
 		Jobs:   jobs,
-		FS:     func(ctx context.Context) load.FS { return load.Unrooted(c.WithContext(ctx)) },
+		FS:     view,
 		Members: func(ctx context.Context) (ring.Params, []string, error) {
 			m, err := cc.Members(ctx, false)
 			if err != nil {
@@ -116,16 +121,20 @@ func (s *Server) startRunner(ctx context.Context, name string) (*loadRunner, err
 		Logger: s.cfg.Logger,
 	})
 	if err != nil {
-		c.Close()
+		closeFn()
 		conn.Close()
 		return nil, err
 	}
 	r.Start()
-	return &loadRunner{r: r, client: c, conn: conn}, nil
+	return &loadRunner{r: r, closeClient: closeFn, conn: conn}, nil
 }
 
 // loadLoop keeps a runner on every filesystem until ctx ends.
 func (s *Server) loadLoop(ctx context.Context) {
+	if s.cfg.LoadClient == nil {
+		s.log.Info("server: this worker runs no load jobs (no Config.LoadClient)")
+		return
+	}
 	defer func() {
 		s.loadMu.Lock()
 		defer s.loadMu.Unlock()

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	shoal "github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/load"
 	"github.com/shoalfs/shoal/internal/ring"
 	"github.com/shoalfs/shoal/internal/server"
 )
@@ -42,7 +44,7 @@ func startLoadCluster(t *testing.T) *loadCluster {
 	lc.metaAddr, lc.stopMeta = m.Addr(), stop
 	for i, a := range addrs {
 		_, stop := start(t, server.Config{Roles: server.RoleWorker, StoreURL: store, WorkerListen: a, MetaAddrs: []string{lc.metaAddr},
-			WorkerID: fmt.Sprintf("w%d", i+1), LeaseTTL: time.Second, LoadPoll: 100 * time.Millisecond})
+			WorkerID: fmt.Sprintf("w%d", i+1), LeaseTTL: time.Second, LoadPoll: 100 * time.Millisecond, LoadClient: loadClient})
 		lc.stopWorker = append(lc.stopWorker, stop)
 	}
 	return lc
@@ -202,4 +204,13 @@ func storeFiles(t *testing.T, store string) map[string]bool {
 		return nil
 	})
 	return out
+}
+
+// loadClient is what internal/cli gives server.Config.LoadClient.
+func loadClient(ctx context.Context, addrs, fsName, token string) (func(context.Context) load.FS, func() error, error) {
+	c, err := shoal.Dial(ctx, addrs, shoal.WithFS(fsName), shoal.WithToken(token))
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(ctx context.Context) load.FS { return load.Unrooted(c.WithContext(ctx)) }, c.Close, nil
 }

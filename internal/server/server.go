@@ -187,6 +187,9 @@ type Config struct {
 	// WebOptional makes a WebListen address already in use disable the
 	// console with a warning instead of failing the server.
 	WebOptional bool
+	// LoadClient opens the client the worker role's load jobs read
+	// through (load.go); nil runs none. The CLI gives shoal.Dial.
+	LoadClient LoadClient
 	// LoadCache answers the worker's load jobs' --skip-cached (nil:
 	// nothing is cached; the dataset cache provides one).
 	LoadCache load.CacheChecker
