@@ -25,6 +25,8 @@ type loadCluster struct {
 	stopMeta                 func() error
 	workerURLs               []string
 	stopWorker               []func() error
+	meta                     *server.Server
+	workers                  []*server.Server
 }
 
 func startLoadCluster(t *testing.T) *loadCluster {
@@ -41,11 +43,11 @@ func startLoadCluster(t *testing.T) *loadCluster {
 		ln.Close()
 	}
 	m, stop := start(t, server.Config{Roles: server.RoleMeta, DataDir: lc.metaDir, StoreURL: store, WorkerURLs: lc.workerURLs})
-	lc.metaAddr, lc.stopMeta = m.Addr(), stop
+	lc.metaAddr, lc.stopMeta, lc.meta = m.Addr(), stop, m
 	for i, a := range addrs {
-		_, stop := start(t, server.Config{Roles: server.RoleWorker, StoreURL: store, WorkerListen: a, MetaAddrs: []string{lc.metaAddr},
+		w, stop := start(t, server.Config{Roles: server.RoleWorker, StoreURL: store, WorkerListen: a, MetaAddrs: []string{lc.metaAddr},
 			WorkerID: fmt.Sprintf("w%d", i+1), LeaseTTL: time.Second, LoadPoll: 100 * time.Millisecond, LoadClient: loadClient})
-		lc.stopWorker = append(lc.stopWorker, stop)
+		lc.stopWorker, lc.workers = append(lc.stopWorker, stop), append(lc.workers, w)
 	}
 	return lc
 }
@@ -120,6 +122,19 @@ func TestLoadTwoWorkers(t *testing.T) {
 	}
 	if got["w1"] != owned["w1"] || got["w2"] != owned["w2"] || owned["w1"] == 0 || owned["w2"] == 0 {
 		t.Fatalf("done per worker %v, owned on the ring %v", got, owned)
+	}
+	// Metrics: the job by state at meta, the files by worker.
+	if v, _ := sample(t, lc.meta, "shoal_load_jobs", map[string]string{"state": "failed"}); v != 1 {
+		t.Errorf("shoal_load_jobs{state=failed} = %v", v)
+	}
+	var files, fails float64
+	for _, w := range lc.workers {
+		v, _ := sample(t, w, "shoal_load_files_total", nil)
+		f, _ := sample(t, w, "shoal_load_failures_total", nil)
+		files, fails = files+v, fails+f
+	}
+	if files != 40 || fails != 1 {
+		t.Errorf("workers' shoal_load_files_total %v, failures %v", files, fails)
 	}
 	if l, err := c.ListLoads(false); err != nil || len(l) != 1 || l[0].ID != j.ID {
 		t.Fatalf("list: %+v %v", l, err)
