@@ -119,6 +119,7 @@ type core struct {
 	tables  tables         // KV tables (table.go); nil for test clients without them
 
 	appendMu sync.Mutex // serializes O_APPEND writes in this client
+	loads    localLoads // OpenLocal's in-process load jobs (load.go)
 
 	closed  atomic.Bool
 	stopGC  context.CancelFunc
@@ -304,6 +305,7 @@ func (c *Client) Close() error {
 	}
 	co.stopGC()
 	co.gcDone.Wait()
+	co.stopLoads()
 	var errs []error
 	errs = append(errs, co.data.Close(), co.meta.Close())
 	for _, fn := range co.closers {

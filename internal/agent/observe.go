@@ -144,7 +144,7 @@ func (a *Agent) clientsReady(ctx context.Context) error {
 // buffer opcodes change only the agent's own state.
 var agentReads = map[uint16]bool{
 	OpPing: true, OpBuild: true, OpAttach: true, OpStop: true, OpSetOpt: true,
-	OpStatFS: true, OpStat: true, OpReadlink: true, OpRealpath: true, OpGetXattr: true, OpListXattr: true,
+	OpLoadProgress: true, OpStatFS: true, OpStat: true, OpReadlink: true, OpRealpath: true, OpGetXattr: true, OpListXattr: true,
 	OpListDir: true, OpOpenDir: true, OpReadDir: true, OpCloseDir: true, OpOpen: true, OpClose: true,
 	OpPread: true, OpPreadIov: true, OpPreadv: true, OpFstat: true, OpIovReg: true, OpIovUnreg: true,
 	OpShareFH: true, OpOpenFH: true, OpReadFile: true, OpStats: true,

@@ -151,6 +151,9 @@ var opTable = [...]opSpec{
 	OpKVUnorderedScanners: {name: "kv_unordered_scanners", fn: opKVUnorderedScanners},
 	OpKVNext:              {name: "kv_next", fn: opKVNext},
 	OpKVCloseScanner:      {name: "kv_close_scanner", fn: opKVCloseScanner},
+	OpLoadSubmit:          {name: "load_submit", fn: opLoadSubmit},
+	OpLoadProgress:        {name: "load_progress", fn: opLoadProgress},
+	OpLoadStop:            {name: "load_stop", fn: opLoadStop},
 }
 
 // lookupOp returns the row of op, or nil for an unknown opcode.

@@ -117,6 +117,9 @@ const (
 	OpKVUnorderedScanners = 94 // table, max split count, scan options -> n, n x scanner
 	OpKVNext              = 95 // scanner, max records -> n, n x (hash, sort, value) (0: end)
 	OpKVCloseScanner      = 96 // scanner
+	OpLoadSubmit          = 97 // path, bandwidth, verify, skip cached -> job JSON
+	OpLoadProgress        = 98 // job id or path -> job JSON
+	OpLoadStop            = 99 // job id or path -> job JSON
 )
 
 // errBadFrame reports a request that does not decode; its errno is

@@ -126,6 +126,8 @@ var layers = []struct {
 	{"internal/console", 45},
 	{"internal/fusefs", 50},
 	{".", 40}, // the public SDK
+	// load jobs' executor: below the SDK, which runs jobs in-process over OpenLocal
+	{"internal/load", 38},
 	{"internal/inproc", 36},
 	{"internal/rpc", 35},
 	{"internal/metrics", 33}, // above data, kv and objstore: it wraps stores, reads engines and caches

@@ -78,6 +78,7 @@ func New() *cobra.Command {
 	root.AddCommand(newStatusCmd())
 	root.AddCommand(newAgentCmd())
 	root.AddCommand(newKVCmd())
+	root.AddCommand(newLoadCmd())
 	root.AddCommand(newMountCmd(), newUmountCmd())
 
 	return root

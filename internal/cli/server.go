@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -8,8 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	shoal "github.com/shoalfs/shoal"
+
 	"github.com/shoalfs/shoal/internal/bench"
 	"github.com/shoalfs/shoal/internal/console"
+	"github.com/shoalfs/shoal/internal/load"
 	"github.com/shoalfs/shoal/internal/server"
 )
 
@@ -153,6 +157,7 @@ func newServerCmd(role serveRole) *cobra.Command {
 		// this machine) only disables it; an address asked for must work.
 		cfg.WebOptional = !cmd.Flags().Changed("web-listen")
 		cfg.Console = newConsole
+		cfg.LoadClient = loadClient
 		s3FromEnv(cmd, &cfg.S3)
 		cfg.S3.Handler = s3Handler(&cfg.S3, cfg.Logger)
 		srv, err := server.New(cfg)
@@ -197,4 +202,14 @@ func newConsole(c server.ConsoleConfig) (server.Console, error) {
 			Metrics: c.Metrics,
 		},
 	})
+}
+
+// loadClient is server.Config.LoadClient: the worker's load jobs read
+// through a shoal.Client dialled to the meta servers, as any client does.
+func loadClient(ctx context.Context, addrs, fsName, token string) (func(context.Context) load.FS, func() error, error) {
+	c, err := shoal.Dial(ctx, addrs, shoal.WithFS(fsName), shoal.WithToken(token))
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(ctx context.Context) load.FS { return load.Unrooted(c.WithContext(ctx)) }, c.Close, nil
 }

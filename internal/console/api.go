@@ -50,6 +50,9 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /api/s3/buckets", c.authed(c.s3Buckets))
 	m.HandleFunc("GET /api/s3/keys", c.authed(c.s3Keys))
 	m.HandleFunc("GET /api/workers", c.authed(c.workers))
+	m.HandleFunc("GET /api/loads", c.authed(c.loads))
+	m.HandleFunc("POST /api/loads/submit", c.authed(c.loadSubmit))
+	m.HandleFunc("POST /api/loads/stop", c.authed(c.loadStop))
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fserr.Errorf("console", fserr.NotFound, "console: no API %s %s", r.Method, r.URL.Path))
 	})
@@ -791,4 +794,69 @@ func (c *Console) workers(w http.ResponseWriter, r *http.Request, s *session) er
 		out = append(out, wo)
 	}
 	return writeOK(w, map[string]any{"workers": out})
+}
+
+// loads lists the filesystem's load jobs with their progress; the page
+// polls it for live progress.
+func (c *Console) loads(w http.ResponseWriter, r *http.Request, s *session) error {
+	cl, err := fsClient(r, s, r.URL.Query().Get("fs"))
+	if err != nil {
+		return err
+	}
+	js, err := cl.ListLoads(false)
+	if err != nil {
+		return err
+	}
+	if js == nil {
+		js = []shoal.LoadJob{}
+	}
+	return writeOK(w, js)
+}
+
+type loadBody struct {
+	FS         string `json:"fs"`
+	Path       string `json:"path"`
+	ID         string `json:"id"`
+	Bandwidth  int64  `json:"bandwidth"`
+	Verify     bool   `json:"verify"`
+	SkipCached bool   `json:"skip_cached"`
+}
+
+// loadSubmit starts a job as the session's token: the server lets only
+// a super token submit.
+func (c *Console) loadSubmit(w http.ResponseWriter, r *http.Request, s *session) error {
+	var b loadBody
+	if err := readBody(r, &b); err != nil {
+		return err
+	}
+	cl, err := fsClient(r, s, b.FS)
+	if err != nil {
+		return err
+	}
+	j, err := cl.SubmitLoad(b.Path, shoal.LoadOptions{Bandwidth: b.Bandwidth, Verify: b.Verify, SkipCached: b.SkipCached})
+	if err != nil {
+		return err
+	}
+	return writeOK(w, j)
+}
+
+// loadStop stops job id (or the job of path), super token only.
+func (c *Console) loadStop(w http.ResponseWriter, r *http.Request, s *session) error {
+	var b loadBody
+	if err := readBody(r, &b); err != nil {
+		return err
+	}
+	cl, err := fsClient(r, s, b.FS)
+	if err != nil {
+		return err
+	}
+	ref := b.ID
+	if ref == "" {
+		ref = b.Path
+	}
+	j, err := cl.StopLoad(ref)
+	if err != nil {
+		return err
+	}
+	return writeOK(w, j)
 }

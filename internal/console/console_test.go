@@ -11,9 +11,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	shoal "github.com/shoalfs/shoal"
 	"github.com/shoalfs/shoal/internal/console"
+	"github.com/shoalfs/shoal/internal/load"
 	"github.com/shoalfs/shoal/internal/rpc"
 	"github.com/shoalfs/shoal/internal/server"
 )
@@ -36,6 +38,8 @@ func start(t *testing.T, tokens map[string]rpc.Token) *server.Server {
 		Console:      forServer,
 		Tokens:       tokens,
 		GCInterval:   -1,
+		LoadClient:   loadClient,
+		LoadPoll:     100 * time.Millisecond,
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -51,6 +55,15 @@ func start(t *testing.T, tokens map[string]rpc.Token) *server.Server {
 		}
 	})
 	return srv
+}
+
+// loadClient is server.Config.LoadClient, as internal/cli sets it.
+func loadClient(ctx context.Context, addrs, fsName, token string) (func(context.Context) load.FS, func() error, error) {
+	c, err := shoal.Dial(ctx, addrs, shoal.WithFS(fsName), shoal.WithToken(token))
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(ctx context.Context) load.FS { return load.Unrooted(c.WithContext(ctx)) }, c.Close, nil
 }
 
 // forServer is server.Config.Console, as internal/cli sets it.

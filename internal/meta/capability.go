@@ -134,3 +134,21 @@ type Locker interface {
 	// l, or a Lock of Type Unlock when none does.
 	GetLock(ctx context.Context, ino Ino, l Lock) (Lock, error)
 }
+
+// Loader keeps load jobs (see loadjobs.go): users submit, watch and stop
+// them; workers walk their paths and report what they loaded. Its calls
+// act as no identity: the rpc server lets only a super token submit,
+// stop or report.
+type Loader interface {
+	SubmitLoad(ctx context.Context, path string, o LoadOptions) (LoadJob, bool, error)
+	LoadJob(ctx context.Context, id string) (LoadJob, error)
+	LoadJobOfPath(ctx context.Context, path string) (LoadJob, error)
+	LoadJobs(ctx context.Context, running bool) ([]LoadJob, error)
+	StopLoad(ctx context.Context, id string) (LoadJob, error)
+	AddLoadFiles(ctx context.Context, id string, files []LoadFile, w LoadWalk) (LoadState, error)
+	LoadFiles(ctx context.Context, id, after string, limit int) ([]LoadFile, error)
+	ReportLoad(ctx context.Context, id, worker string, done []LoadDone) (LoadState, bool, error)
+	PurgeLoadFiles(ctx context.Context, id string, limit int) (int, error)
+}
+
+var _ Loader = (*FS)(nil)

@@ -6,7 +6,7 @@
 // kv.Engine. Service is composed of Namespace, Handles, Chunks and
 // Reclaimer; the optional capabilities a backend may add (NameLister,
 // Cloner, Publisher, Checker, Syncer, PathCreator, OpenReader,
-// InlineWriter, Locker) are declared in capability.go, and docs/architecture.md
+// InlineWriter, Locker, Loader) are declared in capability.go, and docs/architecture.md
 // tables which backend offers which.
 //
 // Every namespace operation is one engine transaction, so the invariants
@@ -61,6 +61,9 @@
 //	                  in sess on [start, value's end]: type, pid (locks.go)
 //	P sess ino        sess holds a lock on ino (cleanSession drops them)
 //	H                 the garbage collector's claim: owner, expiry (gcclaim.go)
+//	J sub ...         load jobs: J n (next job number), J j n (a job), J p path
+//	                  (the running job of path), J f n path (a file of job n),
+//	                  J w n worker (one worker's progress on job n) (loadjobs.go)
 //
 // Outside every filesystem's prefix, the registry (registry.go) maps
 // names to filesystem ids: M n name -> id, created, state; M c -> the

@@ -27,6 +27,7 @@ const (
 	tagLock    = 'K'
 	tagLockIdx = 'P'
 	tagGCClaim = 'H' // the garbage collector's claim (gcclaim.go)
+	tagLoad    = 'J' // load jobs (loadjobs.go)
 )
 
 const (

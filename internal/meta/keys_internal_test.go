@@ -12,7 +12,7 @@ func TestKeyTagsDistinct(t *testing.T) {
 		"dirIdx": tagDirIdx, "chunk": tagChunk, "xattr": tagXattr, "symlink": tagSymlink,
 		"session": tagSession, "open": tagOpen, "gc": tagGC, "ref": tagRef, "freed": tagFreed,
 		"usage": tagUsage, "alloc": tagAlloc, "sweep": tagSweep, "request": tagRequest,
-		"lock": tagLock, "lockIdx": tagLockIdx, "gcClaim": tagGCClaim,
+		"lock": tagLock, "lockIdx": tagLockIdx, "gcClaim": tagGCClaim, "load": tagLoad,
 	}
 	seen := map[byte]string{}
 	for name, tag := range tags {

@@ -124,13 +124,14 @@ func (s *Server) GRPCOptions() []grpc.ServerOption {
 	}
 }
 
-// Register adds the Meta, Session, Admin and Cluster services to g.
+// Register adds the Meta, Session, Admin, Cluster, Locks and Load services to g.
 func (s *Server) Register(g *grpc.Server) {
 	pb.RegisterMetaServer(g, &metaServer{s: s})
 	pb.RegisterSessionServer(g, &sessionServer{s: s})
 	pb.RegisterAdminServer(g, &adminServer{s: s})
 	pb.RegisterClusterServer(g, &clusterServer{s: s})
 	pb.RegisterLocksServer(g, &locksServer{s: s})
+	pb.RegisterLoadServer(g, &loadServer{s: s})
 }
 
 // call is what the interceptors derive from a call's metadata.
@@ -155,6 +156,7 @@ const (
 	inlinePrefix  = "/shoal.v1.Inline/"
 	clonePrefix   = "/shoal.v1.Clone/"
 	locksPrefix   = "/shoal.v1.Locks/"
+	loadPrefix    = "/shoal.v1.Load/"
 	// healthPrefix is grpc.health.v1, which a server may register next
 	// to the services (internal/health): probes carry no token, and the
 	// answer discloses nothing but whether the server is ready.
@@ -219,7 +221,8 @@ func (s *Server) begin(ctx context.Context, method string) (context.Context, *ca
 	// Clone.Publish too: its request id makes a retry apply once.
 	inSession := strings.HasPrefix(method, metaPrefix) || strings.HasPrefix(method, inlinePrefix) ||
 		strings.HasPrefix(method, locksPrefix) || method == pb.Clone_Publish_FullMethodName
-	if inSession || strings.HasPrefix(method, sessionPrefix) || strings.HasPrefix(method, clonePrefix) {
+	if inSession || strings.HasPrefix(method, sessionPrefix) || strings.HasPrefix(method, clonePrefix) ||
+		strings.HasPrefix(method, loadPrefix) {
 		c.fsName = first(md, mdFS)
 		if c.fsName == "" {
 			c.fsName = DefaultFS

@@ -52,7 +52,7 @@ func newObserver(s *Server) (*observer, error) {
 		SlowRequest: s.cfg.SlowRequest,
 	})
 	if err := o.metrics.Register(metrics.FSCollector(o.samples), metrics.EngineCollector(o.engine),
-		metrics.CacheCollector(o.cacheStats)); err != nil {
+		metrics.CacheCollector(o.cacheStats), metrics.LoadCollector(o.loadSample)); err != nil {
 		return nil, err
 	}
 	o.health = health.New()
@@ -253,4 +253,28 @@ func (o *observer) banner(w io.Writer) {
 	for _, a := range at {
 		fmt.Fprintf(w, "  metrics:   %s/metrics (and /healthz, /readyz)\n", a)
 	}
+}
+
+// loadSample reads the load jobs' states (meta role) and this worker's
+// load counters.
+func (o *observer) loadSample(ctx context.Context) metrics.LoadSample {
+	st := o.s.LoadStats()
+	smp := metrics.LoadSample{Bytes: st.Bytes, Files: st.Files, Failures: st.Failures}
+	if o.s.eng == nil {
+		return smp
+	}
+	smp.Jobs, smp.JobsKnown = map[string]int{}, true
+	for _, fst := range o.s.reg.states() {
+		if fst.fs == nil {
+			continue
+		}
+		jobs, err := fst.fs.LoadJobs(ctx, false)
+		if err != nil {
+			continue
+		}
+		for _, j := range jobs {
+			smp.Jobs[j.State.String()]++
+		}
+	}
+	return smp
 }

@@ -64,6 +64,7 @@ import (
 	"github.com/shoalfs/shoal/internal/fserr"
 	"github.com/shoalfs/shoal/internal/kv"
 	"github.com/shoalfs/shoal/internal/kvtable"
+	"github.com/shoalfs/shoal/internal/load"
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/rpc"
 	"github.com/shoalfs/shoal/internal/storage"
@@ -187,6 +188,15 @@ type Config struct {
 	// WebOptional makes a WebListen address already in use disable the
 	// console with a warning instead of failing the server.
 	WebOptional bool
+	// LoadClient opens the client the worker role's load jobs read
+	// through (load.go); nil runs none. The CLI gives shoal.Dial.
+	LoadClient LoadClient
+	// LoadCache answers the worker's load jobs' --skip-cached (nil:
+	// nothing is cached; the dataset cache provides one).
+	LoadCache load.CacheChecker
+	// LoadPoll is how often the worker reads the running load jobs (0:
+	// load.DefaultPoll); a stop takes effect within it.
+	LoadPoll time.Duration
 	// Console builds the web console served on WebListen (web.go); nil
 	// serves none. The CLI sets it to internal/console's constructor.
 	Console func(ConsoleConfig) (Console, error)
@@ -310,6 +320,8 @@ type Server struct {
 	s3             *s3Role   // nil unless S3 is on
 	obs            *observer // metrics, health (observe.go)
 	web            *webRole  // the console (web.go); nil when off
+	loadMu         sync.Mutex
+	loads          loadRunners // the worker role's load jobs (load.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -571,6 +583,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if s.http != nil {
 		gcDone.Go(func() { s.leaseLoop(gctx) })
+		gcDone.Go(func() { s.loadLoop(gctx) })
 	}
 	s.log.Info("server: started", "roles", s.cfg.Roles.String(), "api", s.Addr(), "blocks", s.WorkerAddr(), "data", s.cfg.DataDir)
 

@@ -141,7 +141,7 @@ async function render() {
   who.textContent = me.auth === "none" ? "no tokens: acting as root (loopback only)"
     : "uid " + me.uid + ", gid " + me.gid + (me.gids && me.gids.length ? " (+" + me.gids.join(",") + ")" : "") + (me.super ? ", super" : "");
   for (const a of nav.querySelectorAll("a")) a.classList.toggle("active", a.dataset.page === page);
-  const pages = { overview, filesystems, browse, kv, s3, workers, login: overview };
+  const pages = { overview, filesystems, browse, kv, s3, workers, loads, login: overview };
   const fn = pages[page] || overview;
   const view = el("section", { id: "page-" + page });
   main.replaceChildren(view);
@@ -370,10 +370,55 @@ async function workers(view) {
   const r = await api("GET", "workers");
   view.append(el("h1", {}, "Workers and cache"),
     table(["worker", "readiness"], r.workers.map(w => el("tr", {}, el("td", { class: "mono" }, w.url), el("td", {}, w.ready))), "no workers"),
-    el("h2", {}, "Cache and load jobs"),
-    el("div", { class: "note", id: "load-jobs" },
-      "Workers keep no dataset cache yet, so there is no cache use to show and no load jobs to follow. ",
-      "Cache tiers and load jobs (with their live progress) arrive with the dataset cache; this page will list them then."));
+    el("h2", {}, "Cache"),
+    el("div", { class: "note" }, "Workers keep no dataset cache yet, so there is no cache use to show. ",
+      el("a", { class: "entry", href: "#/loads" }, "Load jobs"), " have their own page."));
+}
+
+// loads lists the load jobs with live progress (the list is polled each
+// second while the page shows), and submits and stops them (the server
+// allows that to a super token only).
+async function loads(view, params, current) {
+  const fsName = params.get("fs") || "default";
+  const box = el("div", { id: "load-jobs" });
+  const path = el("input", { type: "text", id: "load-path", placeholder: "/path/to/dataset" });
+  const verify = el("input", { type: "checkbox", id: "load-verify" });
+  const submit = el("button", {
+    type: "button", class: "primary", id: "load-submit", onclick: async () => {
+      try { await api("POST", "loads/submit", {}, { fs: fsName, path: path.value, verify: verify.checked }); draw(); }
+      catch (e) { showError(e.message); }
+    },
+  }, "Submit");
+  view.append(el("h1", {}, "Load jobs"),
+    el("p", { class: "muted" }, "A load job reads every file under a path through the workers' caches, split by the ring."),
+    el("div", { class: "toolbar" }, path, el("label", {}, verify, " verify"), submit), box);
+  async function draw() {
+    const js = await api("GET", "loads", { fs: fsName });
+    if (!current()) return false;
+    box.replaceChildren(table(["job", "state", "path", { label: "files", num: true }, { label: "bytes", num: true }, "progress",
+      { label: "failed", num: true }, ""], js.map(j => {
+      const frac = j.bytes > 0 ? Math.min(j.done_bytes / j.bytes, 1) : (j.state === "running" ? 0 : 1);
+      const stop = j.state === "running" ? el("button", {
+        type: "button", class: "load-stop", onclick: async () => {
+          try { await api("POST", "loads/stop", {}, { fs: fsName, id: j.id }); draw(); } catch (e) { showError(e.message); }
+        },
+      }, "Stop") : "";
+      return el("tr", { class: "load-job", "data-id": j.id, "data-state": j.state },
+        el("td", { class: "mono" }, j.id), el("td", { class: "load-state" }, j.state), el("td", { class: "mono" }, j.path),
+        el("td", { class: "num load-files" }, j.done_files + "/" + j.files + (j.listed ? "" : "+")),
+        el("td", { class: "num" }, fmtBytes(j.done_bytes) + "/" + fmtBytes(j.bytes)),
+        el("td", {}, el("progress", { max: "100", value: String(Math.round(frac * 100)) })),
+        el("td", { class: "num" }, j.failed_files), el("td", {}, stop));
+    }), "no load jobs"));
+    return true;
+  }
+  if (!(await draw())) return;
+  const tick = async () => {
+    if (!current()) return;
+    try { if (!(await draw())) return; } catch (e) { showError(e.message); }
+    setTimeout(tick, 1000);
+  };
+  setTimeout(tick, 1000);
 }
 
 render();

@@ -82,6 +82,9 @@ OP_KV_GET_SCANNER = 93
 OP_KV_UNORDERED_SCANNERS = 94
 OP_KV_NEXT = 95
 OP_KV_CLOSE_SCANNER = 96
+OP_LOAD_SUBMIT = 97
+OP_LOAD_PROGRESS = 98
+OP_LOAD_STOP = 99
 
 # Requests that may be sent again after the connection broke between
 # sending and the answer: repeating them changes nothing.

@@ -530,6 +530,46 @@ class Client:
         for o in self.list_options():
             print("%-18s %-10s (default %s)  %s" % (o.name, o.value, o.default, o.description), file=file)
 
+    # ---- load jobs (alluxiofs's submit_load, load_progress, stop_load) ----
+
+    def _job(self, op, *args, path=None):
+        import json
+        return json.loads(self._call(op, *args, path=path).bytes())
+
+    def submit_load(self, path, *, bandwidth=0, verify=False, skip_cached=False):
+        """Start a load job that prefetches every file under path into the
+        workers' caches (or find the one running for it). Returns True, as
+        alluxiofs does; load_progress(path) follows it. Raises OSError when
+        the path is missing or the token may not submit (EPERM/EACCES)."""
+        self._job(_wire.OP_LOAD_SUBMIT, self._p(path), int(bandwidth), 1 if verify else 0,
+                  1 if skip_cached else 0, path=path)
+        return True
+
+    def load_job(self, ref):
+        """The job ref (a job id "load-N" or a path) as a dict: id, path,
+        state, files, bytes, done_files, done_bytes, failed_files,
+        failures, workers..."""
+        return self._job(_wire.OP_LOAD_PROGRESS, ref if str(ref).startswith("load-") else self._p(ref), path=ref)
+
+    def load_progress(self, path):
+        """(status, details) as alluxiofs returns them: status is one of
+        "RUNNING", "SUCCEEDED", "FAILED", "STOPPED", or "NOT_STARTED" when
+        path never had a job; details is the job's dict ({} then)."""
+        try:
+            j = self.load_job(path)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return "NOT_STARTED", {}
+            raise
+        return j["state"].upper(), j
+
+    def stop_load(self, path):
+        """Stop path's job on every worker. Returns True when a running job
+        was stopped, False when it had already ended."""
+        before = self.load_job(path)
+        self._job(_wire.OP_LOAD_STOP, before["id"], path=path)
+        return before["state"] == "running"
+
     # ---- filesystem and attributes ----
 
     def statfs(self):
