@@ -95,10 +95,26 @@ func (f *File) setLock(ctx context.Context, op string, l FileLock, wait bool) er
 	// A waiter polls: the engine has no wake-up for lock releases, and a
 	// lock is rarely contended for long. The backoff keeps a waiter's
 	// load on the engine low while it stays responsive.
+	if l.Type == UnlockType {
+		// The next holder must see what was written under the lock
+		// (close-to-open's rule applied to locks, as NFS flushes at
+		// unlock).
+		if err := f.c.flushOpen(f.ino); err != nil {
+			return wrap(op, f.name, err)
+		}
+	}
 	delay := time.Millisecond
 	for {
 		if err = f.trySetLock(ctx, op, lk, m, l.Owner == 0 && l.Type != UnlockType); err != nil && fserr.Is(fserr.Closed, err) {
 			return err
+		}
+		if err == nil && l.Type != UnlockType {
+			// A granted lock revalidates the file: the data another
+			// client wrote and flushed before unlocking is read, not
+			// this client's cached view of it.
+			if a, aerr := f.c.core.meta.GetAttr(ctx, f.ino); aerr == nil {
+				f.c.core.data.Revalidate(f.ino, a)
+			}
 		}
 		if !wait || !fserr.Is(fserr.Conflict, err) {
 			return wrap(op, f.name, err)

@@ -365,6 +365,24 @@ func (l *Layer) Truncated(ino meta.Ino, size uint64) {
 	}
 }
 
+// Revalidate refreshes an open inode from attr, as a new Open does:
+// when nothing is pending its size becomes attr's and its chunk maps are
+// dropped, so the next read sees other Layers' commits. The SDK calls it
+// when a file lock is granted (a lock is where a reader learns that
+// another client's writes are done, as NFS revalidates at lock).
+func (l *Layer) Revalidate(ino meta.Ino, attr meta.Attr) {
+	st := l.lookup(ino)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.idleLocked() {
+		st.mu.size = attr.Size
+		st.dropChunksLocked()
+	}
+}
+
 // Busy reports whether some inode of the Layer has writes not committed
 // yet or a flush under way. While it is false a truncate anywhere needs
 // no flush first (see Truncated), which spares callers the round trip

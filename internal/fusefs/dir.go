@@ -28,6 +28,9 @@ type dirHandle struct {
 	mu struct {
 		sync.Mutex
 		ds fs.DirStream
+		// attrs are the attributes of the listing's entries not yet
+		// given to the kernel by Lookup.
+		attrs map[string]*shoal.Attr
 	}
 }
 
@@ -38,6 +41,7 @@ var (
 	_ fs.FileReleasedirer   = (*dirHandle)(nil)
 	_ fs.FileGetattrer      = (*dirHandle)(nil)
 	_ fs.FileFsyncdirer     = (*dirHandle)(nil)
+	_ fs.FileLookuper       = (*dirHandle)(nil)
 )
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -63,20 +67,37 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 }
 
 // list reads the directory through the node's current name (the
-// caller's permissions apply, as at opendir).
-func (d *dirHandle) list(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	return d.n.Readdir(ctx)
+// caller's permissions apply, as at opendir). d.mu is held.
+func (d *dirHandle) listLocked(ctx context.Context) syscall.Errno {
+	ents, attrs, errno := d.n.listing(ctx)
+	if errno != 0 {
+		return errno
+	}
+	d.mu.ds, d.mu.attrs = fs.NewListDirStream(ents), attrs
+	return 0
+}
+
+// Lookup answers READDIRPLUS's lookup of an entry from the attributes
+// its listing carried; an entry without them (listed before a rewind,
+// or looked up again) is looked up as usual.
+func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	d.mu.Lock()
+	a := d.mu.attrs[name]
+	delete(d.mu.attrs, name)
+	d.mu.Unlock()
+	if a == nil {
+		return d.n.Lookup(ctx, name, out)
+	}
+	return d.n.newChild(ctx, a, out), 0
 }
 
 func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.mu.ds == nil {
-		ds, errno := d.list(ctx)
-		if errno != 0 {
+		if errno := d.listLocked(ctx); errno != 0 {
 			return nil, errno
 		}
-		d.mu.ds = ds
 	}
 	if !d.mu.ds.HasNext() {
 		return nil, 0
@@ -90,11 +111,9 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	defer d.mu.Unlock()
 	if off == 0 || d.mu.ds == nil {
 		// A rewind sees entries made since the last listing.
-		ds, errno := d.list(ctx)
-		if errno != 0 {
+		if errno := d.listLocked(ctx); errno != 0 {
 			return errno
 		}
-		d.mu.ds = ds
 	}
 	if off == 0 {
 		return 0

@@ -331,6 +331,13 @@ func setlk(ctx context.Context, n *node, f *shoal.File, o *lockOwners, owner uin
 	if wait && ctx.Err() != nil {
 		return syscall.EINTR // the waiter was interrupted
 	}
+	if err == nil {
+		// The SDK revalidated its view of the file at the lock; the
+		// kernel's page cache and attributes of it go too, so a reader
+		// that keeps its descriptor open across lock sections (sqlite)
+		// sees what another mount wrote under the lock.
+		n.NotifyContent(0, 0)
+	}
 	return shoal.Errno(err)
 }
 

@@ -177,6 +177,12 @@ func New(dir string, c *shoal.Client, o Options) (*Mount, error) {
 	if o.Writeback {
 		mo.ExtraCapabilities |= fuse.CAP_WRITEBACK_CACHE
 	}
+	// Adaptive READDIRPLUS, as libfuse asks by default: the kernel lists
+	// the first batch of a directory with attributes and the rest without,
+	// unless the entries are being stat'ed (ls -l), which turns plus back
+	// on. A plain listing (ls, os.ReadDir, find) then makes no kernel inode
+	// per entry.
+	mo.ExtraCapabilities |= fuse.CAP_READDIRPLUS_AUTO
 	fo := &fs.Options{
 		MountOptions:    mo,
 		AttrTimeout:     &o.AttrTimeout,

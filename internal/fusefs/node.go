@@ -2,8 +2,6 @@ package fusefs
 
 import (
 	"context"
-	"errors"
-	"io"
 	iofs "io/fs"
 	"os"
 	"slices"
@@ -245,35 +243,45 @@ func setAttrArgs(in *fuse.SetAttrIn) (shoal.AttrMask, shoal.Attr) {
 }
 
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	ents, _, errno := n.listing(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
+	return fs.NewListDirStream(ents), 0
+}
+
+// listing reads the whole directory as the caller in one plus listing:
+// names, inode numbers, types and every entry's attributes, so that
+// READDIRPLUS answers each entry from it (dirHandle.Lookup) instead of
+// one lookup per entry (10,000 round trips for 10,000 entries).
+func (n *node) listing(ctx context.Context) ([]fuse.DirEntry, map[string]*shoal.Attr, syscall.Errno) {
 	p, ok := n.path()
 	if !ok {
-		return nil, syscall.ENOENT
+		return nil, nil, syscall.ENOENT
 	}
-	it, err := n.fs.as(ctx).OpenDir(p)
+	list, err := n.fs.as(ctx).ReadDir(p)
 	if err != nil {
-		return nil, shoal.Errno(err)
+		return nil, nil, shoal.Errno(err)
 	}
-	defer it.Close()
-	it.BatchSize = 1024
-	ents := []fuse.DirEntry{
-		{Name: ".", Mode: syscall.S_IFDIR, Ino: n.StableAttr().Ino},
-		{Name: "..", Mode: syscall.S_IFDIR},
-	}
-	for {
-		e, err := it.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, shoal.Errno(err)
-		}
+	ents := make([]fuse.DirEntry, 0, len(list)+2)
+	ents = append(ents,
+		fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: n.StableAttr().Ino},
+		fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR},
+	)
+	attrs := make(map[string]*shoal.Attr, len(list))
+	for _, e := range list {
 		de := fuse.DirEntry{Name: e.Name(), Mode: posixMode(e.Type()) & syscall.S_IFMT}
 		if in, ok := e.(interface{ Ino() uint64 }); ok {
 			de.Ino = in.Ino()
 		}
+		if fi, err := e.Info(); err == nil {
+			if a, ok := fi.Sys().(*shoal.Attr); ok {
+				attrs[de.Name] = a
+			}
+		}
 		ents = append(ents, de)
 	}
-	return fs.NewListDirStream(ents), 0
+	return ents, attrs, 0
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
