@@ -34,7 +34,7 @@ type Store struct {
 }
 
 var (
-	_ objstore.Store  = (*Store)(nil)
+	_ objstore.Store     = (*Store)(nil)
 	_ objstore.Syncer    = (*Store)(nil)
 	_ objstore.DirLister = (*Store)(nil)
 )
