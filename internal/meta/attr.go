@@ -140,7 +140,7 @@ func (fs *FS) setattrTx(tx kv.Txn, op string, id *Identity, n *node, mask uint32
 		n.Mtime = attr.Mtime
 	}
 	if mask&SetFlags != 0 {
-		n.Flags = attr.Flags
+		n.Flags = attr.Flags&^FlagMounted | n.Flags&FlagMounted // the mount's own
 	}
 	n.Ctime = now
 	if mask&SetCtime != 0 && root {

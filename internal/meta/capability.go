@@ -134,3 +134,16 @@ type Locker interface {
 	// l, or a Lock of Type Unlock when none does.
 	GetLock(ctx context.Context, ino Ino, l Lock) (Lock, error)
 }
+
+// MountAdmin manages dataset mounts (see mounts.go). In-process only for
+// now: the Ufs gRPC service that carries it over Dial is not built yet.
+type MountAdmin interface {
+	Mount(ctx context.Context, id Identity, m Mount) (Mount, error)
+	Unmount(ctx context.Context, id Identity, path string) (Mount, error)
+	Mounts(ctx context.Context) ([]Mount, error)
+}
+
+var (
+	_ MountAdmin = (*FS)(nil)
+	_ MountAdmin = (*Session)(nil)
+)

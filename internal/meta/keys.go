@@ -27,6 +27,8 @@ const (
 	tagLock    = 'K'
 	tagLockIdx = 'P'
 	tagGCClaim = 'H' // the garbage collector's claim (gcclaim.go)
+	tagMount   = 'B' // dataset mount records, by the mount root's inode (mounts.go)
+	tagMountSy = 'Y' // per-directory sync state of mounted directories (reserved for lazy metadata)
 )
 
 const (
@@ -94,6 +96,8 @@ func (k *keys) chunk(ino Ino, index uint32) []byte {
 	b := binary.BigEndian.AppendUint64(k.tag(tagChunk, 12), uint64(ino))
 	return binary.BigEndian.AppendUint32(b, index)
 }
+
+func (k *keys) mount(root Ino) []byte { return k.u64(tagMount, uint64(root)) }
 
 func (k *keys) usage(stripe int) []byte {
 	return append(k.tag(tagUsage, 1), byte(stripe))
