@@ -99,8 +99,7 @@ func (c *Client) mountAdmin(op, name string) (meta.MountAdmin, string, error) {
 	}
 	ma, ok := c.core.meta.(meta.MountAdmin)
 	if !ok {
-		// Over Dial: the Ufs gRPC service is not built yet.
-		return nil, "", fserr.Errorf(op, fserr.NotSupported, "shoal: %s: this client's backend does not manage dataset mounts (use OpenLocal, or shoal admin against the data directory)", op)
+		return nil, "", fserr.Errorf(op, fserr.NotSupported, "shoal: %s: this client's backend does not manage dataset mounts", op)
 	}
 	n, err := c.cleanName(op, name)
 	if err != nil {

@@ -6,10 +6,12 @@ import (
 	"time"
 )
 
-// TestMountLocal: Client.Mount, Mounts and Unmount over OpenLocal, and the
-// mount's directory read-only to every SDK change.
-func TestMountLocal(t *testing.T) {
-	c, _ := backend{name: "local"}.open(t)
+// TestMount: Client.Mount, Mounts and Unmount over OpenLocal and Dial,
+// and the mount's directory read-only to every SDK change.
+func TestMount(t *testing.T) { eachBackend(t, testMount) }
+
+func testMount(t *testing.T, b backend) {
+	c, _ := b.open(t)
 	must(t, c.Mkdir("/datasets", 0o755))
 	must(t, c.Mkdir("/datasets/full", 0o755))
 	must(t, c.WriteFile("/datasets/full/f", []byte("x"), 0o644))

@@ -25,8 +25,7 @@ func newAdminMountCmd() *cobra.Command {
 			"directory must be empty, and mounts do not nest. The mount is read-only (EROFS on every change)\n" +
 			"unless --write-through. The record keeps the credentials file's path, never a secret: every\n" +
 			"process that reads the store needs that file (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).\n" +
-			"Needs root (a super token against a server). Today only against a data directory (--data):\n" +
-			"the server's mount API is not built yet.",
+			"Needs root: a super token against a server (--addr), or the data directory itself (--data).",
 		Args: cobra.ExactArgs(2),
 	}
 	f := cmd.Flags()

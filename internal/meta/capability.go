@@ -135,8 +135,8 @@ type Locker interface {
 	GetLock(ctx context.Context, ino Ino, l Lock) (Lock, error)
 }
 
-// MountAdmin manages dataset mounts (see mounts.go). In-process only for
-// now: the Ufs gRPC service that carries it over Dial is not built yet.
+// MountAdmin manages dataset mounts (see mounts.go); both backends offer
+// it (remote: the Ufs service, api/shoal/v1/ufs.proto).
 type MountAdmin interface {
 	Mount(ctx context.Context, id Identity, m Mount) (Mount, error)
 	Unmount(ctx context.Context, id Identity, path string) (Mount, error)
