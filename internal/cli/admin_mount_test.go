@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 func TestAdminMount(t *testing.T) {
@@ -30,4 +33,22 @@ func TestAdminMount(t *testing.T) {
 		t.Fatalf("unmount: %+v", r)
 	}
 	fsh(t, dir, "mkdir", "/datasets/x/d")
+}
+
+// TestDatasetsDocCoversMountFlags: docs/datasets.md shows every flag of
+// shoal admin mount.
+func TestDatasetsDocCoversMountFlags(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/datasets.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount, _, err := New().Find([]string{"admin", "mount"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name != "help" && !strings.Contains(string(doc), "--"+f.Name) {
+			t.Errorf("docs/datasets.md does not document admin mount --%s", f.Name)
+		}
+	})
 }
