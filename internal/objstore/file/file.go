@@ -59,6 +59,10 @@ type Options struct {
 	// NoSync skips every fsync, Sync's included: objects are atomic but
 	// may be lost on a power loss. For tests and benchmarks only.
 	NoSync bool
+	// Existing opens a directory that is not Shoal's own (a dataset
+	// mounted from file:///dir): it must exist already, and Open neither
+	// creates it nor removes files that look like leftover temporaries.
+	Existing bool
 }
 
 // Store is a directory of objects.
@@ -94,6 +98,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fserr.E(op, dir, fserr.Invalid, err)
+	}
+	if opts.Existing {
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fserr.E(op, dir, err)
+		}
+		if !fi.IsDir() {
+			return nil, fserr.E(op, dir, fserr.NotDir)
+		}
+		return &Store{root: abs, opts: opts, dirs: make(map[string]*dirSync), newDirs: make(map[string]bool)}, nil
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fserr.E(op, dir, err)
