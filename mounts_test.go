@@ -1,6 +1,8 @@
 package shoal
 
 import (
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -47,4 +49,39 @@ func testMount(t *testing.T, b backend) {
 		t.Fatalf("Mounts after Unmount = %+v", l)
 	}
 	must(t, c.Mkdir("/datasets/x/d", 0o755))
+}
+
+// TestMountFileLazy: a file:// mount over OpenLocal and Dial shows the
+// directory's objects on first listing and their sizes; reading one is
+// refused (the read path is not built) rather than served as zeros.
+func TestMountFileLazy(t *testing.T) { eachBackend(t, testMountFileLazy) }
+
+func testMountFileLazy(t *testing.T, b backend) {
+	src := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(src, "train", "sub"), 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "train", "a.bin"), []byte("abcdef"), 0o644))
+	must(t, os.WriteFile(filepath.Join(src, "top.txt"), []byte("x"), 0o644))
+	must(t, os.WriteFile(filepath.Join(src, "train", "sub", "c"), nil, 0o644))
+	c, _ := b.open(t)
+	if _, err := c.Mount("file://"+src, "/ds", MountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := c.ReadDir("ds")
+	if err != nil || len(ents) != 2 || ents[0].Name() != "top.txt" || ents[1].Name() != "train" || !ents[1].IsDir() {
+		t.Fatalf("ReadDir(/ds) = %v, %v", ents, err)
+	}
+	fi, err := c.Stat("ds/train/a.bin")
+	if err != nil || fi.Size() != 6 || fi.Mode().Perm() != 0o444 {
+		t.Fatalf("Stat(a.bin) = %v, %v", fi, err)
+	}
+	_, err = c.ReadFile("ds/train/a.bin")
+	wantErrno(t, err, syscall.EOPNOTSUPP, "ReadFile of a mounted file")
+	wantErrno(t, c.Remove("/ds/train/a.bin"), syscall.EROFS, "Remove in a mount")
+	wantErrno(t, c.Chmod("/ds/train/a.bin", 0o644), syscall.EROFS, "Chmod in a mount")
+	if _, err := c.Unmount("/ds"); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := c.ReadDir("ds"); len(ents) != 0 {
+		t.Fatalf("after Unmount /ds holds %v", ents)
+	}
 }

@@ -28,7 +28,7 @@ const (
 	tagLockIdx = 'P'
 	tagGCClaim = 'H' // the garbage collector's claim (gcclaim.go)
 	tagMount   = 'B' // dataset mount records, by the mount root's inode (mounts.go)
-	tagMountSy = 'Y' // per-directory sync state of mounted directories (reserved for lazy metadata)
+	tagMountSy = 'Y' // the store state of each inode under a mount: object key or prefix, ETag, when listed (mountload.go)
 )
 
 const (
@@ -97,7 +97,8 @@ func (k *keys) chunk(ino Ino, index uint32) []byte {
 	return binary.BigEndian.AppendUint32(b, index)
 }
 
-func (k *keys) mount(root Ino) []byte { return k.u64(tagMount, uint64(root)) }
+func (k *keys) mount(root Ino) []byte     { return k.u64(tagMount, uint64(root)) }
+func (k *keys) mountState(ino Ino) []byte { return k.u64(tagMountSy, uint64(ino)) }
 
 func (k *keys) usage(stripe int) []byte {
 	return append(k.tag(tagUsage, 1), byte(stripe))

@@ -205,6 +205,9 @@ func (fs *FS) Mount(ctx context.Context, id Identity, m Mount) (Mount, error) {
 		if err != nil {
 			return err
 		}
+		if err := putMountState(tx, &fs.k, n.Ino, &mountState{Mount: n.Ino, Interval: int64(m.SyncInterval)}); err != nil {
+			return err
+		}
 		return tx.Put(fs.k.mount(n.Ino), v)
 	}, nil, nil)
 	if err != nil {
@@ -228,6 +231,34 @@ func (fs *FS) Unmount(ctx context.Context, id Identity, p string) (Mount, error)
 	if err != nil {
 		return Mount{}, err
 	}
+	if a.Flags&FlagMounted != 0 {
+		// Everything materialised under the mount goes first, one
+		// transaction per entry (files still open stay readable until
+		// closed, as after an unlink).
+		for {
+			var names []string
+			err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {
+				start, end := fs.k.under(tagDentry, uint64(a.Ino))
+				pairs, err := tx.Scan(start, end, applyBatch, false)
+				names = names[:0]
+				for _, p := range pairs {
+					names = append(names, string(p.Key[pfxLen+1+8:]))
+				}
+				return err
+			})
+			if err != nil {
+				return Mount{}, wrap(op, p, err)
+			}
+			if len(names) == 0 {
+				break
+			}
+			for _, n := range names {
+				if err := fs.dropMounted(ctx, a.Ino, n); err != nil {
+					return Mount{}, wrap(op, p, err)
+				}
+			}
+		}
+	}
 	var m Mount
 	err = fs.update(ctx, op, func(tx kv.Txn) error {
 		var n node
@@ -244,8 +275,7 @@ func (fs *FS) Unmount(ctx context.Context, id Identity, p string) (Mount, error)
 		if err := json.Unmarshal(v, &m); err != nil {
 			return fserr.E(op, p, fserr.Corrupt, err)
 		}
-		// Entries materialised under the mount would go here; until lazy
-		// metadata lands a mount root has none (nothing can create them).
+		// A load that raced with the drop above may have added entries.
 		if empty, err := fs.dirEmpty(tx, a.Ino); err != nil || !empty {
 			if err == nil {
 				err = fserr.Errorf(op, fserr.NotEmpty, "meta: unmount: %s holds entries", p)
@@ -255,6 +285,9 @@ func (fs *FS) Unmount(ctx context.Context, id Identity, p string) (Mount, error)
 		n.Flags &^= FlagMounted
 		n.Ctime = fs.now()
 		if err := putNode(tx, &fs.k, &n); err != nil {
+			return err
+		}
+		if err := tx.Delete(fs.k.mountState(a.Ino)); err != nil {
 			return err
 		}
 		return tx.Delete(fs.k.mount(a.Ino))
