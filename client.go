@@ -17,6 +17,7 @@ import (
 	"github.com/shoalfs/shoal/internal/meta"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/storage"
+	"github.com/shoalfs/shoal/internal/ufs"
 )
 
 // Option configures a Client.
@@ -179,12 +180,13 @@ func OpenLocal(ctx context.Context, dir string, opts ...Option) (*Client, error)
 	// other than its own was left by a dead process. A shared engine
 	// has other users, live ones among them.
 	shared := st.Engine.Shared
+	loader := &ufs.Loader{Logger: o.logger}
 	m, err := meta.New(ctx, eng, meta.Config{ID: info.ID, Logger: o.logger, Exclusive: !shared, CleanStaleSessions: !shared,
-		Capacity: o.capacity, Space: st.Blocks.Space()})
+		Capacity: o.capacity, Space: st.Blocks.Space(), MountLoader: loader})
 	if err != nil {
 		return fail(err)
 	}
-	undo = append(undo, m.Close)
+	undo = append(undo, loader.Close, m.Close)
 	d, err := data.New(m, store, o.dataConfig())
 	if err != nil {
 		return fail(err)

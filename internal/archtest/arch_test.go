@@ -132,6 +132,7 @@ var layers = []struct {
 	{"internal/rpc", 35},
 	{"internal/metrics", 33}, // above data, kv and objstore: it wraps stores, reads engines and caches
 	{"internal/data", 32},
+	{"internal/ufs", 32}, // dataset mounts' stores and page placement: above meta (its records), beside data
 	{"internal/storage", 31},
 	{"internal/meta", 30},
 	{"internal/blockserver", 30},

@@ -42,7 +42,7 @@ func newAdminCmd() *cobra.Command {
 		adminFSCmd(&t, &loc, "list", "List the filesystems", 0),
 		adminFSCmd(&t, &loc, "delete NAME", "Delete an empty filesystem (not \"default\")", 1),
 	)
-	cmd.AddCommand(fs, newAdminMigrateCmd())
+	cmd.AddCommand(fs, newAdminMigrateCmd(), newAdminMountCmd())
 	return cmd
 }
 

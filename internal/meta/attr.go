@@ -43,6 +43,9 @@ func (fs *FS) setattrTx(tx kv.Txn, op string, id *Identity, n *node, mask uint32
 	root := id.Uid == 0
 	path := inoPath(n.Ino)
 	perm := func() error { return fserr.E(op, path, fserr.NotPermitted) }
+	if n.Flags&FlagMounted != 0 && mask&^(SetAtime|SetAtimeNow|SetFlags) != 0 {
+		return fserr.E(op, path, fserr.ReadOnly) // the store's attributes, not ours to change
+	}
 	if mask&SetFlags != 0 {
 		if !ownerOrRoot(&n.Attr, id) {
 			return perm()
@@ -140,7 +143,7 @@ func (fs *FS) setattrTx(tx kv.Txn, op string, id *Identity, n *node, mask uint32
 		n.Mtime = attr.Mtime
 	}
 	if mask&SetFlags != 0 {
-		n.Flags = attr.Flags
+		n.Flags = attr.Flags&^FlagMounted | n.Flags&FlagMounted // the mount's own
 	}
 	n.Ctime = now
 	if mask&SetCtime != 0 && root {

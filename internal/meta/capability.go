@@ -152,3 +152,16 @@ type Loader interface {
 }
 
 var _ Loader = (*FS)(nil)
+
+// MountAdmin manages dataset mounts (see mounts.go); both backends offer
+// it (remote: the Ufs service, api/shoal/v1/ufs.proto).
+type MountAdmin interface {
+	Mount(ctx context.Context, id Identity, m Mount) (Mount, error)
+	Unmount(ctx context.Context, id Identity, path string) (Mount, error)
+	Mounts(ctx context.Context) ([]Mount, error)
+}
+
+var (
+	_ MountAdmin = (*FS)(nil)
+	_ MountAdmin = (*Session)(nil)
+)

@@ -56,6 +56,10 @@ type Config struct {
 	// SessionTTL is how long a client session (NewSession) lives after its
 	// last heartbeat when it asks for no TTL of its own (default 30s).
 	SessionTTL time.Duration
+	// MountLoader loads the entries of mounted directories from their
+	// stores (internal/ufs); nil leaves mounted directories as they are
+	// (empty until something loads them).
+	MountLoader MountLoader
 }
 
 const (

@@ -535,6 +535,11 @@ func (fs *FS) ReadDir(ctx context.Context, id Identity, ino Ino, cookie uint64, 
 	if limit <= 0 {
 		limit = 1024
 	}
+	if cookie == 0 {
+		if err := fs.loadIfStale(ctx, ino); err != nil {
+			return nil, 0, wrap(op, inoPath(ino), err)
+		}
+	}
 	var out []Entry
 	next := cookie
 	err := fs.eng.View(ctx, func(tx kv.ReadTxn) error {

@@ -427,6 +427,14 @@ func (fs *FS) dropInode(tx kv.Txn, n *node, u *usageDelta) error {
 		u.add(n.Ino, -int64(n.Size), 0)
 	}
 	u.add(n.Ino, 0, -1)
+	if n.Flags&FlagMounted != 0 {
+		if err := tx.Delete(fs.k.mount(n.Ino)); err != nil {
+			return err
+		}
+		if err := tx.Delete(fs.k.mountState(n.Ino)); err != nil {
+			return err
+		}
+	}
 	start, end := fs.k.under(tagXattr, uint64(n.Ino))
 	pairs, err := tx.Scan(start, end, 0, false)
 	if err != nil {

@@ -28,6 +28,8 @@ const (
 	tagLockIdx = 'P'
 	tagGCClaim = 'H' // the garbage collector's claim (gcclaim.go)
 	tagLoad    = 'J' // load jobs (loadjobs.go)
+	tagMount   = 'B' // dataset mount records, by the mount root's inode (mounts.go)
+	tagMountSy = 'Y' // the store state of each inode under a mount: object key or prefix, ETag, when listed (mountload.go)
 )
 
 const (
@@ -95,6 +97,9 @@ func (k *keys) chunk(ino Ino, index uint32) []byte {
 	b := binary.BigEndian.AppendUint64(k.tag(tagChunk, 12), uint64(ino))
 	return binary.BigEndian.AppendUint32(b, index)
 }
+
+func (k *keys) mount(root Ino) []byte     { return k.u64(tagMount, uint64(root)) }
+func (k *keys) mountState(ino Ino) []byte { return k.u64(tagMountSy, uint64(ino)) }
 
 func (k *keys) usage(stripe int) []byte {
 	return append(k.tag(tagUsage, 1), byte(stripe))

@@ -13,6 +13,7 @@ func TestKeyTagsDistinct(t *testing.T) {
 		"session": tagSession, "open": tagOpen, "gc": tagGC, "ref": tagRef, "freed": tagFreed,
 		"usage": tagUsage, "alloc": tagAlloc, "sweep": tagSweep, "request": tagRequest,
 		"lock": tagLock, "lockIdx": tagLockIdx, "gcClaim": tagGCClaim, "load": tagLoad,
+		"mount": tagMount, "mountSync": tagMountSy,
 	}
 	seen := map[byte]string{}
 	for name, tag := range tags {

@@ -41,6 +41,11 @@ func (fs *FS) readDirByName(ctx context.Context, op string, id *Identity, ino In
 	if limit <= 0 {
 		limit = 1024
 	}
+	if after == "" {
+		if err := fs.loadIfStale(ctx, ino); err != nil {
+			return nil, nil, wrap(op, inoPath(ino), err)
+		}
+	}
 	var (
 		out  []Entry
 		vals [][]byte

@@ -83,6 +83,10 @@ func (fs *FS) Access(ctx context.Context, id Identity, ino Ino, mask uint32) err
 
 // Lookup finds name in directory parent ("." and ".." included).
 func (fs *FS) Lookup(ctx context.Context, id Identity, parent Ino, name string) (Attr, error) {
+	return withMountLoads(ctx, fs, func() (Attr, error) { return fs.lookup(ctx, id, parent, name) })
+}
+
+func (fs *FS) lookup(ctx context.Context, id Identity, parent Ino, name string) (Attr, error) {
 	const op = "meta.Lookup"
 	if err := fs.check(op); err != nil {
 		return Attr{}, err
@@ -102,6 +106,9 @@ func (fs *FS) Lookup(ctx context.Context, id Identity, parent Ino, name string) 
 			return nil
 		case "..":
 			return getNode(tx, &fs.k, dir.Parent, &n)
+		}
+		if err := fs.needLoad(tx, &dir); err != nil {
+			return err
 		}
 		return fs.child(tx, op, &dir, name, &n)
 	})
@@ -125,6 +132,10 @@ func (fs *FS) child(tx kv.ReadTxn, op string, dir *node, name string, n *node) e
 
 // Resolve walks path from the root in one read transaction.
 func (fs *FS) Resolve(ctx context.Context, id Identity, path string, follow bool) (Attr, error) {
+	return withMountLoads(ctx, fs, func() (Attr, error) { return fs.resolve(ctx, id, path, follow) })
+}
+
+func (fs *FS) resolve(ctx context.Context, id Identity, path string, follow bool) (Attr, error) {
 	const op = "meta.Resolve"
 	if err := fs.check(op); err != nil {
 		return Attr{}, err
@@ -174,6 +185,9 @@ func (fs *FS) Resolve(ctx context.Context, id Identity, path string, follow bool
 				}
 				cur = next
 				continue
+			}
+			if err := fs.needLoad(tx, &cur); err != nil {
+				return err
 			}
 			if err := fs.child(tx, op, &cur, name, &next); err != nil {
 				return err
@@ -771,6 +785,14 @@ func mayOpen(op string, id *Identity, n *node, flags int) error {
 	}
 	if n.Type == TypeDir && mask&AccessWrite != 0 {
 		return fserr.E(op, inoPath(n.Ino), fserr.IsDir)
+	}
+	if n.Flags&FlagMounted != 0 && n.Type == TypeRegular {
+		if mask&AccessWrite != 0 {
+			return fserr.E(op, inoPath(n.Ino), fserr.ReadOnly)
+		}
+		// Its bytes are in the mount's store, not in chunks: until the
+		// read path is built, an open must not serve zeros.
+		return fserr.Errorf(op, fserr.NotSupported, "meta: %s is a file of a dataset mount: reading mounted files is not built yet", inoPath(n.Ino))
 	}
 	if err := inodePermission(op, &n.Attr, id, mask); err != nil {
 		return err

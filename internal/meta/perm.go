@@ -46,6 +46,9 @@ func ownerOrRoot(a *Attr, id *Identity) bool { return id.Uid == 0 || id.Uid == a
 
 // mayCreate checks that id may add an entry to directory dir.
 func mayCreate(op string, dir *node, id *Identity) error {
+	if dir.Flags&FlagMounted != 0 {
+		return fserr.E(op, inoPath(dir.Ino), fserr.ReadOnly)
+	}
 	if dir.Nlink == 0 {
 		return fserr.E(op, inoPath(dir.Ino), fserr.NotExist) // a removed directory
 	}
@@ -56,6 +59,14 @@ func mayCreate(op string, dir *node, id *Identity) error {
 // replace) victim from dir? isDir says whether the operation expects a
 // directory.
 func mayDelete(op string, dir *node, victim *node, id *Identity, isDir bool) error {
+	if dir.Flags&FlagMounted != 0 {
+		return fserr.E(op, inoPath(dir.Ino), fserr.ReadOnly)
+	}
+	if victim.Flags&FlagMounted != 0 {
+		// The root of a dataset mount, in an ordinary directory: it
+		// goes with `shoal admin mount unmount`, as a mount point does.
+		return fserr.E(op, inoPath(victim.Ino), fserr.Busy)
+	}
 	if err := inodePermission(op, &dir.Attr, id, AccessWrite|AccessExec); err != nil {
 		return err
 	}

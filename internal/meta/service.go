@@ -52,6 +52,10 @@ const (
 const (
 	FlagImmutable = 0x00000010 // FS_IMMUTABLE_FL
 	FlagAppend    = 0x00000020 // FS_APPEND_FL
+	// FlagMounted marks the root of a dataset mount (mounts.go) and, with
+	// lazy metadata, every inode materialised under one. Not a Linux
+	// flag: Shoal's own, set only by Mount, never through SetAttr.
+	FlagMounted = 0x40000000
 )
 
 // Attr is an inode's attributes. Times are nanoseconds since the epoch.

@@ -32,6 +32,9 @@ func checkXattrName(op, name string) error {
 
 // xattrPermission is Linux's xattr_permission.
 func xattrPermission(op string, n *node, id *Identity, name string, write bool) error {
+	if write && n.Flags&FlagMounted != 0 {
+		return fserr.E(op, name, fserr.ReadOnly)
+	}
 	if write && n.Flags&(FlagImmutable|FlagAppend) != 0 {
 		return fserr.E(op, name, fserr.NotPermitted)
 	}

@@ -23,6 +23,12 @@ type Info struct {
 	Key     string
 	Size    int64
 	ModTime time.Time
+	// ETag is a validator that changes whenever the object does (S3's
+	// ETag without quotes; the file store hashes size, mtime and inode;
+	// the memory store an MD5 of the bytes). "" when the store keeps
+	// none. Caches key pages by it, so an object rewritten in the store
+	// is never served from its old pages.
+	ETag string
 }
 
 // Store is an object store.
@@ -54,3 +60,31 @@ type Syncer interface {
 	// ErrNotFound).
 	Sync(ctx context.Context, keys []string) error
 }
+
+// DirLister is implemented by stores that list one level of a prefix with
+// delimiter "/" (S3's ListObjectsV2 with Delimiter): what a dataset mount
+// needs to show a directory without listing everything under it.
+type DirLister interface {
+	// ListDir returns up to limit entries (objects plus common prefixes;
+	// a default of 1000 when limit <= 0) directly under prefix, which is
+	// "" or ends in "/", in key order, continuing after the page whose
+	// Next was passed as cont ("" starts at the beginning). An object
+	// "prefix/a/b" shows as the common prefix "prefix/a/". A prefix with
+	// nothing under it is an empty page, not an error.
+	ListDir(ctx context.Context, prefix, cont string, limit int) (DirPage, error)
+}
+
+// DirPage is one page of a ListDir.
+type DirPage struct {
+	// Objects directly under the prefix, with full keys.
+	Objects []Info
+	// Prefixes are the common prefixes, full keys ending in "/".
+	Prefixes []string
+	// Next continues the listing; "" when this was the last page. Opaque
+	// to callers (a key for the file and memory stores, S3's
+	// continuation token for S3).
+	Next string
+}
+
+// DefaultDirLimit is ListDir's page size when limit <= 0 (S3's own).
+const DefaultDirLimit = 1000

@@ -157,6 +157,7 @@ const (
 	clonePrefix   = "/shoal.v1.Clone/"
 	locksPrefix   = "/shoal.v1.Locks/"
 	loadPrefix    = "/shoal.v1.Load/"
+	ufsPrefix     = "/shoal.v1.Ufs/"
 	// healthPrefix is grpc.health.v1, which a server may register next
 	// to the services (internal/health): probes carry no token, and the
 	// answer discloses nothing but whether the server is ready.
@@ -222,7 +223,7 @@ func (s *Server) begin(ctx context.Context, method string) (context.Context, *ca
 	inSession := strings.HasPrefix(method, metaPrefix) || strings.HasPrefix(method, inlinePrefix) ||
 		strings.HasPrefix(method, locksPrefix) || method == pb.Clone_Publish_FullMethodName
 	if inSession || strings.HasPrefix(method, sessionPrefix) || strings.HasPrefix(method, clonePrefix) ||
-		strings.HasPrefix(method, loadPrefix) {
+		strings.HasPrefix(method, loadPrefix) || strings.HasPrefix(method, ufsPrefix) {
 		c.fsName = first(md, mdFS)
 		if c.fsName == "" {
 			c.fsName = DefaultFS

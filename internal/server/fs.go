@@ -14,6 +14,7 @@ import (
 	"github.com/shoalfs/shoal/internal/metrics"
 	"github.com/shoalfs/shoal/internal/objstore"
 	"github.com/shoalfs/shoal/internal/objstore/remote"
+	"github.com/shoalfs/shoal/internal/ufs"
 )
 
 // fsState is one served filesystem.
@@ -146,10 +147,13 @@ func (r *registry) open(ctx context.Context, info meta.FSInfo) (_ *fsState, err 
 			// The blocks are here: df shows the room left on their disk.
 			space = func() (uint64, error) { return datadir.Space(cfg.DataDir) }
 		}
+		// The loader's stores are closed with the process (they hold
+		// only idle connections and no state).
 		st.fs, err = meta.New(ctx, r.s.eng, meta.Config{
-			Space:  space,
-			ID:     info.ID,
-			Logger: cfg.Logger,
+			MountLoader: &ufs.Loader{Logger: cfg.Logger},
+			Space:       space,
+			ID:          info.ID,
+			Logger:      cfg.Logger,
 			// Exclusive only on an engine of its own: other meta
 			// processes on a shared one change what a cache would hold.
 			Exclusive:  !r.s.shared,

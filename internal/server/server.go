@@ -407,6 +407,7 @@ func New(cfg Config) (_ *Server, err error) {
 		rs.Register(s.grpc)
 		rs.RegisterClone(s.grpc)
 		rs.RegisterInline(s.grpc)
+		rs.RegisterUfs(s.grpc)
 		if s.tables, err = kvtable.Open(s.eng, tableOptions(cfg)); err != nil {
 			return nil, err
 		}

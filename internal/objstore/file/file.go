@@ -26,6 +26,9 @@ package file
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -56,6 +59,10 @@ type Options struct {
 	// NoSync skips every fsync, Sync's included: objects are atomic but
 	// may be lost on a power loss. For tests and benchmarks only.
 	NoSync bool
+	// Existing opens a directory that is not Shoal's own (a dataset
+	// mounted from file:///dir): it must exist already, and Open neither
+	// creates it nor removes files that look like leftover temporaries.
+	Existing bool
 }
 
 // Store is a directory of objects.
@@ -76,8 +83,9 @@ type Store struct {
 const syncParallel = 16
 
 var (
-	_ objstore.Store  = (*Store)(nil)
-	_ objstore.Syncer = (*Store)(nil)
+	_ objstore.Store     = (*Store)(nil)
+	_ objstore.Syncer    = (*Store)(nil)
+	_ objstore.DirLister = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the store rooted at dir and removes
@@ -90,6 +98,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fserr.E(op, dir, fserr.Invalid, err)
+	}
+	if opts.Existing {
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fserr.E(op, dir, err)
+		}
+		if !fi.IsDir() {
+			return nil, fserr.E(op, dir, fserr.NotDir)
+		}
+		return &Store{root: abs, opts: opts, dirs: make(map[string]*dirSync), newDirs: make(map[string]bool)}, nil
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fserr.E(op, dir, err)
@@ -548,7 +566,131 @@ func (s *Store) Head(ctx context.Context, key string) (objstore.Info, error) {
 	if fi.IsDir() {
 		return objstore.Info{}, notFound(op, key)
 	}
-	return objstore.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+	return info(key, fi), nil
+}
+
+// info describes the file fi as object key. The file store keeps no
+// content hash, so its ETag hashes what changes whenever the file does
+// (size, mtime in ns, inode and device: a Put renames a new inode over
+// the key, and an edit in place moves the mtime), truncated to 128 bits.
+func info(key string, fi fs.FileInfo) objstore.Info {
+	var b [40]byte
+	binary.BigEndian.PutUint64(b[0:], uint64(fi.Size()))
+	binary.BigEndian.PutUint64(b[8:], uint64(fi.ModTime().UnixNano()))
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		binary.BigEndian.PutUint64(b[16:], st.Ino)
+		binary.BigEndian.PutUint64(b[24:], uint64(st.Dev))
+		binary.BigEndian.PutUint64(b[32:], uint64(st.Ctim.Nano()))
+	}
+	sum := sha256.Sum256(b[:])
+	return objstore.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime(), ETag: hex.EncodeToString(sum[:16])}
+}
+
+// ListDir implements objstore.DirLister over one directory: its regular
+// files are the objects and its non-empty subdirectories the common
+// prefixes (an empty directory, left behind by Delete, holds no key, as
+// S3 would show nothing). Each page reads the whole directory once, so a
+// directory of n entries costs n/limit reads of it.
+func (s *Store) ListDir(ctx context.Context, prefix, cont string, limit int) (objstore.DirPage, error) {
+	const op = "objstore/file.ListDir"
+	if err := ctx.Err(); err != nil {
+		return objstore.DirPage{}, err
+	}
+	if prefix != "" {
+		if !strings.HasSuffix(prefix, "/") {
+			return objstore.DirPage{}, fserr.Errorf(op, fserr.Invalid, "objstore/file: ListDir prefix %q does not end in /", prefix)
+		}
+		if err := checkKey(op, strings.TrimSuffix(prefix, "/")); err != nil {
+			return objstore.DirPage{}, err
+		}
+	}
+	if limit <= 0 {
+		limit = objstore.DefaultDirLimit
+	}
+	dir := s.path(strings.TrimSuffix(prefix, "/"))
+	if prefix == "" {
+		dir = s.root
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return objstore.DirPage{}, nil
+		}
+		return objstore.DirPage{}, fserr.E(op, prefix, fserr.IO, err)
+	}
+	des, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return objstore.DirPage{}, fserr.E(op, prefix, fserr.IO, err)
+	}
+	ents := make([]dirent, 0, len(des))
+	for _, de := range des {
+		name := de.Name()
+		if strings.HasPrefix(name, tmpPrefix) {
+			continue
+		}
+		if de.IsDir() {
+			ents = append(ents, dirent{prefix + name + "/", true})
+		} else if de.Type().IsRegular() {
+			ents = append(ents, dirent{prefix + name, false})
+		}
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].sortKey < ents[j].sortKey })
+	var page objstore.DirPage
+	n := 0
+	for _, e := range ents {
+		if e.sortKey <= cont {
+			continue
+		}
+		if n == limit {
+			page.Next = cont
+			break
+		}
+		p := filepath.Join(dir, filepath.Base(strings.TrimSuffix(e.sortKey, "/")))
+		if e.dir {
+			if empty, err := emptyDir(p); err != nil || empty {
+				continue
+			}
+			page.Prefixes = append(page.Prefixes, e.sortKey)
+		} else {
+			fi, err := os.Lstat(p)
+			if err != nil {
+				continue // removed meanwhile
+			}
+			page.Objects = append(page.Objects, info(e.sortKey, fi))
+		}
+		cont = e.sortKey
+		n++
+	}
+	return page, nil
+}
+
+// emptyDir reports whether the directory at p holds no key (only empty
+// directories or temporary files, or nothing).
+func emptyDir(p string) (bool, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return true, err
+	}
+	des, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return true, err
+	}
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), tmpPrefix) {
+			continue
+		}
+		if de.Type().IsRegular() {
+			return false, nil
+		}
+		if de.IsDir() {
+			if empty, err := emptyDir(filepath.Join(p, de.Name())); err == nil && !empty {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }
 
 // List implements objstore.Store. It walks directories depth first with
@@ -632,7 +774,7 @@ func (s *Store) walk(ctx context.Context, dir, rel, prefix, after string, limit 
 			}
 			return err
 		}
-		*out = append(*out, objstore.Info{Key: k, Size: fi.Size(), ModTime: fi.ModTime()})
+		*out = append(*out, info(k, fi))
 		if limit > 0 && len(*out) >= limit {
 			return errLimit
 		}

@@ -89,7 +89,10 @@ type Store struct {
 	prefix string
 }
 
-var _ objstore.Store = (*Store)(nil)
+var (
+	_ objstore.Store     = (*Store)(nil)
+	_ objstore.DirLister = (*Store)(nil)
+)
 
 // Open builds a store from o and resolves its credentials (which, with
 // none in o, the environment or the file, asks the EC2 instance metadata
@@ -303,6 +306,7 @@ func (s *Store) Head(ctx context.Context, key string) (objstore.Info, error) {
 	if out.LastModified != nil {
 		info.ModTime = *out.LastModified
 	}
+	info.ETag = etag(out.ETag)
 	return info, nil
 }
 
@@ -328,7 +332,7 @@ func (s *Store) List(ctx context.Context, prefix, after string, limit int) ([]ob
 			if after != "" && k <= after {
 				continue // a server that ignores StartAfter
 			}
-			info := objstore.Info{Key: k, Size: aws.ToInt64(o.Size)}
+			info := objstore.Info{Key: k, Size: aws.ToInt64(o.Size), ETag: etag(o.ETag)}
 			if o.LastModified != nil {
 				info.ModTime = *o.LastModified
 			}
@@ -343,6 +347,49 @@ func (s *Store) List(ctx context.Context, prefix, after string, limit int) ([]ob
 		in.ContinuationToken = page.NextContinuationToken
 		in.StartAfter = nil
 	}
+}
+
+// etag is S3's ETag without its quotes.
+func etag(p *string) string { return strings.Trim(aws.ToString(p), `"`) }
+
+// ListDir lists one level under prefix with one ListObjectsV2 (Delimiter
+// "/"); cont is S3's continuation token.
+func (s *Store) ListDir(ctx context.Context, prefix, cont string, limit int) (objstore.DirPage, error) {
+	const op = "objstore/s3.ListDir"
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		return objstore.DirPage{}, fserr.Errorf(op, fserr.Invalid, "objstore/s3: ListDir prefix %q does not end in /", prefix)
+	}
+	if limit <= 0 || limit > objstore.DefaultDirLimit {
+		limit = objstore.DefaultDirLimit
+	}
+	in := &awss3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(s.prefix + prefix),
+		Delimiter: aws.String("/"), MaxKeys: aws.Int32(int32(limit))}
+	if cont != "" {
+		in.ContinuationToken = aws.String(cont)
+	}
+	out, err := s.cli.ListObjectsV2(ctx, in)
+	if err != nil {
+		return objstore.DirPage{}, s.mapErr(ctx, op, prefix, err)
+	}
+	var page objstore.DirPage
+	for _, o := range out.Contents {
+		k := strings.TrimPrefix(aws.ToString(o.Key), s.prefix)
+		if k == prefix {
+			continue // a "directory marker" object some tools write
+		}
+		info := objstore.Info{Key: k, Size: aws.ToInt64(o.Size), ETag: etag(o.ETag)}
+		if o.LastModified != nil {
+			info.ModTime = *o.LastModified
+		}
+		page.Objects = append(page.Objects, info)
+	}
+	for _, cp := range out.CommonPrefixes {
+		page.Prefixes = append(page.Prefixes, strings.TrimPrefix(aws.ToString(cp.Prefix), s.prefix))
+	}
+	if aws.ToBool(out.IsTruncated) && out.NextContinuationToken != nil {
+		page.Next = *out.NextContinuationToken
+	}
+	return page, nil
 }
 
 // Close releases the store. Idle connections close on their own (the

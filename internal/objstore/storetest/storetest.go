@@ -33,6 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) objstore.Store) {
 		{"Large", testLarge},
 		{"CallerBuffer", testCallerBuffer},
 		{"Sync", testSync},
+		{"ETag", testETag},
+		{"ListDir", testListDir},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -311,5 +313,88 @@ func testSync(t *testing.T, s objstore.Store) {
 	}
 	if got := get(t, s, "s/1/1/k1", 0, -1); string(got) != "s/1/1/k1" {
 		t.Fatalf("Get after Sync = %q", got)
+	}
+}
+
+// testETag runs for stores that implement objstore.DirLister (the ones a
+// dataset can be mounted from): their ETag must change with the object.
+func testETag(t *testing.T, s objstore.Store) {
+	if _, ok := s.(objstore.DirLister); !ok {
+		t.Skip("store does not implement objstore.DirLister")
+	}
+	ctx := context.Background()
+	put(t, s, "v/obj", []byte("version one"))
+	h1, err := s.Head(ctx, "v/obj")
+	if err != nil || h1.ETag == "" {
+		t.Fatalf("Head = %+v, %v; want an ETag", h1, err)
+	}
+	l, err := s.List(ctx, "v/", "", 0)
+	if err != nil || len(l) != 1 || l[0].ETag != h1.ETag {
+		t.Fatalf("List = %+v, %v; want ETag %q", l, err, h1.ETag)
+	}
+	put(t, s, "v/obj", []byte("version two!"))
+	h2, err := s.Head(ctx, "v/obj")
+	if err != nil || h2.ETag == "" || h2.ETag == h1.ETag {
+		t.Fatalf("Head after overwrite = %+v, %v; want an ETag other than %q", h2, err, h1.ETag)
+	}
+}
+
+// testListDir runs for stores that implement objstore.DirLister.
+func testListDir(t *testing.T, s objstore.Store) {
+	dl, ok := s.(objstore.DirLister)
+	if !ok {
+		t.Skip("store does not implement objstore.DirLister")
+	}
+	ctx := context.Background()
+	for _, k := range []string{"d/a", "d/b/x", "d/b/y", "d/c", "d/e/f/g", "d0", "top"} {
+		put(t, s, k, []byte(k))
+	}
+	list := func(prefix string, limit int) (objs, pfx []string, pages int) {
+		cont := ""
+		for {
+			p, err := dl.ListDir(ctx, prefix, cont, limit)
+			if err != nil {
+				t.Fatalf("ListDir(%q, %q, %d): %v", prefix, cont, limit, err)
+			}
+			pages++
+			if len(p.Objects)+len(p.Prefixes) > max(limit, 1) && limit > 0 {
+				t.Fatalf("ListDir(%q, limit %d) returned %d entries", prefix, limit, len(p.Objects)+len(p.Prefixes))
+			}
+			for _, o := range p.Objects {
+				objs = append(objs, o.Key)
+				if o.Size != int64(len(o.Key)) || o.ETag == "" {
+					t.Errorf("ListDir: %+v: want size %d and an ETag", o, len(o.Key))
+				}
+			}
+			pfx = append(pfx, p.Prefixes...)
+			if p.Next == "" {
+				return objs, pfx, pages
+			}
+			if pages > 100 {
+				t.Fatalf("ListDir(%q) does not end", prefix)
+			}
+			cont = p.Next
+		}
+	}
+	for _, tc := range []struct {
+		prefix     string
+		limit      int
+		objs, pfxs string
+	}{
+		{"d/", 0, "[d/a d/c]", "[d/b/ d/e/]"},
+		{"d/", 1, "[d/a d/c]", "[d/b/ d/e/]"},
+		{"d/", 3, "[d/a d/c]", "[d/b/ d/e/]"},
+		{"", 0, "[d0 top]", "[d/]"},
+		{"d/e/", 0, "[]", "[d/e/f/]"},
+		{"d/b/", 0, "[d/b/x d/b/y]", "[]"},
+		{"nope/", 0, "[]", "[]"},
+	} {
+		objs, pfxs, pages := list(tc.prefix, tc.limit)
+		if fmt.Sprint(objs) != tc.objs && !(objs == nil && tc.objs == "[]") || fmt.Sprint(pfxs) != tc.pfxs && !(pfxs == nil && tc.pfxs == "[]") {
+			t.Errorf("ListDir(%q, limit %d) = %q %q, want %s %s", tc.prefix, tc.limit, objs, pfxs, tc.objs, tc.pfxs)
+		}
+		if tc.limit == 1 && pages < 4 {
+			t.Errorf("ListDir(%q, limit 1) took %d pages for 4 entries", tc.prefix, pages)
+		}
 	}
 }
