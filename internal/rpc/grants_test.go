@@ -119,6 +119,12 @@ func TestResumeHoldsOnlyAccessible(t *testing.T) {
 		ok(t, al.Meta().Unlink(ctx, alice, meta.RootIno, name), "alice unlinks "+name)
 		ok(t, al.Meta().Release(ctx, a.Ino), "alice releases "+name)
 		_, err = admin.GetAttr(ctx, a.Ino)
+		// The release may land a moment after Release returns (the
+		// client sends releases in the background), so wait for it.
+		for end := time.Now().Add(5 * time.Second); name == "private" && err == nil && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+			_, err = admin.GetAttr(ctx, a.Ino)
+		}
 		if name == "private" && !fserr.Is(fserr.NotExist, err) {
 			t.Errorf("alice's private file, unlinked and closed, after bob's Resume listed it: %v, want reclaimed (NotExist)", err)
 		}
