@@ -434,15 +434,6 @@ func (req *request) putObjectACL(ctx context.Context) error {
 		}
 		return withMsg(errNotImplemented, "This backend keeps no object ACLs.")
 	}
-	if vid == "" {
-		vid = oi.VersionID
-		if vid == "" {
-			vid = NullVersion
-		}
-		if _, isV := req.g.be.(Versioner); !isV {
-			vid = ""
-		}
-	}
 	if _, err := k.PutObjectACL(ctx, req.id, req.rt.Bucket, req.rt.Key, vid, grants); err != nil {
 		return err
 	}

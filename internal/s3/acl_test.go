@@ -4,8 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/shoalfs/shoal"
+	"github.com/shoalfs/shoal/internal/s3"
+	"github.com/shoalfs/shoal/internal/s3/shoalfs"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -299,4 +304,51 @@ func TestObjectGrants(t *testing.T) {
 	if _, err := own.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: b, Key: aws.String("y")}); err == nil {
 		t.Fatal("a refused PUT left an object")
 	}
+}
+
+// Grants are xattrs: they survive a restart of the namespace and the
+// gateway (a new client and backend over the same directory).
+func TestGrantsSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() (*env, func()) {
+		c, err := shoal.OpenLocal(ctx, dir, shoal.WithGCInterval(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Chmod("/", 0o777); err != nil {
+			t.Fatal(err)
+		}
+		be, err := shoalfs.New(ctx, c, shoalfs.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw, err := s3.New(s3.Config{Backend: be, Credentials: testCreds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &env{gw: gw, modes: map[string]int{}, srv: httptest.NewServer(gw)}
+		return e, func() { e.srv.Close(); be.Close(); c.Close() }
+	}
+	e, stop := open()
+	own := e.aws(t, testSK)
+	b := aws.String("kept")
+	if _, err := own.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: b, GrantRead: aws.String(`id="1001"`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := own.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: strings.NewReader("k"), GrantRead: aws.String(`id="1001"`)}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	e, stop = open()
+	defer stop()
+	other := e.awsAs(t, otherAK, otherSK)
+	if _, err := other.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: b}); err != nil {
+		t.Fatalf("list after a restart: %v", err)
+	}
+	out, err := other.GetObject(ctx, &awss3.GetObjectInput{Bucket: b, Key: aws.String("k")})
+	if err != nil {
+		t.Fatalf("GET after a restart: %v", err)
+	}
+	out.Body.Close()
 }
