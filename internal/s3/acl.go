@@ -48,9 +48,22 @@ var grantHeaders = []struct{ header, perm string }{
 	{"X-Amz-Grant-Write-Acp", permWriteACP}, {"X-Amz-Grant-Full-Control", permFullControl},
 }
 
+// hasGrantHeaders reports whether any x-amz-grant-* header is set.
+func hasGrantHeaders(h http.Header) bool {
+	for _, gh := range grantHeaders {
+		if len(h.Values(gh.header)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 var (
-	errMalformedACL    = apiErr("MalformedACLError", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
-	errUnresolvableACL = apiErr("UnresolvableGrantByEmailAddress", 400, "The e-mail address you provided does not match any account on record.")
+	errBothCannedAndGrants = withMsg(errInvalidRequest, "Specifying both Canned ACLs and Header Grants is not allowed")
+	errUnexpectedContent   = apiErr("UnexpectedContent", 400, "This request does not support content")
+	errMissingACLHeader    = apiErr("MissingSecurityHeader", 400, "Your request was missing a required header")
+	errMalformedACL        = apiErr("MalformedACLError", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
+	errUnresolvableACL     = apiErr("UnresolvableGrantByEmailAddress", 400, "The e-mail address you provided does not match any account on record.")
 )
 
 // cannedBucket normalises a canned ACL for a bucket: the bucket-owner-*
@@ -190,13 +203,13 @@ func withoutOwner(grants []Grant, ownerID string) []Grant {
 // grants included). set says either was given.
 func (req *request) requestedGrants(ctx context.Context) (canned string, grants []Grant, set bool, err error) {
 	h := req.r.Header
+	c := h.Get("X-Amz-Acl")
+	if c != "" && hasGrantHeaders(h) {
+		return "", nil, true, errBothCannedAndGrants
+	}
 	hg, anyGrant, err := parseGrantHeaders(h)
 	if err != nil {
 		return "", nil, true, err
-	}
-	c := h.Get("X-Amz-Acl")
-	if c != "" && anyGrant {
-		return "", nil, true, withMsg(errInvalidRequest, "Specifying both Canned ACLs and Header Grants is not allowed")
 	}
 	if c != "" {
 		n, err := cannedBucket(c)
@@ -250,20 +263,51 @@ func (req *request) objectGrants(ctx context.Context) ([]Grant, error) {
 	return withoutOwner(grants, strconv.FormatUint(uint64(owner), 10)), nil
 }
 
-// grantsFromBody reads an AccessControlPolicy body.
+// aclBody is an AccessControlPolicy as a request sends it (xsi:type
+// read by its local name).
+type aclBody struct {
+	Owner *struct {
+		ID string
+	}
+	Grants []struct {
+		Grantee struct {
+			Type                  string `xml:"type,attr"`
+			ID, URI, EmailAddress string
+		}
+		Permission string
+	} `xml:"AccessControlList>Grant"`
+}
+
+// grantsFromBody reads an AccessControlPolicy body: S3's
+// MalformedACLError for a missing owner, an unknown permission or
+// grantee type, or a grantee without its id, uri or address.
 func (req *request) grantsFromBody() ([]Grant, error) {
-	var doc accessControlPolicy
+	if req.r.ContentLength == 0 {
+		return nil, errMissingACLHeader
+	}
+	var doc aclBody
 	if err := decodeXML(req.auth.Body, &doc); err != nil {
-		return nil, withMsg(errMalformedACL, "The XML you provided was not well-formed or did not validate against our published schema.")
+		return nil, errMalformedACL
+	}
+	if doc.Owner == nil || doc.Owner.ID == "" {
+		return nil, errMalformedACL
 	}
 	var out []Grant
 	for _, x := range doc.Grants {
-		g, err := grantee(x.Grantee.ID, x.Grantee.URI, x.Grantee.EmailAddress)
+		if !validPerm[x.Permission] {
+			return nil, errMalformedACL
+		}
+		ge := x.Grantee
+		switch {
+		case ge.Type == "CanonicalUser" && ge.ID != "" && ge.URI == "" && ge.EmailAddress == "",
+			ge.Type == "Group" && ge.URI != "" && ge.ID == "" && ge.EmailAddress == "",
+			ge.Type == "AmazonCustomerByEmail" && ge.EmailAddress != "" && ge.ID == "" && ge.URI == "":
+		default:
+			return nil, errMalformedACL
+		}
+		g, err := grantee(ge.ID, ge.URI, ge.EmailAddress)
 		if err != nil {
 			return nil, err
-		}
-		if !validPerm[x.Permission] {
-			return nil, withMsg(errMalformedACL, "Invalid permission: "+x.Permission)
 		}
 		g.Permission = x.Permission
 		out = append(out, g)
@@ -278,6 +322,9 @@ func (req *request) aclFromRequest(ctx context.Context, ownerID string) (string,
 	canned, grants, set, err := req.requestedGrants(ctx)
 	if err != nil {
 		return "", nil, err
+	}
+	if set && req.r.ContentLength > 0 {
+		return "", nil, errUnexpectedContent
 	}
 	if !set {
 		if grants, err = req.grantsFromBody(); err != nil {

@@ -88,15 +88,15 @@ func (req *request) createBucket(ctx context.Context) error {
 	if _, ok := req.locker(); lockEnabled && !ok {
 		return withMsg(errNotImplemented, "This storage does not keep object locks.")
 	}
+	if req.r.Header.Get("X-Amz-Acl") != "" && hasGrantHeaders(req.r.Header) {
+		return errBothCannedAndGrants
+	}
 	hg, anyGrant, err := parseGrantHeaders(req.r.Header)
 	if err != nil {
 		return err
 	}
 	canned := ACLPrivate
 	if c := req.r.Header.Get("X-Amz-Acl"); c != "" {
-		if anyGrant {
-			return withMsg(errInvalidRequest, "Specifying both Canned ACLs and Header Grants is not allowed")
-		}
 		if canned, err = cannedBucket(c); err != nil {
 			return err
 		}
