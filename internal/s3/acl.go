@@ -319,12 +319,12 @@ func (req *request) grantsFromBody() ([]Grant, error) {
 // an AccessControlPolicy body. It returns the canned ACL (for a
 // bucket's POSIX form) and every grant but the owner's.
 func (req *request) aclFromRequest(ctx context.Context, ownerID string) (string, []Grant, error) {
+	if (req.r.Header.Get("X-Amz-Acl") != "" || hasGrantHeaders(req.r.Header)) && req.r.ContentLength > 0 {
+		return "", nil, errUnexpectedContent
+	}
 	canned, grants, set, err := req.requestedGrants(ctx)
 	if err != nil {
 		return "", nil, err
-	}
-	if set && req.r.ContentLength > 0 {
-		return "", nil, errUnexpectedContent
 	}
 	if !set {
 		if grants, err = req.grantsFromBody(); err != nil {
