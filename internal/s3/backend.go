@@ -54,6 +54,18 @@ type ObjectMeta struct {
 	ChecksumAlgorithm checksum.Algorithm
 	ChecksumType      string
 	Lock              *ObjectLock
+	// ACL is the object's grants beyond its owner's FULL_CONTROL, kept
+	// with the version (every write stores the grants it is given).
+	ACL []Grant
+}
+
+// Grant is one ACL grant: Permission (READ, WRITE, READ_ACP, WRITE_ACP,
+// FULL_CONTROL) to a canonical user, ID (Shoal's canonical id: the
+// decimal uid), or to a group, URI (S3's AllUsers or AuthenticatedUsers).
+type Grant struct {
+	ID         string `json:"id,omitempty"`
+	URI        string `json:"uri,omitempty"`
+	Permission string `json:"p"`
 }
 
 // The two kinds of checksum of a multipart object.
@@ -184,6 +196,9 @@ type CopyInput struct {
 	// NullVersion the null one); only a Versioner accepts one.
 	SrcVersionID string
 	Cond         WriteCond
+	// ACL is the copy's grants: S3 never copies an object's ACL, a copy
+	// gets those of the request (none: private).
+	ACL []Grant
 }
 
 // ListInput selects one page of a listing.
@@ -437,6 +452,14 @@ type Versioner interface {
 // change. A version's lock is read through HeadVersion (ObjectInfo.Lock).
 type Locker interface {
 	PutVersionLock(ctx context.Context, id Identity, bucket, key, vid string, change func(cur ObjectInfo) (ObjectLock, error)) (ObjectInfo, error)
+}
+
+// ACLKeeper is the optional capability of a Backend that keeps each
+// object's grants (ObjectMeta.ACL, found by type assertion); without it
+// objects have no grants of their own. PutObjectACL replaces the grants
+// of version vid ("" the latest) of key; the bucket's owner may.
+type ACLKeeper interface {
+	PutObjectACL(ctx context.Context, id Identity, bucket, key, vid string, grants []Grant) (ObjectInfo, error)
 }
 
 // The canned ACLs a bucket can have: private to its owner (the

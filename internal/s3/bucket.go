@@ -84,19 +84,26 @@ func (req *request) createBucket(ctx context.Context) error {
 	if _, err := drain(req.auth.Body); err != nil {
 		return err
 	}
-	if err := noGrantHeaders(req.r.Header); err != nil {
-		return err
-	}
 	lockEnabled := strings.EqualFold(req.r.Header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true")
 	if _, ok := req.locker(); lockEnabled && !ok {
 		return withMsg(errNotImplemented, "This storage does not keep object locks.")
 	}
+	if req.r.Header.Get("X-Amz-Acl") != "" && hasGrantHeaders(req.r.Header) {
+		return errBothCannedAndGrants
+	}
+	hg, anyGrant, err := parseGrantHeaders(req.r.Header)
+	if err != nil {
+		return err
+	}
 	canned := ACLPrivate
 	if c := req.r.Header.Get("X-Amz-Acl"); c != "" {
-		var err error
 		if canned, err = cannedBucket(c); err != nil {
 			return err
 		}
+	}
+	hg = withoutOwner(hg, strconv.FormatUint(uint64(req.id.Uid), 10))
+	if anyGrant {
+		canned = cannedOf(hg)
 	}
 	if err := req.g.be.CreateBucket(ctx, req.id, req.rt.Bucket); err != nil {
 		if !errors.Is(err, ErrBucketExists) {
@@ -112,8 +119,8 @@ func (req *request) createBucket(ctx context.Context) error {
 			return errBucketAlreadyOwned
 		}
 	} else {
-		if canned != ACLPrivate {
-			if err := req.g.be.PutBucketACL(ctx, req.id, req.rt.Bucket, canned); err != nil {
+		if canned != ACLPrivate || len(hg) > 0 {
+			if err := req.setBucketGrants(ctx, canned, hg); err != nil {
 				return err
 			}
 		}

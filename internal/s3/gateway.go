@@ -200,6 +200,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !allowed {
+		if allowed, err = req.applyACL(r.Context()); err != nil {
+			req.fail(err)
+			return
+		}
+	}
 	if auth.Anonymous() && !allowed {
 		if !readActions[rt.Action] || rt.Bucket == "" {
 			req.fail(errAccessDenied)

@@ -17,7 +17,7 @@ func (req *request) createMultipart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
+	if meta.ACL, err = req.objectGrants(ctx); err != nil {
 		return err
 	}
 	h := req.r.Header

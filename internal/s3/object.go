@@ -169,12 +169,14 @@ func (req *request) putObject(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
+	acl, err := req.objectGrants(ctx)
+	if err != nil {
 		return err
 	}
 	if in.Meta, err = metaFromHeaders(req.r.Header); err != nil {
 		return err
 	}
+	in.Meta.ACL = acl
 	cond, err := writeCond(req.r.Header)
 	if err != nil {
 		return err
@@ -570,7 +572,8 @@ func (req *request) copyObject(ctx context.Context) error {
 	if err := req.sameBucketSource(sb); err != nil {
 		return err
 	}
-	if err := req.checkObjectACL(ctx, req.r.Header.Get("X-Amz-Acl")); err != nil {
+	acl, err := req.objectGrants(ctx)
+	if err != nil {
 		return err
 	}
 	src, err := req.headSource(ctx, sb, sk, svid)
@@ -608,6 +611,7 @@ func (req *request) copyObject(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	in.ACL = acl
 	info, err := req.g.be.CopyObject(ctx, req.id, req.rt.Bucket, req.rt.Key, in)
 	if err != nil {
 		return err

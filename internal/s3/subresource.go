@@ -202,4 +202,6 @@ type granteeXML struct {
 	ID          string `xml:",omitempty"`
 	DisplayName string `xml:",omitempty"`
 	URI         string `xml:",omitempty"`
+	// EmailAddress is only read, to refuse grants by e-mail.
+	EmailAddress string `xml:",omitempty"`
 }

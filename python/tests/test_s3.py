@@ -826,9 +826,94 @@ def test_private_by_default_and_canned_acls(s3srv, s3, bucket):
         assert r.read() == b"s"
     s3.put_object(Bucket=bucket, Key="pub", Body=b"p", ACL="public-read")
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    # Objects have ACLs of their own: a public-read object in a private bucket.
+    s3.put_object(Bucket=bucket, Key="pub2", Body=b"p", ACL="public-read")
+    with urllib.request.urlopen("%s/%s/pub2" % (s3srv["endpoint"], bucket)) as r:
+        assert r.read() == b"p"
+
+
+def test_object_acl_grants(s3srv, s3, bucket):
+    """Issue 15 round 2 through boto3: grants to a single user (Shoal's
+    canonical id is the uid) and to groups, on objects and buckets, with
+    their error codes, PublicAccessBlock and BucketOwnerEnforced."""
+    other = boto3.client(
+        "s3", endpoint_url=s3srv["endpoint"], aws_access_key_id=OTHER_AK, aws_secret_access_key=OTHER_SK,
+        region_name="us-east-1", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]
+    s3.put_object(Bucket=bucket, Key="shared", Body=b"s", GrantRead='id="1001"')
+    s3.put_object(Bucket=bucket, Key="mine", Body=b"m")
+    assert other.get_object(Bucket=bucket, Key="shared")["Body"].read() == b"s"
     with pytest.raises(ClientError) as ei:
-        s3.put_object(Bucket=bucket, Key="pub2", Body=b"p", ACL="public-read")
-    assert _code(ei) == "NotImplemented"  # objects follow their bucket
+        other.get_object(Bucket=bucket, Key="mine")
+    assert _code(ei) == "AccessDenied"
+    acl = s3.get_object_acl(Bucket=bucket, Key="shared")
+    assert acl["Owner"] == owner
+    assert {"Grantee": {"Type": "CanonicalUser", "ID": "1001", "DisplayName": OTHER_AK}, "Permission": "READ"} in acl["Grants"]
+
+    # Bad input: the S3 codes, and the grants unchanged.
+    for kw, code in ((dict(GrantRead='id="nobody"'), "InvalidArgument"),
+                     (dict(GrantRead='emailAddress="a@example.com"'), "UnresolvableGrantByEmailAddress"),
+                     (dict(GrantRead='id="1001"', ACL="public-read"), "InvalidRequest"),
+                     (dict(AccessControlPolicy={"Owner": owner, "Grants": [
+                         {"Grantee": {"Type": "CanonicalUser", "ID": "1001"}, "Permission": "ALL"}]}), "MalformedACLError")):
+        with pytest.raises(ClientError) as ei:
+            s3.put_object_acl(Bucket=bucket, Key="shared", **kw)
+        assert _code(ei) == code, kw
+    assert other.get_object(Bucket=bucket, Key="shared")["Body"].read() == b"s"
+
+    # An AccessControlPolicy body: READ_ACP and WRITE_ACP only.
+    s3.put_object_acl(Bucket=bucket, Key="shared", AccessControlPolicy={"Owner": owner, "Grants": [
+        {"Grantee": {"Type": "CanonicalUser", "ID": "1001"}, "Permission": "READ_ACP"},
+        {"Grantee": {"Type": "CanonicalUser", "ID": "1001"}, "Permission": "WRITE_ACP"}]})
+    with pytest.raises(ClientError) as ei:
+        other.get_object(Bucket=bucket, Key="shared")
+    assert _code(ei) == "AccessDenied"
+    assert len(other.get_object_acl(Bucket=bucket, Key="shared")["Grants"]) == 3
+    other.put_object_acl(Bucket=bucket, Key="shared", GrantRead='id="1001"')
+    assert other.get_object(Bucket=bucket, Key="shared")["Body"].read() == b"s"
+
+    # Copies get the request's ACL, uploads theirs at completion.
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "shared"})
+    with pytest.raises(ClientError) as ei:
+        other.get_object(Bucket=bucket, Key="copy")
+    assert _code(ei) == "AccessDenied"
+    s3.copy_object(Bucket=bucket, Key="copy2", CopySource={"Bucket": bucket, "Key": "mine"},
+                   GrantRead='uri="http://acs.amazonaws.com/groups/global/AuthenticatedUsers"')
+    assert other.get_object(Bucket=bucket, Key="copy2")["Body"].read() == b"m"
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
+    p = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=1, Body=b"part")
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]})
+    with urllib.request.urlopen("%s/%s/mp" % (s3srv["endpoint"], bucket)) as r:
+        assert r.read() == b"part"
+
+    # Bucket grants: WRITE lets the other key put.
+    s3.put_bucket_acl(Bucket=bucket, GrantWrite='id="1001"', GrantFullControl='id="%s"' % owner["ID"])
+    other.put_object(Bucket=bucket, Key="theirs", Body=b"t")
+    grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+    assert {"Grantee": {"Type": "CanonicalUser", "ID": "1001", "DisplayName": OTHER_AK}, "Permission": "WRITE"} in grants
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    with pytest.raises(ClientError) as ei:
+        other.put_object(Bucket=bucket, Key="theirs2", Body=b"t")
+    assert _code(ei) == "AccessDenied"
+
+    # IgnorePublicAcls, BlockPublicAcls, then BucketOwnerEnforced.
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True})
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen("%s/%s/mp" % (s3srv["endpoint"], bucket))
+    assert ei.value.code == 403
+    with pytest.raises(ClientError) as ei:
+        s3.put_object_acl(Bucket=bucket, Key="mine", ACL="public-read")
+    assert _code(ei) == "AccessDenied"
+    s3.delete_public_access_block(Bucket=bucket)
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    with pytest.raises(ClientError) as ei:
+        s3.put_object(Bucket=bucket, Key="y", Body=b"y", GrantRead='id="1001"')
+    assert _code(ei) == "AccessControlListNotSupported"
+    with pytest.raises(ClientError) as ei:
+        other.get_object(Bucket=bucket, Key="shared")
+    assert _code(ei) == "AccessDenied"
+    s3.delete_bucket_ownership_controls(Bucket=bucket)
 
 
 def test_bucket_policy(s3srv, s3, bucket):

@@ -409,6 +409,7 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, name, key stri
 	if in.ReplaceTags {
 		info.Meta.Tags = in.Tags
 	}
+	info.Meta.ACL = in.ACL
 	o := &object{key: key, data: src.data, info: info}
 	db.objects.ReplaceOrInsert(o)
 	return info, nil
@@ -430,6 +431,26 @@ func (b *Backend) PutObjectTags(ctx context.Context, id s3.Identity, name, key s
 	n.info.Meta.Tags = append([]s3.Tag(nil), tags...)
 	bk.objects.ReplaceOrInsert(&n)
 	return nil
+}
+
+// PutObjectACL implements s3.ACLKeeper (mem keeps no versions: vid
+// must be "" or the null version).
+func (b *Backend) PutObjectACL(ctx context.Context, id s3.Identity, name, key, vid string, grants []s3.Grant) (s3.ObjectInfo, error) {
+	const op = "mem.PutObjectACL"
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bk, err := b.bucketLocked(op, name)
+	if err != nil {
+		return s3.ObjectInfo{}, err
+	}
+	o := bk.get(key)
+	if o == nil || vid != "" && vid != s3.NullVersion {
+		return s3.ObjectInfo{}, noKey(op, key)
+	}
+	n := *o
+	n.info.Meta.ACL = append([]s3.Grant(nil), grants...)
+	bk.objects.ReplaceOrInsert(&n)
+	return n.info, nil
 }
 
 // seekLocked returns the first object with key >= pos (> pos unless incl).

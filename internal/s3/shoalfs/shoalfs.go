@@ -239,6 +239,7 @@ type objectMeta struct {
 	Expires      string            `json:"expires,omitempty"`
 	User         map[string]string `json:"user,omitempty"`
 	Tags         []s3.Tag          `json:"tags,omitempty"`
+	ACL          []s3.Grant        `json:"acl,omitempty"`
 	ChecksumAlg  string            `json:"ckalg,omitempty"`
 	Checksum     string            `json:"ck,omitempty"`
 	PartSizes    []int64           `json:"parts,omitempty"`
@@ -278,14 +279,14 @@ func versionMeta(cur s3.ObjectInfo) objectMeta {
 func metaFrom(m s3.ObjectMeta) objectMeta {
 	return objectMeta{
 		Type: m.ContentType, Encoding: m.ContentEncoding, Disposition: m.ContentDisposition,
-		Language: m.ContentLanguage, Cache: m.CacheControl, Expires: m.Expires, User: m.User, Tags: m.Tags,
+		Language: m.ContentLanguage, Cache: m.CacheControl, Expires: m.Expires, User: m.User, Tags: m.Tags, ACL: m.ACL,
 	}
 }
 
 func (m *objectMeta) s3Meta() s3.ObjectMeta {
 	return s3.ObjectMeta{
 		ContentType: m.Type, ContentEncoding: m.Encoding, ContentDisposition: m.Disposition,
-		ContentLanguage: m.Language, CacheControl: m.Cache, Expires: m.Expires, User: m.User, Tags: m.Tags,
+		ContentLanguage: m.Language, CacheControl: m.Cache, Expires: m.Expires, User: m.User, Tags: m.Tags, ACL: m.ACL,
 	}
 }
 
@@ -1160,6 +1161,7 @@ func (b *Backend) CopyObject(ctx context.Context, id s3.Identity, bucket, key st
 	if in.ReplaceTags {
 		m.Tags = in.Tags
 	}
+	m.ACL = in.ACL
 	m.ETag, m.ChecksumAlg, m.Checksum, m.PartSizes = src.ETag, string(src.ChecksumAlgorithm), src.Checksum, src.PartSizes
 	m.UploadID = ""
 	if sa.Mode.IsDir() || strings.HasSuffix(key, "/") {

@@ -848,6 +848,16 @@ func (b *Backend) PutVersionTags(ctx context.Context, id s3.Identity, bucket, ke
 	})
 }
 
+// PutObjectACL implements s3.ACLKeeper: the grants live in the
+// version's user.s3.object xattr, so they survive restarts.
+func (b *Backend) PutObjectACL(ctx context.Context, id s3.Identity, bucket, key, vid string, grants []s3.Grant) (s3.ObjectInfo, error) {
+	return b.changeVersion(ctx, "shoalfs.PutObjectACL", id, bucket, key, vid, func(oi *s3.ObjectInfo, m *objectMeta) error {
+		m.ACL = append([]s3.Grant(nil), grants...)
+		oi.Meta.ACL = m.ACL
+		return nil
+	})
+}
+
 // changeVersion rewrites the user.s3.object xattr of version vid ("" the
 // latest) of key with change, under the key's lock, as the bucket's
 // owner may.
