@@ -220,6 +220,8 @@ func checkLabels(t *testing.T, srv *server.Server) int {
 					ok = v == "local" || v == "remote"
 				case "tier":
 					ok = v == "memory"
+				case "state":
+					ok = v == "running" || v == "succeeded" || v == "failed" || v == "stopped"
 				}
 				if !ok {
 					t.Errorf("%s: label %s=%q is outside its bounded set", name, k, v)
